@@ -1,0 +1,1 @@
+"""ingress: the Twilio webhook edge (signature check, webhook -> event, TwiML)."""

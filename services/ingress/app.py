@@ -1,0 +1,177 @@
+"""ingress HTTP app: Twilio's webhooks in, events out, TwiML back.
+
+Every callback goes the same way: check the signature (403, nothing
+produced), check the fields (400), make the event durable (Kafka, or the
+spool when Kafka cannot take it in time; 503 only when neither can), then
+answer. The incoming-call webhook additionally asks router for TwiML and
+falls back to a safe apology when router does not answer in time.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import uuid
+
+import requests
+from confluent_kafka.admin import AdminClient
+from flask import Flask, Response, g, jsonify, request
+
+from services.ingress import twiml
+from services.ingress.config import Config
+from services.ingress.signatures import SignatureChecker, public_url
+from services.ingress.spool import Drainer, Spool, SpooledEvent, SpoolError
+from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
+from switchboard import events
+from switchboard.http import ApiError, install_error_handlers
+from switchboard.kafka import EventProducer, PublishError
+
+log = logging.getLogger(__name__)
+
+XML = "text/xml; charset=utf-8"
+
+
+class EventSink:
+    """Makes events durable: Kafka first, the spool when Kafka is slow or down."""
+
+    def __init__(self, config: Config) -> None:
+        self.topic = config.topics.call_events
+        self.timeout = config.publish_timeout
+        self.producer = EventProducer(config.kafka_bootstrap)
+        self.spool = Spool(config.spool_dir)
+        self.drainer = Drainer(self.spool, self.producer)
+
+    def put(self, event: events.Event) -> str:
+        """Return where the event went ("kafka" or "spool"); raise SpoolError if nowhere."""
+        events.validate(event.to_dict())
+        key = event.callSid
+        if self.spool.is_empty():
+            try:
+                self.producer.publish(self.topic, event, key, self.timeout)
+                return "kafka"
+            except PublishError as err:
+                log.warning("Kafka did not take event in time, spooling: %s", err,
+                            extra={"callSid": key, "eventId": event.id})
+        self.spool.append(SpooledEvent(self.topic, key, event.to_json()))
+        return "spool"
+
+
+class RouterClient:
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.url = f"{base_url}/internal/route"
+        self.timeout = timeout
+        self.session = requests.Session()
+
+    def twiml_for(self, params: dict[str, str], request_id: str) -> str:
+        """Router's TwiML, or raise RouterUnavailable."""
+        try:
+            reply = self.session.post(
+                self.url, data=params, timeout=self.timeout,
+                headers={"X-Request-Id": request_id},
+            )
+        except requests.RequestException as err:
+            raise RouterUnavailable(f"router unreachable: {type(err).__name__}") from err
+        if reply.status_code != 200 or "<Response" not in reply.text:
+            raise RouterUnavailable(f"router answered {reply.status_code}")
+        return reply.text
+
+
+class RouterUnavailable(Exception):
+    pass
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    install_error_handlers(app)
+    if not config.validate_signatures:
+        log.warning(
+            "TWILIO_VALIDATE_SIGNATURES=false: X-Twilio-Signature is NOT checked; "
+            "anyone can post fake calls. Use only for local curl tests."
+        )
+    checker = SignatureChecker(config.auth_token)
+    sink = EventSink(config)
+    sink.drainer.start()
+    atexit.register(sink.drainer.stop)
+    router = RouterClient(config.router_url, config.router_timeout)
+    app.extensions["ingress.sink"] = sink
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+
+    def accept(kind: str) -> tuple[events.Event, dict[str, str]]:
+        hook = WEBHOOKS[kind]
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise ApiError(415, "unsupported_media_type",
+                           "Twilio webhooks are application/x-www-form-urlencoded")
+        url = public_url(request, config.public_base)
+        if config.validate_signatures and not checker.is_valid(
+            url, request.form, request.headers.get("X-Twilio-Signature")
+        ):
+            log.warning("rejected %s webhook: bad or missing X-Twilio-Signature for %s",
+                        kind, url, extra={"requestId": g.request_id})
+            raise ApiError(403, "invalid_signature",
+                           "X-Twilio-Signature is missing or does not match this URL")
+        params = {name: request.form[name] for name in request.form}
+        try:
+            event = to_event(hook, params, url, g.request_id)
+            where = sink.put(event)
+        except MalformedWebhook as err:
+            raise ApiError(400, "malformed_webhook", str(err)) from None
+        except events.InvalidEvent as err:
+            raise ApiError(400, "malformed_webhook", str(err)) from None
+        except SpoolError as err:
+            log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
+            raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
+        log.info("%s accepted into %s", event.type, where,
+                 extra={"callSid": event.callSid, "requestId": g.request_id, "eventId": event.id})
+        return event, params
+
+    @app.post("/api/twilio/webhook")
+    def incoming_call() -> Response:
+        _, params = accept("voice")
+        try:
+            body = router.twiml_for(params, g.request_id)
+        except RouterUnavailable as err:
+            log.error("serving fallback TwiML: %s", err,
+                      extra={"callSid": params["CallSid"], "requestId": g.request_id})
+            try:
+                sink.put(fallback_event(params, str(err), g.request_id))
+            except SpoolError:
+                log.error("fallback event lost: spool unavailable",
+                          extra={"callSid": params["CallSid"]})
+            body = twiml.fallback()
+        return Response(body, mimetype="text/xml")
+
+    @app.post("/api/twilio/status")
+    def call_status() -> Response:
+        accept("status")
+        return Response(twiml.empty(), mimetype="text/xml")
+
+    @app.post("/api/twilio/dial-status")
+    def dial_status() -> Response:
+        accept("dial-status")
+        return Response(twiml.after_dial(), mimetype="text/xml")
+
+    @app.post("/api/twilio/recording-status")
+    def recording_status() -> Response:
+        accept("recording-status")
+        return Response(twiml.empty(), mimetype="text/xml")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok", "spoolDepth": sink.spool.depth()})
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        problems = []
+        try:
+            AdminClient({"bootstrap.servers": config.kafka_bootstrap}).list_topics(timeout=2)
+        except Exception as err:  # any failure means not ready
+            problems.append(f"kafka: {err}")
+        status = 200 if not problems else 503
+        return jsonify({"ready": not problems, "problems": problems,
+                        "spoolDepth": sink.spool.depth()}), status
+
+    return app

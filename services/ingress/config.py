@@ -1,0 +1,48 @@
+"""ingress settings, read once from the environment at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switchboard.kafka import Topics
+from switchboard.settings import ConfigError, env_bool, env_float, env_str, public_base_url
+
+
+@dataclass(frozen=True)
+class Config:
+    kafka_bootstrap: str
+    topics: Topics
+    auth_token: str
+    validate_signatures: bool
+    public_base: str | None
+    router_url: str
+    router_timeout: float
+    publish_timeout: float
+    spool_dir: str
+    bind: str
+
+    @classmethod
+    def from_env(cls) -> Config:
+        validate = env_bool("TWILIO_VALIDATE_SIGNATURES", True)
+        token = env_str("TWILIO_AUTH_TOKEN", "")
+        if validate and not token:
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is required to check X-Twilio-Signature "
+                "(set TWILIO_VALIDATE_SIGNATURES=false only for local curl tests)"
+            )
+        # Without a configured public base, the proxy's forwarded headers say
+        # which URL Twilio requested.
+        configured = env_str("PUBLIC_BASE_URL", "") or env_str("TWILIO_WEBHOOK_URL", "")
+        base = public_base_url() if configured else None
+        return cls(
+            kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS"),
+            topics=Topics.from_env(),
+            auth_token=token,
+            validate_signatures=validate,
+            public_base=base,
+            router_url=env_str("ROUTER_URL", "http://127.0.0.1:8082").rstrip("/"),
+            router_timeout=env_float("ROUTER_TIMEOUT_SECONDS", 1.5),
+            publish_timeout=env_float("INGRESS_PUBLISH_TIMEOUT_SECONDS", 2.0),
+            spool_dir=env_str("INGRESS_SPOOL_DIR", ".run/spool"),
+            bind=env_str("INGRESS_BIND", "127.0.0.1:8081"),
+        )

@@ -1,0 +1,43 @@
+"""Checking X-Twilio-Signature against the public URL Twilio requested.
+
+Twilio signs the URL it called, which behind the edge proxy is not the URL
+this process sees. The public scheme and host come from the configured public
+base (TWILIO_WEBHOOK_URL / PUBLIC_BASE_URL) when set, otherwise from the
+proxy's X-Forwarded-Proto / X-Forwarded-Host, otherwise from the request
+itself. The path and query string are used exactly as received: re-encoding
+them would break the signature. The HMAC itself is twilio's RequestValidator.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Request
+from twilio.request_validator import RequestValidator
+
+
+def public_url(request: Request, public_base: str | None) -> str:
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if not raw:
+        raw = quote(request.path)
+        query = request.environ.get("QUERY_STRING", "")
+        if query:
+            raw += "?" + query
+    if raw.startswith("http://") or raw.startswith("https://"):
+        return raw  # an absolute request-target already names the public URL
+    if public_base:
+        return public_base.rstrip("/") + raw
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+    host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+    scheme = proto or request.scheme
+    return f"{scheme}://{host or request.host}{raw}"
+
+
+class SignatureChecker:
+    def __init__(self, auth_token: str) -> None:
+        self._validator = RequestValidator(auth_token)
+
+    def is_valid(self, url: str, params: object, signature: str | None) -> bool:
+        if not signature:
+            return False
+        return bool(self._validator.validate(url, params, signature))

@@ -1,0 +1,150 @@
+"""The event envelope every service produces and consumes, and its schemas.
+
+An event is a fact in the past tense (`call.received`, `call.routed`). The
+envelope carries a unique `id` (consumers use it for idempotency), `type`,
+`version`, `occurredAt`, `source`, the `callSid` / `clientId` where they
+exist, and the payload under `data`. Every produced event must validate
+against `schemas/<type>.v<version>.json`; `validate` enforces that at the
+producer and consumers call it on the way in.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from referencing import Registry, Resource
+
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+# Deterministic ids for events derived from an external delivery (a webhook):
+# a retried delivery gets the same id, so every consumer sees it as a duplicate.
+_EVENT_NAMESPACE = uuid.UUID("8f1e4f3a-5b0c-4c3e-9a55-6f2f0e4c9d21")
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid event of a known type and version."""
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    source: str
+    data: dict[str, Any]
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    version: int = 1
+    occurredAt: str = field(default_factory=lambda: utc_now_iso())
+    callSid: str | None = None
+    clientId: str | None = None
+    requestId: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "type": self.type,
+            "version": self.version,
+            "occurredAt": self.occurredAt,
+            "source": self.source,
+            "data": self.data,
+        }
+        for name in ("callSid", "clientId", "requestId"):
+            value = getattr(self, name)
+            if value is not None:
+                body[name] = value
+        return body
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+
+    @property
+    def occurred_at(self) -> datetime:
+        return parse_timestamp(self.occurredAt)
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_timestamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def delivery_id(kind: str, params: dict[str, str]) -> str:
+    """An event id that is the same for every delivery of the same webhook."""
+    canonical = kind + "\n" + "\n".join(f"{k}={params[k]}" for k in sorted(params))
+    return str(uuid.uuid5(_EVENT_NAMESPACE, canonical))
+
+
+@lru_cache(maxsize=1)
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(SCHEMAS_DIR.glob("*.json")):
+        schema = json.loads(path.read_text())
+        resources.append((schema["$id"], Resource.from_contents(schema)))
+    return Registry().with_resources(resources)
+
+
+def event_types() -> list[tuple[str, int]]:
+    """Every (type, version) that has a schema in schemas/."""
+    found = []
+    for path in sorted(SCHEMAS_DIR.glob("*.v*.json")):
+        name, _, version = path.name.removesuffix(".json").rpartition(".v")
+        if name != "envelope":
+            found.append((name, int(version)))
+    return found
+
+
+@lru_cache(maxsize=None)
+def _validator(event_type: str, version: int) -> Any:
+    path = SCHEMAS_DIR / f"{event_type}.v{version}.json"
+    if not path.is_file():
+        raise InvalidEvent(f"unknown event type {event_type!r} version {version}")
+    schema = json.loads(path.read_text())
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    return validator_cls(
+        schema, registry=_registry(), format_checker=jsonschema.FormatChecker()
+    )
+
+
+def validate(body: dict[str, Any]) -> None:
+    """Raise InvalidEvent unless `body` is a valid event of a known type."""
+    event_type = body.get("type")
+    version = body.get("version")
+    if not isinstance(event_type, str) or not isinstance(version, int):
+        raise InvalidEvent("envelope lacks a string 'type' and an integer 'version'")
+    errors = sorted(_validator(event_type, version).iter_errors(body), key=str)
+    if errors:
+        first = errors[0]
+        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
+        raise InvalidEvent(f"{event_type} v{version} invalid at {where}: {first.message}")
+
+
+def decode(raw: bytes | None) -> Event:
+    """Parse and validate one message value into an Event."""
+    if raw is None:
+        raise InvalidEvent("empty message")
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InvalidEvent(f"not JSON: {err}") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent("event must be a JSON object")
+    validate(body)
+    return Event(
+        type=body["type"],
+        source=body["source"],
+        data=body["data"],
+        id=body["id"],
+        version=body["version"],
+        occurredAt=body["occurredAt"],
+        callSid=body.get("callSid"),
+        clientId=body.get("clientId"),
+        requestId=body.get("requestId"),
+    )

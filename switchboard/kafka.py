@@ -1,0 +1,158 @@
+"""Kafka set-up shared by every service: topic names, producer, consumer, DLQ.
+
+Producers are idempotent with acks=all, and `EventProducer.publish` returns
+only after the broker acknowledged the event (or raises), so a caller that
+answers HTTP after it knows the event is durable. Call events are keyed by
+CallSid so one call's events stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from switchboard import events
+from switchboard.settings import env_str
+
+log = logging.getLogger(__name__)
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge an event in time."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names; a prefix lets tests and deployments keep theirs apart."""
+
+    prefix: str = "switchboard."
+
+    @classmethod
+    def from_env(cls) -> Topics:
+        return cls(env_str("KAFKA_TOPIC_PREFIX", "switchboard."))
+
+    @property
+    def call_events(self) -> str:
+        return f"{self.prefix}call-events"
+
+    @property
+    def number_events(self) -> str:
+        return f"{self.prefix}number-events"
+
+    @property
+    def dead_letters(self) -> str:
+        return f"{self.prefix}dead-letters"
+
+
+def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
+    """Create the project's topics if they are missing (safe to run twice)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = [
+        NewTopic(topics.call_events, partitions, 1),
+        NewTopic(topics.dead_letters, 1, 1),
+        NewTopic(topics.number_events, partitions, 1, config={"cleanup.policy": "compact"}),
+    ]
+    existing = admin.list_topics(timeout=10).topics
+    missing = [t for t in wanted if t.topic not in existing]
+    if not missing:
+        return
+    for name, future in admin.create_topics(missing, operation_timeout=10).items():
+        try:
+            future.result(timeout=15)
+        except KafkaException as err:
+            if err.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        log.info("topic ready", extra={"topic": name})
+
+
+def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        "message.timeout.ms": 30000,
+    }
+    config.update(overrides)
+    return config
+
+
+def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "session.timeout.ms": 10000,
+        "heartbeat.interval.ms": 1000,
+    }
+    config.update(overrides)
+    return config
+
+
+class EventProducer:
+    """Publishes validated events and waits for the broker's acknowledgement."""
+
+    def __init__(self, bootstrap: str, **overrides: Any) -> None:
+        self._producer = Producer(producer_config(bootstrap, **overrides))
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, event: events.Event, key: str | None, timeout: float) -> None:
+        events.validate(event.to_dict())
+        self.publish_raw(topic, event.to_json(), key, timeout)
+
+    def publish_raw(self, topic: str, value: bytes, key: str | None, timeout: float) -> None:
+        done = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            outcome["err"] = err
+            done.set()
+
+        try:
+            self._producer.produce(
+                topic, value=value, key=key.encode() if key else None, on_delivery=on_delivery
+            )
+        except (BufferError, KafkaException) as err:
+            raise PublishError(f"could not enqueue event: {err}") from err
+        # poll() serves delivery callbacks; several request threads may wait at
+        # once, each polling until its own callback has fired.
+        waited = 0.0
+        while not done.is_set() and waited < timeout:
+            self._producer.poll(0.05)
+            waited += 0.05
+        if not done.is_set():
+            raise PublishError(f"no acknowledgement from Kafka within {timeout:.1f}s")
+        if outcome["err"] is not None:
+            raise PublishError(f"Kafka rejected the event: {outcome['err']}")
+
+    def flush(self, timeout: float = 10.0) -> int:
+        return self._producer.flush(timeout)
+
+
+def dead_letter(
+    producer: EventProducer, topics: Topics, msg: Message, reason: str, consumer: str
+) -> None:
+    """Send a message a consumer could not process to the dead-letter topic."""
+    raw = msg.value() or b""
+    envelope = {
+        "reason": reason,
+        "consumer": consumer,
+        "topic": msg.topic(),
+        "partition": msg.partition(),
+        "offset": msg.offset(),
+        "key": (msg.key() or b"").decode("utf-8", "replace"),
+        "value": raw.decode("utf-8", "replace"),
+        "deadAt": events.utc_now_iso(),
+    }
+    producer.publish_raw(
+        topics.dead_letters, json.dumps(envelope).encode(), envelope["key"] or None, timeout=10
+    )
