@@ -47,11 +47,17 @@ class Spool:
         return sorted(p for p in self.folder.iterdir() if p.suffix == ".event")
 
     def depth(self) -> int:
-        return len(self._entries())
+        try:
+            return len(self._entries())
+        except OSError:
+            return 0
 
     def is_empty(self) -> bool:
-        with os.scandir(self.folder) as entries:
-            return not any(e.name.endswith(".event") for e in entries)
+        try:
+            with os.scandir(self.folder) as entries:
+                return not any(e.name.endswith(".event") for e in entries)
+        except OSError:
+            return True  # nothing can be waiting in a folder that is not there
 
     def append(self, event: SpooledEvent) -> Path:
         with self._seq_lock:
@@ -65,6 +71,7 @@ class Spool:
         }
         tmp = self.folder / (name + ".tmp")
         try:
+            self.folder.mkdir(parents=True, exist_ok=True)
             with open(tmp, "wb") as handle:
                 handle.write(json.dumps(record).encode())
                 handle.flush()
