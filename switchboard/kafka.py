@@ -79,6 +79,7 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "linger.ms": 2,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
+        "logger": logging.getLogger("librdkafka"),
     }
     config.update(overrides)
     return config
@@ -93,6 +94,7 @@ def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str
         "auto.offset.reset": "earliest",
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
+        "logger": logging.getLogger("librdkafka"),
     }
     config.update(overrides)
     return config

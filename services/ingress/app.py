@@ -55,6 +55,10 @@ class EventSink:
         self.spool.append(SpooledEvent(self.topic, key, event.to_json()))
         return "spool"
 
+    def close(self) -> None:
+        self.drainer.stop()
+        self.producer.flush(timeout=2.0)
+
 
 class RouterClient:
     def __init__(self, base_url: str, timeout: float) -> None:
@@ -92,7 +96,7 @@ def create_app(config: Config | None = None) -> Flask:
     checker = SignatureChecker(config.auth_token)
     sink = EventSink(config)
     sink.drainer.start()
-    atexit.register(sink.drainer.stop)
+    atexit.register(sink.close)
     router = RouterClient(config.router_url, config.router_timeout)
     app.extensions["ingress.sink"] = sink
 

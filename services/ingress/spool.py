@@ -10,6 +10,7 @@ Several worker processes may share the folder: a file lock lets one drain.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -84,7 +85,8 @@ class Spool:
             finally:
                 os.close(dir_fd)
         except OSError as err:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write to spool {self.folder}: {err}") from err
         return final
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from services.ingress.app import create_app
@@ -59,15 +60,31 @@ def silent_router() -> Iterator[str]:
     server.close()
 
 
+@pytest.fixture
+def make_client() -> Iterator[Callable[[Config], FlaskClient]]:
+    """Test clients over create_app; their Kafka producers and drainers are closed after."""
+    apps: list[Flask] = []
+
+    def build(config: Config) -> FlaskClient:
+        app = create_app(config)
+        apps.append(app)
+        return app.test_client()
+
+    yield build
+    for app in apps:
+        app.extensions["ingress.sink"].close()
+
+
 def post(client: FlaskClient, hook: Webhook, signature: str | None = None) -> object:
     sig = signature if signature is not None else sign(TOKEN, BASE + hook.path, hook.params)
     return client.post(hook.path, data=hook.params, headers={"X-Twilio-Signature": sig})
 
 
 def test_signed_webhooks_each_become_one_event_keyed_by_the_parent_call(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
-    client = create_app(make_config(kafka_bootstrap, topics, tmp_path, silent_router)).test_client()
+    client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
     call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
     hooks = call.answered()
     for hook in hooks:
@@ -85,9 +102,10 @@ def test_signed_webhooks_each_become_one_event_keyed_by_the_parent_call(
 
 
 def test_invalid_signature_gets_403_and_nothing_reaches_kafka(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
-    client = create_app(make_config(kafka_bootstrap, topics, tmp_path, silent_router)).test_client()
+    client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
     call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
     hook = call.incoming()
     forged = sign("not-the-token", BASE + hook.path, hook.params)
@@ -102,9 +120,10 @@ def test_invalid_signature_gets_403_and_nothing_reaches_kafka(
 
 
 def test_webhook_missing_required_fields_gets_400_and_produces_nothing(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
-    client = create_app(make_config(kafka_bootstrap, topics, tmp_path, silent_router)).test_client()
+    client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
     hook = Webhook("/api/twilio/status", {"CallStatus": "completed"})
     reply = post(client, hook)
     assert reply.status_code == 400
@@ -113,9 +132,10 @@ def test_webhook_missing_required_fields_gets_400_and_produces_nothing(
 
 
 def test_hung_router_gets_fallback_twiml_within_two_seconds_and_the_call_is_recorded(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
-    client = create_app(make_config(kafka_bootstrap, topics, tmp_path, silent_router)).test_client()
+    client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
     call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
     started = time.monotonic()
     reply = post(client, call.incoming())
@@ -129,13 +149,14 @@ def test_hung_router_gets_fallback_twiml_within_two_seconds_and_the_call_is_reco
 
 
 def test_events_wait_in_the_spool_while_kafka_is_unreachable_then_drain_in_order(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_broker = f"127.0.0.1:{closed.getsockname()[1]}"
     config = make_config(dead_broker, topics, tmp_path, silent_router, publish_timeout=0.3)
-    client = create_app(config).test_client()
+    client = make_client(config)
     call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
     hooks = call.unanswered()
     for hook in hooks:
@@ -150,15 +171,16 @@ def test_events_wait_in_the_spool_while_kafka_is_unreachable_then_drain_in_order
 
 
 def test_unwritable_spool_with_kafka_down_answers_503_not_2xx(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str
+    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
 ) -> None:
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         dead_broker = f"127.0.0.1:{closed.getsockname()[1]}"
     spool_dir = tmp_path / "spool"
-    client = create_app(
+    client = make_client(
         make_config(dead_broker, topics, spool_dir, silent_router, publish_timeout=0.3)
-    ).test_client()
+    )
     spool_dir.chmod(0o500)
     try:
         # root ignores permission bits, so make the folder unusable another way

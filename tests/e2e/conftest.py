@@ -1,0 +1,126 @@
+"""The whole spine as separate processes behind the nginx edge, as `make run` runs it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from switchboard.devstack.nginx import Edge, start_nginx
+from switchboard.kafka import Topics, ensure_topics
+from tests.support import ServiceProcess, free_port, wait_until
+from tests.twilio_calls import Webhook, sign
+
+ADMIN = "e2e-admin-token"
+AUTH_TOKEN = "e2e-twilio-auth-token"
+
+
+@dataclass
+class System:
+    edge: Edge
+    services: dict[str, ServiceProcess]
+    topics: Topics
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.edge.url
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {ADMIN}"}
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+
+    def twilio(self, hook: Webhook, signature: str | None = None) -> requests.Response:
+        """POST a webhook to the edge the way Twilio does: form-encoded and signed."""
+        if signature is None:
+            signature = sign(AUTH_TOKEN, self.url + hook.path, hook.params)
+        return requests.post(self.url + hook.path, data=hook.params, timeout=10,
+                             headers={"X-Twilio-Signature": signature})
+
+    def new_client(self, forward_to: str) -> str:
+        reply = self.admin("POST", "/api/clients",
+                           json={"name": f"client {uuid.uuid4().hex[:6]}", "forwardTo": forward_to})
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["id"])
+
+    def assign(self, client_id: str, number: str, **body: Any) -> None:
+        reply = self.admin("POST", f"/api/clients/{client_id}/numbers",
+                           json={"phoneNumber": number, "record": True,
+                                 "recordingDisclaimer": "This call may be recorded.", **body})
+        assert reply.status_code == 201, reply.text
+
+    def call(self, call_sid: str, timeout: float = 5.0) -> dict[str, Any]:
+        def fetch() -> dict[str, Any] | None:
+            reply = self.admin("GET", f"/api/calls/{call_sid}")
+            return reply.json() if reply.status_code == 200 else None
+        return wait_until(fetch, timeout=timeout, message=f"call {call_sid} in analytics")
+
+    def summary(self, client_id: str) -> dict[str, Any]:
+        reply = self.admin("GET", "/api/analytics/summary", params={"clientId": client_id})
+        assert reply.status_code == 200, reply.text
+        return dict(reply.json())
+
+
+@pytest.fixture(scope="module")
+def system(kafka_bootstrap: str, postgres_url: str,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    folder = tmp_path_factory.mktemp("e2e")
+    database = f"e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    topics = Topics(prefix=f"e2e{uuid.uuid4().hex[:8]}.")
+    ensure_topics(kafka_bootstrap, topics)
+    edge_port = free_port()
+    ports = {name: free_port() for name in ("router", "analytics", "ingress")}
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": topics.prefix,
+        "DATABASE_URL": postgres_url.rsplit("/", 1)[0] + f"/{database}",
+        "CLICKHOUSE_URL": f"chdb://{folder / 'chdb'}",
+        "CLICKHOUSE_DATABASE": "switchboard",
+        "ADMIN_API_TOKEN": ADMIN,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_VALIDATE_SIGNATURES": "true",
+        "PUBLIC_BASE_URL": "",
+        "TWILIO_WEBHOOK_URL": "",
+        "ROUTER_URL": f"http://127.0.0.1:{ports['router']}",
+        "INGRESS_SPOOL_DIR": str(folder / "spool"),
+        "ANALYTICS_BATCH_SECONDS": "0.2",
+    }
+    services: dict[str, ServiceProcess] = {}
+    try:
+        for name in ("router", "analytics", "ingress"):
+            services[name] = ServiceProcess(name, env, port=ports[name], log_dir=folder).start()
+        edge = start_nginx(folder / "edge", f"127.0.0.1:{edge_port}",
+                           {name: f"127.0.0.1:{port}" for name, port in ports.items()})
+    except BaseException:
+        for service in services.values():
+            service.stop()
+        raise
+    yield System(edge, services, topics, env)
+    edge.stop()
+    for service in reversed(list(services.values())):
+        service.stop()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def number() -> str:
+    """A fresh US number for one test."""
+    return "+1415" + str(uuid.uuid4().int)[:7]
+
+
+def dial_of(twiml: str) -> Any:
+    import xml.etree.ElementTree as ET
+
+    return ET.fromstring(twiml).find("Dial")
+
+
+__all__ = ["System", "number", "dial_of", "Path"]

@@ -1,0 +1,40 @@
+"""With router down, callers still hear TwiML in time and the call still counts."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+
+from tests.e2e.conftest import System, number
+from tests.support import ServiceProcess, wait_until
+from tests.twilio_calls import ForwardedCall
+
+
+def test_router_stopped_fallback_twiml_within_two_seconds_and_call_still_counted(
+    system: System,
+) -> None:
+    client_id = system.new_client("+14155556666")
+    tracked = number()
+    system.assign(client_id, tracked)
+    router = system.services["router"]
+    router.stop()
+    try:
+        call = ForwardedCall(to=tracked, forward_to="+14155556666")
+        started = time.monotonic()
+        reply = system.twilio(call.incoming())
+        elapsed = time.monotonic() - started
+        assert reply.status_code == 200
+        assert elapsed < 2.0
+        root = ET.fromstring(reply.text)
+        assert root.find("Say") is not None and root.find("Dial") is None
+        system.twilio(call.unanswered()[-1])  # the parent's completed callback
+
+        fact = wait_until(
+            lambda: (lambda f: f if f["status"] == "failed" else None)(system.call(call.call_sid)),
+            timeout=5.0, message="fallback call counted",
+        )
+        assert fact["answered"] is False
+    finally:
+        system.services["router"] = ServiceProcess(
+            "router", system.env, port=router.port, log_dir=router.log_file.parent
+        ).start()
