@@ -72,6 +72,7 @@ def test_unanswered_forwarded_call_is_missed_although_the_parent_completed(
         fact = system.call(call.call_sid)
     assert fact["answered"] is False
     assert fact["durationSec"] == 0
+    assert fact["clientId"] == client_id
     summary = system.summary(client_id)
     assert summary["missed"] == 1
     assert summary["completed"] == 0

@@ -1,0 +1,146 @@
+"""The simulator's own control API (/sim/...): play calls, own numbers, read call logs.
+
+This is how tests and demos act as the outside world: a caller dialing one of
+the account's numbers (POST /sim/calls), numbers the business already owns
+(POST /sim/numbers), and what the simulator sent and got back for each call
+(GET /sim/calls/<CallSid>, optionally waiting for the call to finish). Errors
+use the project's JSON error shape. No authentication: bind it locally.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from services.twilio_sim.config import Config
+from services.twilio_sim.dialplan import OUTCOMES, Answering
+from services.twilio_sim.geography import Place, friendly_name, is_e164, locate
+from services.twilio_sim.player import InboundCall, start_inbound
+from services.twilio_sim.resources import number_json
+from services.twilio_sim.rest import valid_url
+from services.twilio_sim.state import Play, SimState
+from switchboard.http import ApiError, json_object
+
+MAX_WAIT_SECONDS = 30.0
+DEFAULT_RING_SECONDS = 5
+DEFAULT_TALK_SECONDS = 30
+LIMITS = {"talkSeconds": 14400, "ringSeconds": 600, "voicemailSeconds": 3600}
+
+
+def _seconds(body: dict[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, "invalid_field", f"{name} must be an integer number of seconds")
+    if not 0 <= value <= LIMITS[name]:
+        raise ApiError(400, "invalid_field", f"{name} must be between 0 and {LIMITS[name]}")
+    return value
+
+
+def _text(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or len(value) > 64:
+        raise ApiError(400, "invalid_field", f"{name} must be a string of at most 64 characters")
+    return value.strip()
+
+
+def inbound_call_from(body: dict[str, Any], now: datetime) -> InboundCall:
+    """The control request as a call to play, or a 400 saying what is wrong."""
+    caller, to = _text(body, "from"), _text(body, "to")
+    if not caller or not to:
+        raise ApiError(400, "missing_field", "from and to are required")
+    outcome = body.get("outcome", "completed")
+    if outcome not in OUTCOMES:
+        raise ApiError(400, "invalid_field", f"outcome must be one of {', '.join(OUTCOMES)}")
+    talk = _seconds(body, "talkSeconds", DEFAULT_TALK_SECONDS if outcome == "completed" else 0)
+    started = now
+    if "startedAt" in body:
+        raw = body["startedAt"]
+        try:
+            started = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        except ValueError:
+            raise ApiError(400, "invalid_field", "startedAt must be an ISO-8601 time") from None
+        if started.tzinfo is None:
+            raise ApiError(400, "invalid_field", "startedAt needs a time zone (e.g. Z)")
+        started = started.astimezone(UTC).replace(microsecond=0)
+    derived = locate(caller)
+    place = Place(
+        city=_text(body, "fromCity", derived.city), state=_text(body, "fromState", derived.state),
+        zip=_text(body, "fromZip", derived.zip),
+        country=_text(body, "fromCountry", derived.country),
+    )
+    return InboundCall(
+        from_=caller, to=to,
+        answering=Answering(outcome, _seconds(body, "ringSeconds", DEFAULT_RING_SECONDS), talk),
+        message_seconds=_seconds(body, "voicemailSeconds", 0),
+        caller_place=place, started_at=started,
+    )
+
+
+def play_json(play: Play) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+    return {
+        "callSid": play.call_sid, "direction": play.direction, "state": play.state,
+        "request": play.request, "startedAt": iso(play.started_at),
+        "finishedAt": iso(play.finished_at), "simulatedStart": iso(play.simulated_start),
+        "result": play.result, "error": play.error, "dials": play.dials,
+        "recordingSids": play.recording_sids, "alerts": play.alerts,
+        "warnings": play.warnings, "twiml": play.twiml, "callbacks": play.callbacks,
+    }
+
+
+def control_routes(config: Config, state: SimState) -> Blueprint:
+    routes = Blueprint("twilio_sim_control", __name__)
+
+    @routes.post("/sim/numbers")
+    def own_number() -> tuple[Response, int]:
+        body = json_object(required=("phoneNumber", "voiceUrl"))
+        phone = body["phoneNumber"]
+        if not isinstance(phone, str) or not is_e164(phone):
+            raise ApiError(400, "invalid_field", "phoneNumber must be an E.164 number")
+        settings: dict[str, str] = {}
+        for field, attribute in (("voiceUrl", "voice_url"),
+                                 ("voiceFallbackUrl", "voice_fallback_url"),
+                                 ("statusCallback", "status_callback")):
+            value = body.get(field)
+            if value in (None, ""):
+                continue
+            if not isinstance(value, str) or not valid_url(value):
+                raise ApiError(400, "invalid_field", f"{field} must be an http(s) URL")
+            settings[attribute] = value
+        number, created = state.upsert_number(phone, friendly_name(phone), **settings)
+        return jsonify(number_json(number, config.account_sid)), 201 if created else 200
+
+    @routes.post("/sim/calls")
+    def place_call() -> tuple[Response, int]:
+        call = inbound_call_from(json_object(), datetime.now(UTC).replace(microsecond=0))
+        number = state.number_by_phone(call.to)
+        if number is None:
+            raise ApiError(404, "unknown_number",
+                           f"the simulated account does not own {call.to}")
+        call_sid = start_inbound(config, state, number, call, request.get_json())
+        return jsonify({"callSid": call_sid, "url": f"/sim/calls/{call_sid}"}), 202
+
+    @routes.get("/sim/calls")
+    def list_plays() -> Response:
+        return jsonify({"calls": [
+            {"callSid": p.call_sid, "direction": p.direction, "state": p.state,
+             "request": p.request, "result": p.result, "error": p.error}
+            for p in state.plays()
+        ]})
+
+    @routes.get("/sim/calls/<call_sid>")
+    def get_play(call_sid: str) -> Response:
+        try:
+            wait = min(float(request.args.get("wait", "0")), MAX_WAIT_SECONDS)
+        except ValueError:
+            raise ApiError(400, "invalid_field", "wait must be a number of seconds") from None
+        play = state.play(call_sid, wait=max(wait, 0.0))
+        if play is None:
+            raise ApiError(404, "not_found", f"no simulated call {call_sid}")
+        return jsonify(play_json(play))
+
+    return routes
