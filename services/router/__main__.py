@@ -1,0 +1,61 @@
+"""`python -m services.router` (or `switchboard router`): start the router.
+
+Reads the configuration, checks that PostgreSQL answers, applies the
+migrations, makes sure the Kafka topics exist (a Kafka outage is only a
+warning: calls are still answered), then serves under gunicorn until SIGTERM.
+Exit codes: 2 for bad configuration, 1 for an unreachable database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import psycopg
+from confluent_kafka import KafkaException
+
+from services.router import store
+from services.router.app import create_app
+from services.router.config import Config
+from switchboard.kafka import ensure_topics
+from switchboard.logs import configure_logging
+from switchboard.serve import serve
+from switchboard.settings import ConfigError
+
+log = logging.getLogger("services.router")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="switchboard router",
+        description="Serve the router: management API, /internal/route, health.",
+    )
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    configure_logging("router")
+    try:
+        config = Config.from_env()
+    except ConfigError as err:
+        print(f"router: configuration error: {err}", file=sys.stderr)
+        return 2
+    where = store.describe_dsn(config.database_url)
+    try:
+        store.check_reachable(config.database_url)
+    except psycopg.OperationalError as err:
+        print(f"router: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
+        return 1
+    applied = store.apply_migrations(config.database_url)
+    log.info("migrations up to date (%d applied now) on %s", len(applied), where)
+    try:
+        ensure_topics(config.kafka_bootstrap, config.topics)
+    except KafkaException as err:
+        log.warning("Kafka at %s not reachable; serving anyway: %s", config.kafka_bootstrap, err)
+    serve(lambda: create_app(config), config.bind, "router", workers=2, threads=8)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,64 @@
+"""The router's configuration, read from the environment once at start-up.
+
+`Config.from_env()` fails with a `ConfigError` naming the bad variable, so a
+misconfigured router stops before it answers a single call. Tests build
+`Config(...)` directly with the URLs of their own infrastructure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from switchboard.kafka import Topics
+from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
+
+DEFAULT_BIND = "127.0.0.1:8082"
+DEFAULT_KAFKA = "127.0.0.1:9092"
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    admin_token: str
+    kafka_bootstrap: str = DEFAULT_KAFKA
+    topics: Topics = field(default_factory=Topics)
+    bind: str = DEFAULT_BIND
+    public_base_url: str = "http://127.0.0.1:8080"
+    dial_timeout_seconds: int = 20
+    # Ingress gives the router ROUTER_TIMEOUT_SECONDS (1.5 s by default) for the
+    # whole answer, so waiting for Kafka must stay well below that.
+    publish_timeout_seconds: float = 1.0
+    refresh_interval_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> Config:
+        database_url = env_str("DATABASE_URL")
+        if not database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL")
+        admin_token = env_str("ADMIN_API_TOKEN")
+        bind = env_str("ROUTER_BIND", DEFAULT_BIND)
+        host, sep, port = bind.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"ROUTER_BIND must be host:port, got {bind!r}")
+        dial_timeout = env_int("DIAL_TIMEOUT_SECONDS", 20)
+        if not 5 <= dial_timeout <= 600:
+            raise ConfigError(
+                f"DIAL_TIMEOUT_SECONDS must be 5..600 (Twilio's range), got {dial_timeout}"
+            )
+        publish_timeout = env_float("ROUTER_PUBLISH_TIMEOUT_SECONDS", 1.0)
+        if publish_timeout <= 0:
+            raise ConfigError("ROUTER_PUBLISH_TIMEOUT_SECONDS must be positive")
+        refresh_interval = env_float("ROUTER_REFRESH_SECONDS", 30.0)
+        if refresh_interval <= 0:
+            raise ConfigError("ROUTER_REFRESH_SECONDS must be positive")
+        return cls(
+            database_url=database_url,
+            admin_token=admin_token,
+            kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA),
+            topics=Topics.from_env(),
+            bind=bind,
+            public_base_url=public_base_url(),
+            dial_timeout_seconds=dial_timeout,
+            publish_timeout_seconds=publish_timeout,
+            refresh_interval_seconds=refresh_interval,
+        )
