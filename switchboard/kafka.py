@@ -49,6 +49,11 @@ class Topics:
     def dead_letters(self) -> str:
         return f"{self.prefix}dead-letters"
 
+    @property
+    def client_events(self) -> str:
+        """Per-client facts (client.settings-changed), keyed by clientId, compacted."""
+        return f"{self.prefix}client-events"
+
 
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
     """Create the project's topics if they are missing (safe to run twice)."""
@@ -57,6 +62,7 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
         NewTopic(topics.call_events, partitions, 1),
         NewTopic(topics.dead_letters, 1, 1),
         NewTopic(topics.number_events, partitions, 1, config={"cleanup.policy": "compact"}),
+        NewTopic(topics.client_events, partitions, 1, config={"cleanup.policy": "compact"}),
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
@@ -137,7 +143,13 @@ class EventProducer:
             raise PublishError(f"Kafka rejected the event: {outcome['err']}")
 
     def flush(self, timeout: float = 10.0) -> int:
-        return self._producer.flush(timeout)
+        return int(self._producer.flush(timeout))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush, then drop what the broker never took (its publishers were told so)."""
+        if self._producer.flush(timeout):
+            self._producer.purge()
+            self._producer.flush(0)
 
 
 def dead_letter(
@@ -145,16 +157,17 @@ def dead_letter(
 ) -> None:
     """Send a message a consumer could not process to the dead-letter topic."""
     raw = msg.value() or b""
-    envelope = {
+    key = (msg.key() or b"").decode("utf-8", "replace")
+    envelope: dict[str, Any] = {
         "reason": reason,
         "consumer": consumer,
         "topic": msg.topic(),
         "partition": msg.partition(),
         "offset": msg.offset(),
-        "key": (msg.key() or b"").decode("utf-8", "replace"),
+        "key": key,
         "value": raw.decode("utf-8", "replace"),
         "deadAt": events.utc_now_iso(),
     }
     producer.publish_raw(
-        topics.dead_letters, json.dumps(envelope).encode(), envelope["key"] or None, timeout=10
+        topics.dead_letters, json.dumps(envelope).encode(), key or None, timeout=10
     )

@@ -57,7 +57,7 @@ class EventSink:
 
     def close(self) -> None:
         self.drainer.stop()
-        self.producer.flush(timeout=2.0)
+        self.producer.close(timeout=2.0)
 
 
 class RouterClient:

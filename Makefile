@@ -1,0 +1,37 @@
+# Switchboard: `make run` brings the whole system up on this machine,
+# `make test` runs the test suite. Both install what they need themselves:
+# a virtualenv in .venv (re-installed only when pyproject.toml changes), the
+# Kafka jars in .cache/ (Maven), PostgreSQL and nginx (apt-get) when missing.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: run test lint kafka-jars clean distclean
+
+run: $(STAMP)
+	$(VENV)/bin/switchboard run $(ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check switchboard services tests
+	$(VENV)/bin/mypy switchboard services
+
+kafka-jars: $(STAMP)
+	$(VENV)/bin/python -c 'from switchboard.devstack.kafka import ensure_jars; print(ensure_jars())'
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+# Stops nothing: `make run` stops its own processes on Ctrl-C.
+clean:
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf .cache

@@ -1,0 +1,137 @@
+"""The nginx edge in front of the services, run as a child process.
+
+`render_config` fills deploy/nginx/switchboard.conf.template (the same file
+production uses) with the listen address and the upstreams; `start_nginx`
+writes it into a prefix folder that holds everything nginx writes (pid, temp
+files), runs `nginx -p <prefix> -c <conf> -e stderr -g 'daemon off;'` and
+returns once the edge answers GET /healthz. nginx is installed from Debian's
+packages when the machine lacks it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from switchboard.devstack import REPO_ROOT
+from switchboard.devstack.packages import apt_install
+from switchboard.devstack.processes import (
+    Child,
+    StartError,
+    ensure_port_free,
+    read_pid,
+    split_address,
+    stop_stray,
+)
+
+TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "switchboard.conf.template"
+UPSTREAMS = ("ingress", "router", "analytics")
+
+
+@dataclass
+class Edge:
+    """A running edge: its base URL, and how to stop it."""
+
+    url: str
+    prefix: Path
+    log_file: Path
+    child: Child
+
+    def alive(self) -> bool:
+        return self.child.alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.child.stop(timeout)
+
+
+def ensure_nginx() -> str:
+    """The nginx binary, installed with apt-get when missing."""
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        apt_install("nginx", "nginx-light")
+        found = shutil.which("nginx", path="/usr/sbin:/usr/local/sbin:/usr/bin")
+    if found is None:
+        raise StartError("nginx: not installed and apt-get could not install it")
+    return found
+
+
+def render_config(
+    listen: str, upstreams: dict[str, str], worker_processes: int = 1, user: str | None = None
+) -> str:
+    """The edge's nginx.conf for `listen` (host:port) and the services' host:port.
+
+    `user` is the account nginx's workers run as (nginx's default when None).
+    """
+    missing = [name for name in UPSTREAMS if name not in upstreams]
+    if missing:
+        raise ValueError(f"no address for upstream(s): {', '.join(missing)}")
+    values = {
+        "listen": listen,
+        "worker_processes": str(worker_processes),
+        "user_directive": f"user {user};" if user else "",
+        **{name: upstreams[name] for name in UPSTREAMS},
+    }
+    text = TEMPLATE.read_text()
+    for name, value in values.items():
+        text = text.replace("{{" + name + "}}", value)
+    left = re.findall(r"\{\{\w+\}\}", text)
+    if left:
+        raise ValueError(f"unfilled placeholders in {TEMPLATE.name}: {', '.join(left)}")
+    return text
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_nginx(
+    prefix: Path,
+    listen: str,
+    upstreams: dict[str, str],
+    log_file: Path | None = None,
+    timeout: float = 20.0,
+) -> Edge:
+    """Start the edge on `listen` (host:port) in front of `upstreams`."""
+    binary = ensure_nginx()
+    prefix = prefix.resolve()
+    (prefix / "temp").mkdir(parents=True, exist_ok=True)
+    conf = prefix / "switchboard.conf"
+    # As root, workers run as root too, so a prefix below a root-only folder works.
+    conf.write_text(render_config(listen, upstreams, user="root" if os.geteuid() == 0 else None))
+    log_file = (log_file or prefix / "nginx.log").resolve()
+    stop_stray(read_pid(prefix / "nginx.pid"), ["nginx", str(conf)], signal.SIGTERM, "nginx edge")
+    host, port = split_address(listen)
+    local = "127.0.0.1" if host in ("0.0.0.0", "*") else host
+    ensure_port_free(local, port, "nginx")
+    base = [binary, "-p", f"{prefix}/", "-c", str(conf), "-e", "stderr"]
+    test = subprocess.run(
+        [*base, "-t", "-q"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if test.returncode != 0:
+        raise StartError(f"nginx: configuration test failed:\n{test.stdout}")
+    child = Child("nginx", [*base, "-g", "daemon off;"], log_file).start()
+    url = f"http://{local}:{port}"
+    edge = Edge(url, prefix, log_file, child)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _healthy(url):
+            child.check_alive()
+            if time.monotonic() > deadline:
+                raise child.fail(f"edge not answering {url}/healthz within {timeout:.0f}s")
+            time.sleep(0.1)
+    except BaseException:
+        edge.stop()
+        raise
+    return edge

@@ -1,0 +1,47 @@
+"""Installing the machine's own servers (PostgreSQL, nginx) from Debian's packages.
+
+Only used when a binary is missing: `make run` and the tests must work on a
+fresh Debian machine where the session runs as root and nothing but Python,
+Java and Maven is there yet.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+_updated = False
+
+
+class InstallError(RuntimeError):
+    """A package could not be installed; the message says what to do by hand."""
+
+
+def apt_install(*alternatives: str) -> str:
+    """Install the first of `alternatives` that apt-get can install; return its name."""
+    if shutil.which("apt-get") is None:
+        raise InstallError(f"no apt-get here: install {alternatives[0]} yourself")
+    if os.geteuid() != 0:
+        raise InstallError(f"run as root or install {alternatives[0]} yourself (apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    global _updated
+    if not _updated:
+        print("devstack: apt-get update", file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, stdout=subprocess.DEVNULL)
+        _updated = True
+    errors = []
+    for package in alternatives:
+        print(f"devstack: apt-get install {package}", file=sys.stderr, flush=True)
+        result = subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", package],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if result.returncode == 0:
+            return package
+        errors.append(f"{package}: {result.stderr.strip()[-500:]}")
+    raise InstallError("apt-get install failed:\n" + "\n".join(errors))
