@@ -1,0 +1,247 @@
+"""The call list and summary as the API speaks them: query parameters, cursor, shapes.
+
+Parsing turns query strings into a `CallFilter` (or a 400 naming the bad
+parameter); `CallRecord` and `Summary` are what leaves as JSON or CSV. The
+cursor is opaque to clients: base64url of the last row's (startedAt ms,
+callSid), the keyset of the newest-first order.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from services.analytics.facts import STATUSES
+from switchboard.http import ApiError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+DIRECTIONS = ("inbound", "outbound")
+FORMATS = ("json", "csv")
+
+CSV_COLUMNS = (
+    "callSid",
+    "clientId",
+    "direction",
+    "from",
+    "to",
+    "forwardedTo",
+    "status",
+    "answered",
+    "durationSec",
+    "startedAt",
+    "recorded",
+    "callerCity",
+    "callerState",
+    "callerCountry",
+)
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    client_id: str | None = None
+    direction: str | None = None
+    status: str | None = None
+    start: datetime | None = None  # inclusive, on startedAt
+    end: datetime | None = None  # exclusive
+
+
+@dataclass(frozen=True)
+class Cursor:
+    started_ms: int
+    call_sid: str
+
+    def encode(self) -> str:
+        raw = json.dumps([self.started_ms, self.call_sid], separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            started_ms, call_sid = json.loads(raw)
+        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from None
+        if not isinstance(started_ms, int) or not isinstance(call_sid, str):
+            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+        return cls(started_ms, call_sid)
+
+
+@dataclass(frozen=True)
+class CallQuery:
+    filter: CallFilter
+    limit: int | None  # None only for a CSV export without a limit
+    cursor: Cursor | None
+    format: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    callSid: str
+    clientId: str | None
+    direction: str
+    fromNumber: str
+    toNumber: str
+    forwardedTo: str | None
+    status: str
+    answered: bool
+    durationSec: int
+    startedAt: datetime
+    recorded: bool
+    callerCity: str
+    callerState: str
+    callerCountry: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "callSid": self.callSid,
+            "clientId": self.clientId,
+            "direction": self.direction,
+            "from": self.fromNumber,
+            "to": self.toNumber,
+            "forwardedTo": self.forwardedTo,
+            "status": self.status,
+            "answered": self.answered,
+            "durationSec": self.durationSec,
+            "startedAt": iso_utc(self.startedAt),
+            "recorded": self.recorded,
+            "callerCity": self.callerCity,
+            "callerState": self.callerState,
+            "callerCountry": self.callerCountry,
+        }
+
+    def to_csv_row(self) -> list[str]:
+        body = self.to_json()
+        cells = []
+        for column in CSV_COLUMNS:
+            value = body[column]
+            if isinstance(value, bool):
+                cells.append("true" if value else "false")
+            else:
+                cells.append("" if value is None else str(value))
+        return cells
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Call counts and rates over the filtered calls.
+
+    `missed` = no-answer + busy + failed + canceled (a fallback call is
+    `failed`, so it is missed). `answerRate` = answered calls / calls with a
+    decided outcome that could have been answered: completed + missed. It
+    leaves out `unrouted` calls (no client owns the number, nobody to answer)
+    and calls still `in-progress` (outcome unknown). 0.0 when there are none.
+    `avgDurationSec` is the mean talk time of answered calls.
+    """
+
+    totalCalls: int
+    inbound: int
+    outbound: int
+    completed: int
+    missed: int
+    totalDurationSec: int
+    avgDurationSec: float
+    answerRate: float
+
+    @classmethod
+    def compute(
+        cls,
+        *,
+        total_calls: int,
+        inbound: int,
+        outbound: int,
+        completed: int,
+        missed: int,
+        total_duration_sec: int,
+        answered: int,
+    ) -> Summary:
+        decided = completed + missed
+        return cls(
+            totalCalls=total_calls,
+            inbound=inbound,
+            outbound=outbound,
+            completed=completed,
+            missed=missed,
+            totalDurationSec=total_duration_sec,
+            avgDurationSec=round(total_duration_sec / answered, 1) if answered else 0.0,
+            answerRate=round(answered / decided, 4) if decided else 0.0,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_instant(name: str, raw: str, end_of_day: bool = False) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is UTC.
+
+    A bare date as the `to` bound means the whole day is included.
+    """
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime.combine(day, time.min, tzinfo=UTC)
+            return moment + timedelta(days=1) if end_of_day else moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{name} must be an ISO 8601 date or date-time (e.g. 2024-05-01T00:00:00Z), "
+            f"got {raw!r}",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = args.get(name)
+    if value is None or value == "":
+        return None
+    if value not in allowed:
+        raise ApiError(
+            400, "invalid_parameter", f"{name} must be one of {', '.join(allowed)}, got {value!r}"
+        )
+    return value
+
+
+def parse_filter(args: Mapping[str, str]) -> CallFilter:
+    start = parse_instant("from", args["from"]) if args.get("from") else None
+    end = parse_instant("to", args["to"], end_of_day=True) if args.get("to") else None
+    if start is not None and end is not None and start >= end:
+        raise ApiError(400, "invalid_parameter", "from must be earlier than to")
+    return CallFilter(
+        client_id=args.get("clientId") or None,
+        direction=_choice(args, "direction", DIRECTIONS),
+        status=_choice(args, "status", STATUSES),
+        start=start,
+        end=end,
+    )
+
+
+def parse_limit(raw: str | None, default: int | None) -> int | None:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(
+            400, "invalid_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}"
+        )
+    return int(raw)
+
+
+def parse_call_query(args: Mapping[str, str]) -> CallQuery:
+    fmt = _choice(args, "format", FORMATS) or "json"
+    cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
+    # An export has no page size: it streams every matching call unless limited.
+    limit = parse_limit(args.get("limit"), None if fmt == "csv" else DEFAULT_LIMIT)
+    return CallQuery(filter=parse_filter(args), limit=limit, cursor=cursor, format=fmt)

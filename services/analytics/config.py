@@ -1,0 +1,100 @@
+"""Analytics configuration, read from the environment once at start-up.
+
+A bad or missing value raises `ConfigError` naming the variable, so a
+misconfigured process stops before it touches Kafka or ClickHouse.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from switchboard.kafka import Topics
+from switchboard.settings import ConfigError, env_float, env_int, env_str
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def default_clickhouse_url() -> str:
+    """The embedded engine in the project's run folder (see .gitignore's .run/)."""
+    return "chdb://" + os.path.abspath(os.path.join(".run", "chdb"))
+
+
+@dataclass(frozen=True)
+class Config:
+    clickhouse_url: str
+    admin_token: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    clickhouse_database: str = "switchboard"
+    topics: Topics = field(default_factory=Topics)
+    bind: str = "127.0.0.1:8083"
+    group_id: str = "analytics"
+    batch_size: int = 500
+    batch_seconds: float = 0.5
+    # Past this share of invalid messages within the last `invalid_window`
+    # messages the consumer stops instead of draining the topic into the DLQ.
+    max_invalid_ratio: float = 0.5
+    invalid_window: int = 100
+
+    def __post_init__(self) -> None:
+        check_clickhouse_url(self.clickhouse_url)
+        if not _IDENTIFIER.match(self.clickhouse_database):
+            raise ConfigError(
+                "CLICKHOUSE_DATABASE must be a plain identifier (letters, digits, _), "
+                f"got {self.clickhouse_database!r}"
+            )
+        if not self.admin_token:
+            raise ConfigError("ADMIN_API_TOKEN is required but not set")
+        if self.batch_size < 1:
+            raise ConfigError(f"ANALYTICS_BATCH_SIZE must be at least 1, got {self.batch_size}")
+        if self.batch_seconds <= 0:
+            raise ConfigError(f"ANALYTICS_BATCH_SECONDS must be positive, got {self.batch_seconds}")
+        if not 0 < self.max_invalid_ratio <= 1:
+            raise ConfigError(
+                f"ANALYTICS_MAX_INVALID_RATIO must be in (0, 1], got {self.max_invalid_ratio}"
+            )
+        if self.invalid_window < 1:
+            raise ConfigError(
+                f"ANALYTICS_INVALID_WINDOW must be at least 1, got {self.invalid_window}"
+            )
+        host, _, port = self.bind.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"ANALYTICS_BIND must be host:port, got {self.bind!r}")
+
+    @property
+    def embedded(self) -> bool:
+        """True when ClickHouse is chDB in this process (one process per folder)."""
+        return self.clickhouse_url.startswith("chdb:")
+
+    @classmethod
+    def from_env(cls) -> Config:
+        return cls(
+            clickhouse_url=env_str("CLICKHOUSE_URL", default_clickhouse_url()),
+            clickhouse_database=env_str("CLICKHOUSE_DATABASE", "switchboard"),
+            admin_token=env_str("ADMIN_API_TOKEN"),
+            kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            topics=Topics.from_env(),
+            bind=env_str("ANALYTICS_BIND", "127.0.0.1:8083"),
+            group_id=env_str("ANALYTICS_GROUP_ID", "analytics"),
+            batch_size=env_int("ANALYTICS_BATCH_SIZE", 500),
+            batch_seconds=env_float("ANALYTICS_BATCH_SECONDS", 0.5),
+            max_invalid_ratio=env_float("ANALYTICS_MAX_INVALID_RATIO", 0.5),
+            invalid_window=env_int("ANALYTICS_INVALID_WINDOW", 100),
+        )
+
+
+def check_clickhouse_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "chdb":
+        if not parts.path.startswith("/") or parts.netloc:
+            raise ConfigError(
+                f"CLICKHOUSE_URL for chDB must be chdb:///absolute/folder, got {url!r}"
+            )
+        return
+    if parts.scheme in ("http", "https", "clickhouse", "clickhouses") and parts.hostname:
+        return
+    raise ConfigError(
+        f"CLICKHOUSE_URL must be chdb:///absolute/folder or http(s)://host:port, got {url!r}"
+    )

@@ -1,0 +1,234 @@
+"""The fold from events to a call fact: pure, so no broker and no database."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+from services.analytics.facts import CallFact, fold, fold_all
+from switchboard.events import Event, validate
+from tests.analytics import call_scripts as script
+
+BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+SID = "CA11111111111111111111111111111111"
+
+
+def folded(events: list[Event]) -> CallFact:
+    fact = fold_all(None, events)
+    assert fact is not None
+    return fact
+
+
+def test_scripts_produce_schema_valid_events() -> None:
+    for events in (
+        script.answered_call(SID, BASE),
+        script.missed_call(SID, BASE),
+        script.unrouted_call(SID, BASE),
+        script.fallback_call(SID, BASE),
+    ):
+        for event in events:
+            validate(event.to_dict())
+
+
+def test_answered_forwarded_call_takes_dial_duration_not_parent_duration() -> None:
+    fact = folded(script.answered_call(SID, BASE, talk=42))
+    assert fact.status == "completed"
+    assert fact.answered is True
+    assert fact.durationSec == 42
+    assert fact.parentDurationSec > 42  # the parent's includes ringing; it is not used
+    assert fact.routed is True
+    assert fact.clientId == "client-1"
+    assert fact.forwardedTo == script.CLIENT_PHONE
+    assert fact.direction == "inbound"
+    assert (fact.fromNumber, fact.toNumber) == ("+12125550123", script.TWILIO_NUMBER)
+    assert (fact.callerCity, fact.callerState, fact.callerCountry) == ("NEW YORK", "NY", "US")
+    assert fact.campaign == "spring"
+    assert fact.startedAt == BASE
+    assert fact.endedAt is not None and fact.endedAt > BASE
+
+
+def test_dial_no_answer_with_parent_completed_is_a_missed_no_answer() -> None:
+    fact = folded(script.missed_call(SID, BASE))
+    assert fact.status == "no-answer"
+    assert fact.answered is False
+    assert fact.durationSec == 0
+
+
+def test_parent_duration_never_becomes_duration_of_a_forwarded_call() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.parent_status(SID, BASE, "completed", 50, 50),
+    ]
+    fact = folded(events)
+    assert fact.answered is False
+    assert fact.durationSec == 0
+    assert fact.status == "canceled"  # caller left before any dial outcome
+
+
+def test_dial_result_before_or_after_parent_completed_gives_same_fact() -> None:
+    dial = script.dial_completed(SID, BASE, "completed", 42, 50, bridged="true")
+    parent = script.parent_status(SID, BASE, "completed", 51, 51)
+    head = [script.received(SID, BASE), script.routed(SID, BASE)]
+    assert folded([*head, dial, parent]) == folded([*head, parent, dial])
+    assert folded([*head, parent, dial]).durationSec == 42
+
+
+def test_every_order_of_a_call_gives_the_same_fact() -> None:
+    for events in (script.answered_call(SID, BASE), script.missed_call(SID, BASE)):
+        expected = folded(events)
+        for order in itertools.permutations(events[1:]):
+            assert folded([events[0], *order]) == expected
+
+
+def test_applying_an_event_twice_changes_nothing() -> None:
+    events = script.answered_call(SID, BASE)
+    fact = folded(events)
+    for event in events:
+        assert fold(fact, event) == fact
+    assert folded([e for event in events for e in (event, event)]) == fact
+
+
+def test_refolding_a_tail_of_already_folded_events_changes_nothing() -> None:
+    events = script.answered_call(SID, BASE)
+    fact = folded(events)
+    assert fold_all(fact, events[3:]) == fact
+
+
+def test_unassigned_number_gives_unrouted_call() -> None:
+    fact = folded(script.unrouted_call(SID, BASE))
+    assert fact.status == "unrouted"
+    assert fact.answered is False
+    assert fact.durationSec == 0
+    assert fact.routed is False
+    assert fact.clientId == ""
+
+
+def test_fallback_served_is_a_failed_unanswered_call() -> None:
+    fact = folded(script.fallback_call(SID, BASE))
+    assert fact.status == "failed"
+    assert fact.answered is False
+    assert fact.durationSec == 0
+    assert fact.routed is False
+
+
+def test_dial_result_wins_over_fallback() -> None:
+    events = [
+        *script.fallback_call(SID, BASE),
+        script.dial_completed(SID, BASE, "completed", 20, 30, bridged="true"),
+    ]
+    fact = folded(events)
+    assert (fact.status, fact.answered, fact.durationSec) == ("completed", True, 20)
+
+
+def test_completed_recording_sets_recorded() -> None:
+    without = folded(script.missed_call(SID, BASE))
+    assert without.recorded is False
+    assert without.recordingEnabled is True
+    with_recording = fold(without, script.recording(SID, BASE))
+    assert with_recording is not None and with_recording.recorded is True
+
+
+def test_failed_recording_does_not_set_recorded() -> None:
+    fact = fold(folded(script.missed_call(SID, BASE)), script.recording(SID, BASE, "failed"))
+    assert fact is not None and fact.recorded is False
+
+
+def test_dial_completed_without_bridge_is_no_answer() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.child_status(SID, BASE, "completed", 12, 20, 3),
+        script.dial_completed(SID, BASE, "completed", 12, 20.5, bridged="false"),
+        script.parent_status(SID, BASE, "completed", 22, 22),
+    ]
+    fact = folded(events)
+    assert (fact.status, fact.answered, fact.durationSec) == ("no-answer", False, 0)
+
+
+def test_dial_answered_status_counts_as_completed() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.dial_completed(SID, BASE, "answered", 17, 30),
+    ]
+    fact = folded(events)
+    assert (fact.status, fact.answered, fact.durationSec) == ("completed", True, 17)
+
+
+def test_child_leg_outcome_counts_until_the_dial_result_arrives() -> None:
+    head = [script.received(SID, BASE), script.routed(SID, BASE)]
+    child = script.child_status(SID, BASE, "completed", 30, 40, 3)
+    fact = folded([*head, child])
+    assert (fact.status, fact.answered, fact.durationSec) == ("completed", True, 30)
+    dial = script.dial_completed(SID, BASE, "completed", 29, 40.2, bridged="true")
+    after = fold(fact, dial)
+    assert after is not None and after.durationSec == 29
+
+
+def test_dial_busy_wins_over_child_completed() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.child_status(SID, BASE, "completed", 5, 10, 3),
+        script.dial_completed(SID, BASE, "busy", None, 10.1),
+    ]
+    fact = folded(events)
+    assert (fact.status, fact.answered, fact.durationSec) == ("busy", False, 0)
+
+
+def test_caller_hangup_before_routing_is_canceled() -> None:
+    events = [script.received(SID, BASE), script.parent_status(SID, BASE, "canceled", None, 2)]
+    fact = folded(events)
+    assert (fact.status, fact.answered) == ("canceled", False)
+
+
+def test_call_without_final_status_is_in_progress() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.child_status(SID, BASE, "ringing", None, 3, 1),
+    ]
+    assert folded(events).status == "in-progress"
+
+
+def test_outbound_call_takes_its_own_status_and_duration() -> None:
+    events = [
+        script.received(SID, BASE, direction="outbound-api"),
+        script.parent_status(SID, BASE, "completed", 65, 65),
+    ]
+    fact = folded(events)
+    assert fact.direction == "outbound"
+    assert (fact.status, fact.answered, fact.durationSec) == ("completed", True, 65)
+
+
+def test_geo_falls_back_to_caller_fields() -> None:
+    received = script.received(SID, BASE)
+    params = {k: v for k, v in received.data["params"].items() if not k.startswith("From")}
+    params["From"] = "+12125550123"
+    params["CallerCity"] = "BROOKLYN"
+    event = Event(
+        type="call.received",
+        source="ingress",
+        occurredAt=received.occurredAt,
+        callSid=SID,
+        data={"params": params},
+    )
+    fact = folded([event])
+    assert (fact.callerCity, fact.callerState, fact.callerCountry) == ("BROOKLYN", "NY", "US")
+
+
+def test_started_at_is_the_earliest_event() -> None:
+    received = script.received(SID, BASE)
+    routed = script.routed(SID, BASE)
+    late_first = folded([routed, received])
+    assert late_first.startedAt == BASE
+
+
+def test_client_id_arriving_late_is_kept() -> None:
+    events = script.answered_call(SID, BASE)
+    fact = folded([e for e in events if e.type != "call.routed"])
+    assert fact.clientId == ""
+    routed = next(e for e in events if e.type == "call.routed")
+    after = fold(fact, routed)
+    assert after is not None and after.clientId == "client-1"

@@ -1,0 +1,106 @@
+"""The ClickHouse side on the real engine: migrations, dedupe, the write step."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.analytics.calls import CallFilter
+from services.analytics.config import Config
+from services.analytics.consumer import write
+from services.analytics.facts import fold_all
+from services.analytics.store import Store, StoredFact, migration_files
+from tests.analytics import call_scripts as script
+
+BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_migrations_twice_are_harmless(config: Config, ch_client: Any) -> None:
+    store = Store.open(config.clickhouse_url, config.clickhouse_database)
+    try:
+        first = store.migrate()
+        second = store.migrate()
+        assert first == [path.name for path in migration_files()]
+        assert second == []
+        assert store.applied_migrations() == first
+        tables = {
+            row[0]
+            for row in ch_client.query(
+                "SELECT name FROM system.tables WHERE database = {db:String}",
+                parameters={"db": config.clickhouse_database},
+            ).result_rows
+        }
+        assert {"events", "call_facts", "calls", "schema_migrations"} <= tables
+    finally:
+        store.close()
+
+
+def test_migrations_survive_a_crash_before_they_were_recorded(store: Store, ch_client: Any) -> None:
+    # As if the process died after running the DDL but before recording it.
+    ch_client.command(f"TRUNCATE TABLE {store.database}.schema_migrations")
+    assert store.migrate() == [path.name for path in migration_files()]
+    assert store.migrate() == []
+
+
+def test_two_versions_of_a_call_count_once(store: Store) -> None:
+    fact = fold_all(None, script.missed_call("CA1", BASE))
+    assert fact is not None
+    store.insert_facts([StoredFact(fact, 1)])
+    store.insert_facts([StoredFact(replace(fact, status="busy"), 2)])
+    assert store.count_fact_versions() == 2
+    assert store.count_calls() == 1
+    call = store.get_call("CA1")
+    assert call is not None and call.status == "busy"
+    assert store.summary(CallFilter()).totalCalls == 1
+    assert store.list_calls(CallFilter(status="no-answer"), 10).calls == []
+
+
+def test_write_skips_events_already_stored(store: Store) -> None:
+    events = script.answered_call("CA2", BASE)
+    first = write(store, events)
+    assert (first.events_written, first.facts_written) == (len(events), 1)
+    again = write(store, events)
+    assert (again.events_written, again.duplicates_skipped, again.facts_written) == (
+        0,
+        len(events),
+        0,
+    )
+    assert store.count_events() == len(events)
+    assert store.count_fact_versions() == 1
+
+
+def test_write_folds_late_events_into_the_stored_fact(store: Store) -> None:
+    events = script.answered_call("CA3", BASE)
+    write(store, events[:2])
+    before = store.load_facts(["CA3"])["CA3"]
+    assert before.fact.status == "in-progress" and before.version == 1
+    write(store, events[2:])
+    after = store.load_facts(["CA3"])["CA3"]
+    assert after.version == 2
+    assert after.fact == fold_all(None, events)
+    assert (after.fact.status, after.fact.durationSec, after.fact.recorded) == (
+        "completed",
+        42,
+        True,
+    )
+
+
+def test_fact_round_trips_through_clickhouse(store: Store) -> None:
+    fact = fold_all(None, script.answered_call("CA4", BASE + timedelta(milliseconds=7)))
+    assert fact is not None
+    store.insert_facts([StoredFact(fact, 1)])
+    assert store.load_facts(["CA4"])["CA4"].fact == fact
+
+
+def test_unmigrated_database_is_reported_not_created_silently(config: Config) -> None:
+    store = Store.open(config.clickhouse_url, config.clickhouse_database + "_missing")
+    try:
+        try:
+            store.count_calls()
+        except Exception as err:  # the engine's own error
+            assert "_missing" in str(err)
+        else:
+            raise AssertionError("query on an unmigrated database succeeded")
+    finally:
+        store.close()
