@@ -14,7 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ def event_types() -> list[tuple[str, int]]:
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(event_type: str, version: int) -> Any:
     path = SCHEMAS_DIR / f"{event_type}.v{version}.json"
     if not path.is_file():
@@ -108,9 +108,7 @@ def _validator(event_type: str, version: int) -> Any:
     schema = json.loads(path.read_text())
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)
-    return validator_cls(
-        schema, registry=_registry(), format_checker=jsonschema.FormatChecker()
-    )
+    return validator_cls(schema, registry=_registry(), format_checker=jsonschema.FormatChecker())
 
 
 def validate(body: dict[str, Any]) -> None:

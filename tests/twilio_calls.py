@@ -45,44 +45,92 @@ class ForwardedCall:
     def incoming(self) -> Webhook:
         geo = {}
         for prefix in ("From", "Caller"):
-            geo.update({f"{prefix}City": self.city, f"{prefix}State": self.state,
-                        f"{prefix}Zip": "94107", f"{prefix}Country": self.country})
+            geo.update(
+                {
+                    f"{prefix}City": self.city,
+                    f"{prefix}State": self.state,
+                    f"{prefix}Zip": "94107",
+                    f"{prefix}Country": self.country,
+                }
+            )
         for prefix in ("To", "Called"):
-            geo.update({f"{prefix}City": "OAKLAND", f"{prefix}State": "CA",
-                        f"{prefix}Zip": "94612", f"{prefix}Country": "US"})
-        return Webhook("/api/twilio/webhook", {
-            "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": self.call_sid,
-            "CallStatus": "ringing", "Direction": "inbound", "From": self.caller,
-            "To": self.to, "Caller": self.caller, "Called": self.to, "CallToken": "",
-            "StirVerstat": "TN-Validation-Passed-A", **geo,
-        })
+            geo.update(
+                {
+                    f"{prefix}City": "OAKLAND",
+                    f"{prefix}State": "CA",
+                    f"{prefix}Zip": "94612",
+                    f"{prefix}Country": "US",
+                }
+            )
+        return Webhook(
+            "/api/twilio/webhook",
+            {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "CallSid": self.call_sid,
+                "CallStatus": "ringing",
+                "Direction": "inbound",
+                "From": self.caller,
+                "To": self.to,
+                "Caller": self.caller,
+                "Called": self.to,
+                "CallToken": "",
+                "StirVerstat": "TN-Validation-Passed-A",
+                **geo,
+            },
+        )
 
     def _child(self, status: str, seq: int, **extra: str) -> Webhook:
-        return Webhook("/api/twilio/status", {
-            "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": self.child_sid,
-            "ParentCallSid": self.call_sid, "CallStatus": status, "Direction": "outbound-dial",
-            "From": self.caller, "To": self.forward_to, "SequenceNumber": str(seq),
-            "CallbackSource": "call-progress-events", **extra,
-        })
+        return Webhook(
+            "/api/twilio/status",
+            {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "CallSid": self.child_sid,
+                "ParentCallSid": self.call_sid,
+                "CallStatus": status,
+                "Direction": "outbound-dial",
+                "From": self.caller,
+                "To": self.forward_to,
+                "SequenceNumber": str(seq),
+                "CallbackSource": "call-progress-events",
+                **extra,
+            },
+        )
 
     def _dial(self, status: str, duration: int, bridged: bool) -> Webhook:
         params = {
-            "AccountSid": ACCOUNT_SID, "CallSid": self.call_sid, "CallStatus": "in-progress",
-            "DialCallSid": self.child_sid, "DialCallStatus": status,
-            "DialBridged": "true" if bridged else "false", "Direction": "inbound",
-            "From": self.caller, "To": self.to,
+            "AccountSid": ACCOUNT_SID,
+            "CallSid": self.call_sid,
+            "CallStatus": "in-progress",
+            "DialCallSid": self.child_sid,
+            "DialCallStatus": status,
+            "DialBridged": "true" if bridged else "false",
+            "Direction": "inbound",
+            "From": self.caller,
+            "To": self.to,
         }
         if status == "completed":
             params["DialCallDuration"] = str(duration)
         return Webhook("/api/twilio/dial-status", params)
 
     def _parent_completed(self, duration: int) -> Webhook:
-        return Webhook("/api/twilio/status", {
-            "AccountSid": ACCOUNT_SID, "ApiVersion": "2010-04-01", "CallSid": self.call_sid,
-            "CallStatus": "completed", "CallDuration": str(duration), "Duration": "1",
-            "Direction": "inbound", "From": self.caller, "To": self.to,
-            "CallbackSource": "call-progress-events", "SequenceNumber": "0",
-        })
+        return Webhook(
+            "/api/twilio/status",
+            {
+                "AccountSid": ACCOUNT_SID,
+                "ApiVersion": "2010-04-01",
+                "CallSid": self.call_sid,
+                "CallStatus": "completed",
+                "CallDuration": str(duration),
+                "Duration": "1",
+                "Direction": "inbound",
+                "From": self.caller,
+                "To": self.to,
+                "CallbackSource": "call-progress-events",
+                "SequenceNumber": "0",
+            },
+        )
 
     def answered(self, talk_seconds: int = 42, ring_seconds: int = 9) -> list[Webhook]:
         """Callbacks after the TwiML for a call the client picked up."""
@@ -92,15 +140,22 @@ class ForwardedCall:
             self._child("in-progress", 2),
             self._child("completed", 3, CallDuration=str(talk_seconds)),
             self._dial("completed", talk_seconds, bridged=True),
-            Webhook("/api/twilio/recording-status", {
-                "AccountSid": ACCOUNT_SID, "CallSid": self.call_sid,
-                "RecordingSid": "RE" + secrets.token_hex(16),
-                "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
-                                f"/Recordings/RE{self.call_sid[2:]}",
-                "RecordingStatus": "completed", "RecordingDuration": str(talk_seconds),
-                "RecordingChannels": "2", "RecordingSource": "DialVerb",
-                "RecordingStartTime": "Wed, 25 Nov 2026 14:00:00 +0000", "ErrorCode": "0",
-            }),
+            Webhook(
+                "/api/twilio/recording-status",
+                {
+                    "AccountSid": ACCOUNT_SID,
+                    "CallSid": self.call_sid,
+                    "RecordingSid": "RE" + secrets.token_hex(16),
+                    "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}"
+                    f"/Recordings/RE{self.call_sid[2:]}",
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(talk_seconds),
+                    "RecordingChannels": "2",
+                    "RecordingSource": "DialVerb",
+                    "RecordingStartTime": "Wed, 25 Nov 2026 14:00:00 +0000",
+                    "ErrorCode": "0",
+                },
+            ),
             self._parent_completed(talk_seconds + ring_seconds + 2),
         ]
 

@@ -28,8 +28,9 @@ def main(argv: list[str]) -> int:
         AdminClient({"bootstrap.servers": config.kafka_bootstrap}).list_topics(timeout=10)
         ensure_topics(config.kafka_bootstrap, config.topics)
     except Exception as err:
-        print(f"ingress: Kafka at {config.kafka_bootstrap} is not reachable: {err}",
-              file=sys.stderr)
+        print(
+            f"ingress: Kafka at {config.kafka_bootstrap} is not reachable: {err}", file=sys.stderr
+        )
         return 1
 
     from services.ingress.app import create_app

@@ -50,8 +50,11 @@ class EventSink:
                 self.producer.publish(self.topic, event, key, self.timeout)
                 return "kafka"
             except PublishError as err:
-                log.warning("Kafka did not take event in time, spooling: %s", err,
-                            extra={"callSid": key, "eventId": event.id})
+                log.warning(
+                    "Kafka did not take event in time, spooling: %s",
+                    err,
+                    extra={"callSid": key, "eventId": event.id},
+                )
         self.spool.append(SpooledEvent(self.topic, key, event.to_json()))
         return "spool"
 
@@ -70,7 +73,9 @@ class RouterClient:
         """Router's TwiML, or raise RouterUnavailable."""
         try:
             reply = self.session.post(
-                self.url, data=params, timeout=self.timeout,
+                self.url,
+                data=params,
+                timeout=self.timeout,
                 headers={"X-Request-Id": request_id},
             )
         except requests.RequestException as err:
@@ -107,16 +112,24 @@ def create_app(config: Config | None = None) -> Flask:
     def accept(kind: str) -> tuple[events.Event, dict[str, str]]:
         hook = WEBHOOKS[kind]
         if request.mimetype != "application/x-www-form-urlencoded":
-            raise ApiError(415, "unsupported_media_type",
-                           "Twilio webhooks are application/x-www-form-urlencoded")
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "Twilio webhooks are application/x-www-form-urlencoded",
+            )
         url = public_url(request, config.public_base)
         if config.validate_signatures and not checker.is_valid(
             url, request.form, request.headers.get("X-Twilio-Signature")
         ):
-            log.warning("rejected %s webhook: bad or missing X-Twilio-Signature for %s",
-                        kind, url, extra={"requestId": g.request_id})
-            raise ApiError(403, "invalid_signature",
-                           "X-Twilio-Signature is missing or does not match this URL")
+            log.warning(
+                "rejected %s webhook: bad or missing X-Twilio-Signature for %s",
+                kind,
+                url,
+                extra={"requestId": g.request_id},
+            )
+            raise ApiError(
+                403, "invalid_signature", "X-Twilio-Signature is missing or does not match this URL"
+            )
         params = {name: request.form[name] for name in request.form}
         try:
             event = to_event(hook, params, url, g.request_id)
@@ -128,8 +141,12 @@ def create_app(config: Config | None = None) -> Flask:
         except SpoolError as err:
             log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
             raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
-        log.info("%s accepted into %s", event.type, where,
-                 extra={"callSid": event.callSid, "requestId": g.request_id, "eventId": event.id})
+        log.info(
+            "%s accepted into %s",
+            event.type,
+            where,
+            extra={"callSid": event.callSid, "requestId": g.request_id, "eventId": event.id},
+        )
         return event, params
 
     @app.post("/api/twilio/webhook")
@@ -138,13 +155,17 @@ def create_app(config: Config | None = None) -> Flask:
         try:
             body = router.twiml_for(params, g.request_id)
         except RouterUnavailable as err:
-            log.error("serving fallback TwiML: %s", err,
-                      extra={"callSid": params["CallSid"], "requestId": g.request_id})
+            log.error(
+                "serving fallback TwiML: %s",
+                err,
+                extra={"callSid": params["CallSid"], "requestId": g.request_id},
+            )
             try:
                 sink.put(fallback_event(params, str(err), g.request_id))
             except SpoolError:
-                log.error("fallback event lost: spool unavailable",
-                          extra={"callSid": params["CallSid"]})
+                log.error(
+                    "fallback event lost: spool unavailable", extra={"callSid": params["CallSid"]}
+                )
             body = twiml.fallback()
         return Response(body, mimetype="text/xml")
 
@@ -175,7 +196,8 @@ def create_app(config: Config | None = None) -> Flask:
         except Exception as err:  # any failure means not ready
             problems.append(f"kafka: {err}")
         status = 200 if not problems else 503
-        return jsonify({"ready": not problems, "problems": problems,
-                        "spoolDepth": sink.spool.depth()}), status
+        return jsonify(
+            {"ready": not problems, "problems": problems, "spoolDepth": sink.spool.depth()}
+        ), status
 
     return app

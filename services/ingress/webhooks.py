@@ -43,9 +43,7 @@ def tracked_call_sid(params: dict[str, str]) -> str:
     return params.get("ParentCallSid") or params["CallSid"]
 
 
-def to_event(
-    hook: Webhook, params: dict[str, str], url: str, request_id: str | None
-) -> Event:
+def to_event(hook: Webhook, params: dict[str, str], url: str, request_id: str | None) -> Event:
     missing = [name for name in hook.required if not params.get(name)]
     if missing:
         raise MalformedWebhook(f"missing required field(s): {', '.join(missing)}")

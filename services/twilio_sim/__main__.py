@@ -24,8 +24,12 @@ def main(argv: list[str]) -> int:
 
     from services.twilio_sim.app import create_app
 
-    log.info("Twilio simulator for account %s on %s (public URL %s)",
-             config.account_sid, config.bind, config.public_url)
+    log.info(
+        "Twilio simulator for account %s on %s (public URL %s)",
+        config.account_sid,
+        config.bind,
+        config.public_url,
+    )
     # One worker: the simulated account lives in this process's memory.
     serve(lambda: create_app(config), config.bind, "twilio-sim", workers=1, threads=16)
     return 0

@@ -46,8 +46,9 @@ def create_app(config: Config | None = None, state: SimState | None = None) -> F
         status = err.code or 500
         if request.path.startswith(API + "/"):
             if status == 404:
-                return _twilio_error(404, 20404,
-                                     f"The requested resource {request.path} was not found")
+                return _twilio_error(
+                    404, 20404, f"The requested resource {request.path} was not found"
+                )
             if status == 405:
                 return _twilio_error(405, 20004, "Method not allowed")
             return _twilio_error(status, 20001, err.description or err.name)
@@ -60,7 +61,8 @@ def create_app(config: Config | None = None, state: SimState | None = None) -> F
             return None
         auth = request.authorization
         valid = (
-            auth is not None and auth.type == "basic"
+            auth is not None
+            and auth.type == "basic"
             and hmac.compare_digest((auth.username or "").encode(), config.account_sid.encode())
             and hmac.compare_digest((auth.password or "").encode(), config.auth_token.encode())
         )

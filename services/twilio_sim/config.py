@@ -31,7 +31,8 @@ class Config:
         account_sid = env_str("TWILIO_ACCOUNT_SID", DEV_ACCOUNT_SID)
         if not _ACCOUNT_SID.match(account_sid):
             raise ConfigError(
-                f"TWILIO_ACCOUNT_SID must be 'AC' and 32 hex digits, got {account_sid!r}")
+                f"TWILIO_ACCOUNT_SID must be 'AC' and 32 hex digits, got {account_sid!r}"
+            )
         bind = env_str("TWILIO_SIM_BIND", "127.0.0.1:8090")
         host, sep, port = bind.rpartition(":")
         if not sep or not port.isdigit():

@@ -66,15 +66,18 @@ def inbound_call_from(body: dict[str, Any], now: datetime) -> InboundCall:
         started = started.astimezone(UTC).replace(microsecond=0)
     derived = locate(caller)
     place = Place(
-        city=_text(body, "fromCity", derived.city), state=_text(body, "fromState", derived.state),
+        city=_text(body, "fromCity", derived.city),
+        state=_text(body, "fromState", derived.state),
         zip=_text(body, "fromZip", derived.zip),
         country=_text(body, "fromCountry", derived.country),
     )
     return InboundCall(
-        from_=caller, to=to,
+        from_=caller,
+        to=to,
         answering=Answering(outcome, _seconds(body, "ringSeconds", DEFAULT_RING_SECONDS), talk),
         message_seconds=_seconds(body, "voicemailSeconds", 0),
-        caller_place=place, started_at=started,
+        caller_place=place,
+        started_at=started,
     )
 
 
@@ -83,12 +86,21 @@ def play_json(play: Play) -> dict[str, Any]:
         return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
     return {
-        "callSid": play.call_sid, "direction": play.direction, "state": play.state,
-        "request": play.request, "startedAt": iso(play.started_at),
-        "finishedAt": iso(play.finished_at), "simulatedStart": iso(play.simulated_start),
-        "result": play.result, "error": play.error, "dials": play.dials,
-        "recordingSids": play.recording_sids, "alerts": play.alerts,
-        "warnings": play.warnings, "twiml": play.twiml, "callbacks": play.callbacks,
+        "callSid": play.call_sid,
+        "direction": play.direction,
+        "state": play.state,
+        "request": play.request,
+        "startedAt": iso(play.started_at),
+        "finishedAt": iso(play.finished_at),
+        "simulatedStart": iso(play.simulated_start),
+        "result": play.result,
+        "error": play.error,
+        "dials": play.dials,
+        "recordingSids": play.recording_sids,
+        "alerts": play.alerts,
+        "warnings": play.warnings,
+        "twiml": play.twiml,
+        "callbacks": play.callbacks,
     }
 
 
@@ -102,9 +114,11 @@ def control_routes(config: Config, state: SimState) -> Blueprint:
         if not isinstance(phone, str) or not is_e164(phone):
             raise ApiError(400, "invalid_field", "phoneNumber must be an E.164 number")
         settings: dict[str, str] = {}
-        for field, attribute in (("voiceUrl", "voice_url"),
-                                 ("voiceFallbackUrl", "voice_fallback_url"),
-                                 ("statusCallback", "status_callback")):
+        for field, attribute in (
+            ("voiceUrl", "voice_url"),
+            ("voiceFallbackUrl", "voice_fallback_url"),
+            ("statusCallback", "status_callback"),
+        ):
             value = body.get(field)
             if value in (None, ""):
                 continue
@@ -119,18 +133,27 @@ def control_routes(config: Config, state: SimState) -> Blueprint:
         call = inbound_call_from(json_object(), datetime.now(UTC).replace(microsecond=0))
         number = state.number_by_phone(call.to)
         if number is None:
-            raise ApiError(404, "unknown_number",
-                           f"the simulated account does not own {call.to}")
+            raise ApiError(404, "unknown_number", f"the simulated account does not own {call.to}")
         call_sid = start_inbound(config, state, number, call, request.get_json())
         return jsonify({"callSid": call_sid, "url": f"/sim/calls/{call_sid}"}), 202
 
     @routes.get("/sim/calls")
     def list_plays() -> Response:
-        return jsonify({"calls": [
-            {"callSid": p.call_sid, "direction": p.direction, "state": p.state,
-             "request": p.request, "result": p.result, "error": p.error}
-            for p in state.plays()
-        ]})
+        return jsonify(
+            {
+                "calls": [
+                    {
+                        "callSid": p.call_sid,
+                        "direction": p.direction,
+                        "state": p.state,
+                        "request": p.request,
+                        "result": p.result,
+                        "error": p.error,
+                    }
+                    for p in state.plays()
+                ]
+            }
+        )
 
     @routes.get("/sim/calls/<call_sid>")
     def get_play(call_sid: str) -> Response:

@@ -26,8 +26,10 @@ from services.twilio_sim.geography import Place, locate
 API_VERSION = "2010-04-01"
 OUTCOMES = ("completed", "no-answer", "busy", "failed")
 RECORD_MODES = (
-    "record-from-answer", "record-from-ringing",
-    "record-from-answer-dual", "record-from-ringing-dual",
+    "record-from-answer",
+    "record-from-ringing",
+    "record-from-answer-dual",
+    "record-from-ringing-dual",
 )
 CHILD_EVENTS = ("initiated", "ringing", "answered", "completed")
 RECORDING_EVENTS = ("in-progress", "completed", "absent")
@@ -134,8 +136,9 @@ def _int(element: ET.Element, name: str, default: int, low: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidTwiml(f"<{_local(element.tag)} {name}> must be an integer, got {raw!r}") \
-            from None
+        raise InvalidTwiml(
+            f"<{_local(element.tag)} {name}> must be an integer, got {raw!r}"
+        ) from None
     if value < low:
         raise InvalidTwiml(f"<{_local(element.tag)} {name}> must be at least {low}")
     return value
@@ -148,8 +151,13 @@ def _url(element: ET.Element, name: str, base: str) -> str | None:
     return urljoin(base, raw) if base else raw
 
 
-def _events(element: ET.Element, name: str, allowed: tuple[str, ...], default: tuple[str, ...],
-            warnings: list[str]) -> tuple[str, ...]:
+def _events(
+    element: ET.Element,
+    name: str,
+    allowed: tuple[str, ...],
+    default: tuple[str, ...],
+    warnings: list[str],
+) -> tuple[str, ...]:
     raw = element.get(name)
     if raw is None:
         return default
@@ -186,8 +194,7 @@ def _dial(element: ET.Element, base: str, warnings: list[str]) -> Dial:
             number=(noun.text or "").strip(),
             status_callback=_url(noun, "statusCallback", base),
             status_callback_method=_method(noun, "statusCallbackMethod"),
-            status_callback_events=_events(noun, "statusCallbackEvent", CHILD_EVENTS, (),
-                                           warnings),
+            status_callback_events=_events(noun, "statusCallbackEvent", CHILD_EVENTS, (), warnings),
         )
     else:
         target = Target(number=(element.text or "").strip())
@@ -207,7 +214,8 @@ def _dial(element: ET.Element, base: str, warnings: list[str]) -> Dial:
         recording_status_callback=_url(element, "recordingStatusCallback", base),
         recording_status_callback_method=_method(element, "recordingStatusCallbackMethod"),
         recording_status_callback_events=_events(
-            element, "recordingStatusCallbackEvent", RECORDING_EVENTS, ("completed",), warnings),
+            element, "recordingStatusCallbackEvent", RECORDING_EVENTS, ("completed",), warnings
+        ),
         caller_id=(element.get("callerId") or "").strip() or None,
         answer_on_bridge=(element.get("answerOnBridge") or "").lower() == "true",
         time_limit=_int(element, "timeLimit", DEFAULT_TIME_LIMIT, low=1),
@@ -224,8 +232,9 @@ def _verb(element: ET.Element, base: str, warnings: list[str]) -> Verb | None:
     if name == "Pause":
         return Playback("Pause", _int(element, "length", 1))
     if name == "Gather":
-        heard = sum(_speech_seconds("".join(c.itertext())) for c in element
-                    if _local(c.tag) == "Say")
+        heard = sum(
+            _speech_seconds("".join(c.itertext())) for c in element if _local(c.tag) == "Say"
+        )
         return Playback("Gather", heard + _int(element, "timeout", 5))
     if name == "Dial":
         return _dial(element, base, warnings)
@@ -238,8 +247,8 @@ def _verb(element: ET.Element, base: str, warnings: list[str]) -> Verb | None:
             recording_status_callback=_url(element, "recordingStatusCallback", base),
             recording_status_callback_method=_method(element, "recordingStatusCallbackMethod"),
             recording_status_callback_events=_events(
-                element, "recordingStatusCallbackEvent", RECORDING_EVENTS, ("completed",),
-                warnings),
+                element, "recordingStatusCallbackEvent", RECORDING_EVENTS, ("completed",), warnings
+            ),
         )
     if name == "Redirect":
         target = (element.text or "").strip()
@@ -289,14 +298,30 @@ class Leg:
         """Twilio's standard request parameters for this call."""
         called = locate(self.to)
         fields = {
-            "AccountSid": self.account_sid, "ApiVersion": API_VERSION,
-            "CallSid": self.call_sid, "CallStatus": call_status, "Direction": self.direction,
-            "From": self.from_, "To": self.to, "Caller": self.from_, "Called": self.to,
+            "AccountSid": self.account_sid,
+            "ApiVersion": API_VERSION,
+            "CallSid": self.call_sid,
+            "CallStatus": call_status,
+            "Direction": self.direction,
+            "From": self.from_,
+            "To": self.to,
+            "Caller": self.from_,
+            "Called": self.to,
         }
-        for prefix, place in (("From", self.caller_place), ("Caller", self.caller_place),
-                              ("To", called), ("Called", called)):
-            fields.update({f"{prefix}City": place.city, f"{prefix}State": place.state,
-                           f"{prefix}Zip": place.zip, f"{prefix}Country": place.country})
+        for prefix, place in (
+            ("From", self.caller_place),
+            ("Caller", self.caller_place),
+            ("To", called),
+            ("Called", called),
+        ):
+            fields.update(
+                {
+                    f"{prefix}City": place.city,
+                    f"{prefix}State": place.state,
+                    f"{prefix}Zip": place.zip,
+                    f"{prefix}Country": place.country,
+                }
+            )
         fields.update(dict(self.extra))
         return fields
 
@@ -354,32 +379,64 @@ def call_duration_fields(seconds: int, answered: bool) -> dict[str, str]:
     return {"CallDuration": str(seconds), "Duration": str(minutes)}
 
 
-def _recording_callbacks(url: str | None, method: str, events: tuple[str, ...],
-                         leg: Leg, recording: RecordingFacts, recording_url: str,
-                         ended_at: datetime) -> tuple[Callback, ...]:
+def _recording_callbacks(
+    url: str | None,
+    method: str,
+    events: tuple[str, ...],
+    leg: Leg,
+    recording: RecordingFacts,
+    recording_url: str,
+    ended_at: datetime,
+) -> tuple[Callback, ...]:
     if not url:
         return ()
     base = {
-        "AccountSid": leg.account_sid, "CallSid": leg.call_sid,
-        "RecordingSid": recording.sid, "RecordingUrl": recording_url,
-        "RecordingChannels": str(recording.channels), "RecordingSource": recording.source,
+        "AccountSid": leg.account_sid,
+        "CallSid": leg.call_sid,
+        "RecordingSid": recording.sid,
+        "RecordingUrl": recording_url,
+        "RecordingChannels": str(recording.channels),
+        "RecordingSource": recording.source,
         "RecordingStartTime": rfc2822(recording.started_at),
     }
     sent: list[Callback] = []
     if "in-progress" in events:
-        sent.append(Callback("recording-status", url, method,
-                             {**base, "RecordingStatus": "in-progress", "ErrorCode": "0"},
-                             recording.started_at))
+        sent.append(
+            Callback(
+                "recording-status",
+                url,
+                method,
+                {**base, "RecordingStatus": "in-progress", "ErrorCode": "0"},
+                recording.started_at,
+            )
+        )
     if "completed" in events:
-        sent.append(Callback("recording-status", url, method, {
-            **base, "RecordingStatus": "completed",
-            "RecordingDuration": str(recording.duration), "ErrorCode": "0",
-        }, ended_at + timedelta(seconds=1)))
+        sent.append(
+            Callback(
+                "recording-status",
+                url,
+                method,
+                {
+                    **base,
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(recording.duration),
+                    "ErrorCode": "0",
+                },
+                ended_at + timedelta(seconds=1),
+            )
+        )
     return tuple(sent)
 
 
-def plan_dial(dial: Dial, leg: Leg, answering: Answering, start: datetime, child_sid: str,
-              recording_sid: str, recording_url: str) -> DialPlan:
+def plan_dial(
+    dial: Dial,
+    leg: Leg,
+    answering: Answering,
+    start: datetime,
+    child_sid: str,
+    recording_sid: str,
+    recording_url: str,
+) -> DialPlan:
     """Every callback one <Dial> causes, in the order Twilio sends them.
 
     A phone that would answer only after the Dial's timeout is a no-answer:
@@ -411,8 +468,15 @@ def plan_dial(dial: Dial, leg: Leg, answering: Answering, start: datetime, child
     target = dial.target
     caller_id = dial.caller_id or leg.from_
     caller_place = locate(caller_id) if dial.caller_id else leg.caller_place
-    child_leg = Leg(leg.account_sid, child_sid, caller_id, target.number, "outbound-dial",
-                    caller_place, (("ParentCallSid", leg.call_sid),))
+    child_leg = Leg(
+        leg.account_sid,
+        child_sid,
+        caller_id,
+        target.number,
+        "outbound-dial",
+        caller_place,
+        (("ParentCallSid", leg.call_sid),),
+    )
     child_callbacks: list[Callback] = []
     if target.status_callback:
         steps: list[tuple[str, datetime, dict[str, str]]] = []
@@ -425,29 +489,41 @@ def plan_dial(dial: Dial, leg: Leg, answering: Answering, start: datetime, child
             steps.append(("in-progress", answered_at, {}))
         steps.append((outcome, ended_at, call_duration_fields(talk, answered_at is not None)))
         for seq, (status, moment, extra) in enumerate(steps):
-            child_callbacks.append(Callback("child-status", target.status_callback,
-                                            target.status_callback_method, {
-                **child_leg.params(status), **extra,
-                "Timestamp": rfc2822(moment), "CallbackSource": "call-progress-events",
-                "SequenceNumber": str(seq),
-            }, moment))
+            child_callbacks.append(
+                Callback(
+                    "child-status",
+                    target.status_callback,
+                    target.status_callback_method,
+                    {
+                        **child_leg.params(status),
+                        **extra,
+                        "Timestamp": rfc2822(moment),
+                        "CallbackSource": "call-progress-events",
+                        "SequenceNumber": str(seq),
+                    },
+                    moment,
+                )
+            )
 
     recording: RecordingFacts | None = None
     if dial.record and answered_at is not None:
         from_ringing = dial.record.startswith("record-from-ringing")
         started = ringing_at if from_ringing else answered_at
         recording = RecordingFacts(
-            sid=recording_sid, call_sid=leg.call_sid,
+            sid=recording_sid,
+            call_sid=leg.call_sid,
             duration=int((ended_at - started).total_seconds()),
             channels=2 if dial.record.endswith("-dual") else 1,
-            source="DialVerb", started_at=started,
+            source="DialVerb",
+            started_at=started,
         )
 
     action: Callback | None = None
     if dial.action:
         fields = {
             **leg.params("in-progress"),
-            "DialCallSid": child_sid, "DialCallStatus": outcome,
+            "DialCallSid": child_sid,
+            "DialCallStatus": outcome,
             "DialBridged": "true" if answered_at is not None else "false",
         }
         if answered_at is not None:
@@ -457,14 +533,29 @@ def plan_dial(dial: Dial, leg: Leg, answering: Answering, start: datetime, child
     recording_callbacks: tuple[Callback, ...] = ()
     if recording is not None:
         recording_callbacks = _recording_callbacks(
-            dial.recording_status_callback, dial.recording_status_callback_method,
-            dial.recording_status_callback_events, leg, recording, recording_url, ended_at)
+            dial.recording_status_callback,
+            dial.recording_status_callback_method,
+            dial.recording_status_callback_events,
+            leg,
+            recording,
+            recording_url,
+            ended_at,
+        )
 
     return DialPlan(
-        dial_status=outcome, child_sid=child_sid, child_status=outcome, ring_seconds=ring,
-        talk_seconds=talk, bridged=answered_at is not None, started_at=start,
-        answered_at=answered_at, ended_at=ended_at, child_callbacks=tuple(child_callbacks),
-        action=action, recording=recording, recording_callbacks=recording_callbacks,
+        dial_status=outcome,
+        child_sid=child_sid,
+        child_status=outcome,
+        ring_seconds=ring,
+        talk_seconds=talk,
+        bridged=answered_at is not None,
+        started_at=start,
+        answered_at=answered_at,
+        ended_at=ended_at,
+        child_callbacks=tuple(child_callbacks),
+        action=action,
+        recording=recording,
+        recording_callbacks=recording_callbacks,
     )
 
 
@@ -479,8 +570,14 @@ class RecordPlan:
     caller_hung_up: bool
 
 
-def plan_record(record: Record, leg: Leg, message_seconds: int, start: datetime,
-                recording_sid: str, recording_url: str) -> RecordPlan:
+def plan_record(
+    record: Record,
+    leg: Leg,
+    message_seconds: int,
+    start: datetime,
+    recording_sid: str,
+    recording_url: str,
+) -> RecordPlan:
     beep_over = start + timedelta(seconds=1)
     if message_seconds <= 0:
         # The caller hangs up at the beep: nothing recorded, no action request.
@@ -493,13 +590,20 @@ def plan_record(record: Record, leg: Leg, message_seconds: int, start: datetime,
     if record.action:
         fields = {
             **leg.params("completed" if hung_up else "in-progress"),
-            "RecordingSid": recording_sid, "RecordingUrl": recording_url,
+            "RecordingSid": recording_sid,
+            "RecordingUrl": recording_url,
             "RecordingDuration": str(length),
         }
         if hung_up:
             fields["Digits"] = "hangup"
         action = Callback("record-action", record.action, record.method, fields, ended)
     callbacks = _recording_callbacks(
-        record.recording_status_callback, record.recording_status_callback_method,
-        record.recording_status_callback_events, leg, recording, recording_url, ended)
+        record.recording_status_callback,
+        record.recording_status_callback_method,
+        record.recording_status_callback_events,
+        leg,
+        recording,
+        recording_url,
+        ended,
+    )
     return RecordPlan(recording, action, callbacks, ended, hung_up)

@@ -42,8 +42,16 @@ AREA_CODES: dict[str, Place] = {
 
 # Longest prefix first, so "+1" does not shadow anything longer.
 _COUNTRY_PREFIXES = (
-    ("+44", "GB"), ("+33", "FR"), ("+49", "DE"), ("+34", "ES"), ("+39", "IT"),
-    ("+61", "AU"), ("+52", "MX"), ("+55", "BR"), ("+81", "JP"), ("+91", "IN"),
+    ("+44", "GB"),
+    ("+33", "FR"),
+    ("+49", "DE"),
+    ("+34", "ES"),
+    ("+39", "IT"),
+    ("+61", "AU"),
+    ("+52", "MX"),
+    ("+55", "BR"),
+    ("+81", "JP"),
+    ("+91", "IN"),
     ("+1", "US"),
 )
 
@@ -77,7 +85,7 @@ def locate(number: str) -> Place:
 
 
 def friendly_name(number: str) -> str:
-    """"+14155550100" -> "(415) 555-0100", as Twilio names US numbers."""
+    """ "+14155550100" -> "(415) 555-0100", as Twilio names US numbers."""
     match = _NANP.match(number)
     if not match:
         return number
@@ -101,8 +109,9 @@ def _matches(number: str, contains: str | None) -> bool:
     return re.search(pattern, number) is not None
 
 
-def offer(area_codes: list[str], owned: set[str], count: int,
-          contains: str | None = None) -> list[str]:
+def offer(
+    area_codes: list[str], owned: set[str], count: int, contains: str | None = None
+) -> list[str]:
     """Up to `count` numbers in the given area codes that nobody owns yet."""
     found: list[str] = []
     for area in area_codes:

@@ -129,9 +129,14 @@ class Sender:
         reply = Reply(None, "", "not sent")
         for attempt in range(retries + 1):
             try:
-                response = self.session.request(callback.method, target, data=body,
-                                                headers=headers, timeout=timeout,
-                                                allow_redirects=False)
+                response = self.session.request(
+                    callback.method,
+                    target,
+                    data=body,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
+                )
                 reply = Reply(response.status_code, response.text, None)
                 break
             except requests.ConnectionError as err:
@@ -145,28 +150,47 @@ class Sender:
             if attempt < retries:
                 time.sleep(0.1)
         entry: dict[str, Any] = {
-            "kind": callback.kind, "url": target, "method": callback.method,
-            "params": params, "status": reply.status, "error": reply.error,
+            "kind": callback.kind,
+            "url": target,
+            "method": callback.method,
+            "params": params,
+            "status": reply.status,
+            "error": reply.error,
             "elapsedMs": round((time.perf_counter() - started) * 1000, 1),
-            "sentAt": _iso(sent_at), "simulatedAt": _iso(callback.at),
+            "sentAt": _iso(sent_at),
+            "simulatedAt": _iso(callback.at),
         }
         if callback.kind in TWIML_KINDS:
             entry["response"] = reply.body[:RESPONSE_LOG_CHARS]
         self.state.log(self.call_sid, "callbacks", entry)
         if reply.ok:
-            log.debug("%s %s -> %s", callback.kind, target, reply.status,
-                      extra={"callSid": self.call_sid})
+            log.debug(
+                "%s %s -> %s", callback.kind, target, reply.status, extra={"callSid": self.call_sid}
+            )
         else:
-            log.info("%s %s failed: %s", callback.kind, target, reply.error or reply.status,
-                     extra={"callSid": self.call_sid})
+            log.info(
+                "%s %s failed: %s",
+                callback.kind,
+                target,
+                reply.error or reply.status,
+                extra={"callSid": self.call_sid},
+            )
         return reply
 
 
 class CallRun:
     """Runs TwiML for one call leg on a simulated clock."""
 
-    def __init__(self, config: Config, state: SimState, sender: Sender, leg: Leg,
-                 answering: Answering, message_seconds: int, clock: datetime) -> None:
+    def __init__(
+        self,
+        config: Config,
+        state: SimState,
+        sender: Sender,
+        leg: Leg,
+        answering: Answering,
+        message_seconds: int,
+        clock: datetime,
+    ) -> None:
         self.config = config
         self.state = state
         self.sender = sender
@@ -188,11 +212,17 @@ class CallRun:
         return f"{self.config.public_url}{account_uri(self.leg.account_sid)}/Recordings/{sid}"
 
     def store_recording(self, facts: RecordingFacts) -> None:
-        self.state.put_recording(Recording(
-            sid=facts.sid, call_sid=facts.call_sid, duration=facts.duration,
-            channels=facts.channels, source=facts.source, started_at=facts.started_at,
-            created_at=facts.started_at,
-        ))
+        self.state.put_recording(
+            Recording(
+                sid=facts.sid,
+                call_sid=facts.call_sid,
+                duration=facts.duration,
+                channels=facts.channels,
+                source=facts.source,
+                started_at=facts.started_at,
+                created_at=facts.started_at,
+            )
+        )
         self.state.log(self.leg.call_sid, "recording_sids", facts.sid)
 
     def fetch(self, kind: str, url: str, method: str, params: dict[str, str]) -> Document | None:
@@ -225,7 +255,8 @@ class CallRun:
         while verbs:
             verb = verbs.pop(0)
             opens_line = not isinstance(verb, Reject) and not (
-                isinstance(verb, Dial) and verb.answer_on_bridge)
+                isinstance(verb, Dial) and verb.answer_on_bridge
+            )
             if self.answered_at is None and opens_line:
                 self.answered_at = self.clock
             if isinstance(verb, Playback):
@@ -237,8 +268,9 @@ class CallRun:
                     self.final_status = "busy" if verb.reason == "busy" else "no-answer"
                 return
             elif isinstance(verb, Redirect):
-                following = self.fetch("redirect", verb.url, verb.method,
-                                       self.leg.params("in-progress"))
+                following = self.fetch(
+                    "redirect", verb.url, verb.method, self.leg.params("in-progress")
+                )
                 if following is None:
                     return
                 verbs = list(following.verbs)
@@ -256,49 +288,83 @@ class CallRun:
 
     def dial(self, verb: Dial) -> tuple[Document | None, bool]:
         child_sid, recording_sid = new_sid("CA"), new_sid("RE")
-        plan = plan_dial(verb, self.leg, self.answering, self.clock, child_sid, recording_sid,
-                         self.recording_url(recording_sid))
-        self.state.put_call(Call(
-            sid=child_sid, from_=verb.caller_id or self.leg.from_, to=verb.target.number,
-            direction="outbound-dial", status="queued", created_at=self.clock,
-            updated_at=self.clock, parent_call_sid=self.leg.call_sid,
-        ))
+        plan = plan_dial(
+            verb,
+            self.leg,
+            self.answering,
+            self.clock,
+            child_sid,
+            recording_sid,
+            self.recording_url(recording_sid),
+        )
+        self.state.put_call(
+            Call(
+                sid=child_sid,
+                from_=verb.caller_id or self.leg.from_,
+                to=verb.target.number,
+                direction="outbound-dial",
+                status="queued",
+                created_at=self.clock,
+                updated_at=self.clock,
+                parent_call_sid=self.leg.call_sid,
+            )
+        )
         for callback in plan.child_callbacks:
             self.state.update_call(child_sid, status=callback.params["CallStatus"])
             self.sender.send(callback)
-        self.state.update_call(child_sid, status=plan.child_status, start_time=plan.answered_at,
-                               end_time=plan.ended_at, duration=plan.talk_seconds)
+        self.state.update_call(
+            child_sid,
+            status=plan.child_status,
+            start_time=plan.answered_at,
+            end_time=plan.ended_at,
+            duration=plan.talk_seconds,
+        )
         if plan.recording is not None:
             self.store_recording(plan.recording)
-        self.state.log(self.leg.call_sid, "dials", {
-            "number": verb.target.number, "childCallSid": child_sid,
-            "dialCallStatus": plan.dial_status, "ringSeconds": plan.ring_seconds,
-            "talkSeconds": plan.talk_seconds, "bridged": plan.bridged,
-            "recordingSid": plan.recording.sid if plan.recording else None,
-        })
+        self.state.log(
+            self.leg.call_sid,
+            "dials",
+            {
+                "number": verb.target.number,
+                "childCallSid": child_sid,
+                "dialCallStatus": plan.dial_status,
+                "ringSeconds": plan.ring_seconds,
+                "talkSeconds": plan.talk_seconds,
+                "bridged": plan.bridged,
+                "recordingSid": plan.recording.sid if plan.recording else None,
+            },
+        )
         self.clock = plan.ended_at
         if self.answered_at is None:  # answerOnBridge: the caller's line opens with the bridge
             self.answered_at = plan.answered_at or plan.ended_at
         following: Document | None = None
         if plan.action is not None:
-            following = self.fetch(plan.action.kind, plan.action.url, plan.action.method,
-                                   plan.action.params)
+            following = self.fetch(
+                plan.action.kind, plan.action.url, plan.action.method, plan.action.params
+            )
         for callback in plan.recording_callbacks:
             self.sender.send(callback)
         return following, plan.action is not None
 
     def record(self, verb: Record) -> tuple[Document | None, bool]:
         recording_sid = new_sid("RE")
-        plan = plan_record(verb, self.leg, self.message_seconds, self.clock, recording_sid,
-                           self.recording_url(recording_sid))
+        plan = plan_record(
+            verb,
+            self.leg,
+            self.message_seconds,
+            self.clock,
+            recording_sid,
+            self.recording_url(recording_sid),
+        )
         self.message_seconds = 0  # one message per call
         self.clock = plan.ended_at
         if plan.recording is not None:
             self.store_recording(plan.recording)
         following: Document | None = None
         if plan.action is not None:
-            following = self.fetch(plan.action.kind, plan.action.url, plan.action.method,
-                                   plan.action.params)
+            following = self.fetch(
+                plan.action.kind, plan.action.url, plan.action.method, plan.action.params
+            )
         for callback in plan.recording_callbacks:
             self.sender.send(callback)
         return following, plan.caller_hung_up
@@ -323,25 +389,44 @@ class InboundCall:
     started_at: datetime
 
 
-def _status_callback(leg: Leg, url: str, method: str, status: str, duration: int,
-                     answered: bool, at: datetime, sequence: int) -> Callback:
-    fields = {**leg.params(status), "Timestamp": rfc2822(at),
-              "CallbackSource": "call-progress-events", "SequenceNumber": str(sequence)}
+def _status_callback(
+    leg: Leg,
+    url: str,
+    method: str,
+    status: str,
+    duration: int,
+    answered: bool,
+    at: datetime,
+    sequence: int,
+) -> Callback:
+    fields = {
+        **leg.params(status),
+        "Timestamp": rfc2822(at),
+        "CallbackSource": "call-progress-events",
+        "SequenceNumber": str(sequence),
+    }
     if status not in ("initiated", "ringing", "in-progress"):
         fields.update(call_duration_fields(duration, answered))
     return Callback("call-status", url, method, fields, at)
 
 
-def _play_inbound(config: Config, state: SimState, call_sid: str, number: PhoneNumber,
-                  call: InboundCall) -> None:
+def _play_inbound(
+    config: Config, state: SimState, call_sid: str, number: PhoneNumber, call: InboundCall
+) -> None:
     extra: list[tuple[str, str]] = [("CallToken", secrets.token_urlsafe(24))]
     if call.from_.startswith("+1"):
         extra.append(("StirVerstat", "TN-Validation-Passed-A"))
-    leg = Leg(config.account_sid, call_sid, call.from_, call.to, "inbound", call.caller_place,
-              tuple(extra))
+    leg = Leg(
+        config.account_sid,
+        call_sid,
+        call.from_,
+        call.to,
+        "inbound",
+        call.caller_place,
+        tuple(extra),
+    )
     sender = Sender(config, state, call_sid)
-    run = CallRun(config, state, sender, leg, call.answering, call.message_seconds,
-                  call.started_at)
+    run = CallRun(config, state, sender, leg, call.answering, call.message_seconds, call.started_at)
     try:
         document: Document | None = None
         params = leg.params("ringing")
@@ -350,10 +435,14 @@ def _play_inbound(config: Config, state: SimState, call_sid: str, number: PhoneN
         else:
             run.alert(11200, "the number has no Voice URL")
         if document is None and number.voice_fallback_url:
-            fallback = {**params, "ErrorCode": str(run.last_alert or 11200),
-                        "ErrorUrl": number.voice_url}
-            document = run.fetch("voice-fallback", number.voice_fallback_url,
-                                 number.voice_fallback_method, fallback)
+            fallback = {
+                **params,
+                "ErrorCode": str(run.last_alert or 11200),
+                "ErrorUrl": number.voice_url,
+            }
+            document = run.fetch(
+                "voice-fallback", number.voice_fallback_url, number.voice_fallback_method, fallback
+            )
         run.clock += timedelta(seconds=1)  # Twilio fetched the TwiML and starts running it
         if document is None:
             # Twilio answers and says "An application error has occurred. Goodbye."
@@ -363,17 +452,36 @@ def _play_inbound(config: Config, state: SimState, call_sid: str, number: PhoneN
             run.execute(document)
         status, duration = run.finish()
         answered = run.answered_at is not None and status == "completed"
-        state.update_call(call_sid, status=status, start_time=run.answered_at,
-                          end_time=run.clock, duration=duration)
+        state.update_call(
+            call_sid,
+            status=status,
+            start_time=run.answered_at,
+            end_time=run.clock,
+            duration=duration,
+        )
         if number.status_callback:
-            sender.send(_status_callback(leg, number.status_callback,
-                                         number.status_callback_method, status, duration,
-                                         answered, run.clock, 0))
-        state.finish_play(call_sid, {
-            "callStatus": status, "callDuration": duration,
-            "answeredAt": _iso(run.answered_at) if run.answered_at else None,
-            "endedAt": _iso(run.clock),
-        }, None)
+            sender.send(
+                _status_callback(
+                    leg,
+                    number.status_callback,
+                    number.status_callback_method,
+                    status,
+                    duration,
+                    answered,
+                    run.clock,
+                    0,
+                )
+            )
+        state.finish_play(
+            call_sid,
+            {
+                "callStatus": status,
+                "callDuration": duration,
+                "answeredAt": _iso(run.answered_at) if run.answered_at else None,
+                "endedAt": _iso(run.clock),
+            },
+            None,
+        )
     except Exception as err:  # a crashed play must still end, with the reason in its log
         log.exception("playing call failed", extra={"callSid": call_sid})
         state.update_call(call_sid, status="failed")
@@ -382,18 +490,39 @@ def _play_inbound(config: Config, state: SimState, call_sid: str, number: PhoneN
         sender.close()
 
 
-def start_inbound(config: Config, state: SimState, number: PhoneNumber, call: InboundCall,
-                  request: dict[str, Any]) -> str:
+def start_inbound(
+    config: Config, state: SimState, number: PhoneNumber, call: InboundCall, request: dict[str, Any]
+) -> str:
     """Record the call and play it in the background; returns its CallSid."""
     call_sid = new_sid("CA")
     now = datetime.now(UTC)
-    state.put_call(Call(sid=call_sid, from_=call.from_, to=call.to, direction="inbound",
-                        status="ringing", created_at=call.started_at,
-                        updated_at=call.started_at, phone_number_sid=number.sid))
-    state.start_play(Play(call_sid=call_sid, direction="inbound", request=request,
-                          started_at=now, simulated_start=call.started_at))
-    threading.Thread(target=_play_inbound, args=(config, state, call_sid, number, call),
-                     name=f"call-{call_sid}", daemon=True).start()
+    state.put_call(
+        Call(
+            sid=call_sid,
+            from_=call.from_,
+            to=call.to,
+            direction="inbound",
+            status="ringing",
+            created_at=call.started_at,
+            updated_at=call.started_at,
+            phone_number_sid=number.sid,
+        )
+    )
+    state.start_play(
+        Play(
+            call_sid=call_sid,
+            direction="inbound",
+            request=request,
+            started_at=now,
+            simulated_start=call.started_at,
+        )
+    )
+    threading.Thread(
+        target=_play_inbound,
+        args=(config, state, call_sid, number, call),
+        name=f"call-{call_sid}",
+        daemon=True,
+    ).start()
     return call_sid
 
 
@@ -419,8 +548,7 @@ class OutboundCall:
 
 
 def _play_outbound(config: Config, state: SimState, call_sid: str, call: OutboundCall) -> None:
-    leg = Leg(config.account_sid, call_sid, call.from_, call.to, "outbound-api",
-              locate(call.from_))
+    leg = Leg(config.account_sid, call_sid, call.from_, call.to, "outbound-api", locate(call.from_))
     sender = Sender(config, state, call_sid)
     run = CallRun(config, state, sender, leg, OUTBOUND_ANSWERING, 0, call.started_at)
     events = call.status_callback_events
@@ -430,9 +558,18 @@ def _play_outbound(config: Config, state: SimState, call_sid: str, call: Outboun
         nonlocal sequence
         state.update_call(call_sid, status=status)
         if call.status_callback and event in events:
-            sender.send(_status_callback(leg, call.status_callback,
-                                         call.status_callback_method, status, duration,
-                                         status == "completed", at, sequence))
+            sender.send(
+                _status_callback(
+                    leg,
+                    call.status_callback,
+                    call.status_callback_method,
+                    status,
+                    duration,
+                    status == "completed",
+                    at,
+                    sequence,
+                )
+            )
             sequence += 1
 
     try:
@@ -447,36 +584,61 @@ def _play_outbound(config: Config, state: SimState, call_sid: str, call: Outboun
             assert call.url is not None
             document = run.fetch("voice", call.url, call.method, leg.params("in-progress"))
             if document is None and call.fallback_url:
-                document = run.fetch("voice-fallback", call.fallback_url, call.fallback_method,
-                                     {**leg.params("in-progress"), "ErrorCode": "11200",
-                                      "ErrorUrl": call.url})
+                document = run.fetch(
+                    "voice-fallback",
+                    call.fallback_url,
+                    call.fallback_method,
+                    {**leg.params("in-progress"), "ErrorCode": "11200", "ErrorUrl": call.url},
+                )
         if document is not None:
             run.execute(document)
         status, duration = run.finish()
-        state.update_call(call_sid, start_time=run.answered_at, end_time=run.clock,
-                          duration=duration)
+        state.update_call(
+            call_sid, start_time=run.answered_at, end_time=run.clock, duration=duration
+        )
         if call.record and run.answered_at is not None:
             recording_sid = new_sid("RE")
-            facts = RecordingFacts(recording_sid, call_sid, duration, call.recording_channels,
-                                   "OutboundAPI", run.answered_at)
+            facts = RecordingFacts(
+                recording_sid,
+                call_sid,
+                duration,
+                call.recording_channels,
+                "OutboundAPI",
+                run.answered_at,
+            )
             run.store_recording(facts)
             if call.recording_status_callback:
-                sender.send(Callback("recording-status", call.recording_status_callback,
-                                     call.recording_status_callback_method, {
-                    "AccountSid": leg.account_sid, "CallSid": call_sid,
-                    "RecordingSid": recording_sid,
-                    "RecordingUrl": run.recording_url(recording_sid),
-                    "RecordingStatus": "completed", "RecordingDuration": str(duration),
-                    "RecordingChannels": str(call.recording_channels),
-                    "RecordingSource": "OutboundAPI",
-                    "RecordingStartTime": rfc2822(run.answered_at), "ErrorCode": "0",
-                }, run.clock + timedelta(seconds=1)))
+                sender.send(
+                    Callback(
+                        "recording-status",
+                        call.recording_status_callback,
+                        call.recording_status_callback_method,
+                        {
+                            "AccountSid": leg.account_sid,
+                            "CallSid": call_sid,
+                            "RecordingSid": recording_sid,
+                            "RecordingUrl": run.recording_url(recording_sid),
+                            "RecordingStatus": "completed",
+                            "RecordingDuration": str(duration),
+                            "RecordingChannels": str(call.recording_channels),
+                            "RecordingSource": "OutboundAPI",
+                            "RecordingStartTime": rfc2822(run.answered_at),
+                            "ErrorCode": "0",
+                        },
+                        run.clock + timedelta(seconds=1),
+                    )
+                )
         progress(status, run.clock, "completed", duration)
-        state.finish_play(call_sid, {
-            "callStatus": status, "callDuration": duration,
-            "answeredAt": _iso(run.answered_at) if run.answered_at else None,
-            "endedAt": _iso(run.clock),
-        }, None)
+        state.finish_play(
+            call_sid,
+            {
+                "callStatus": status,
+                "callDuration": duration,
+                "answeredAt": _iso(run.answered_at) if run.answered_at else None,
+                "endedAt": _iso(run.clock),
+            },
+            None,
+        )
     except Exception as err:  # a crashed play must still end, with the reason in its log
         log.exception("playing outbound call failed", extra={"callSid": call_sid})
         state.update_call(call_sid, status="failed")
@@ -485,15 +647,34 @@ def _play_outbound(config: Config, state: SimState, call_sid: str, call: Outboun
         sender.close()
 
 
-def start_outbound(config: Config, state: SimState, call: OutboundCall,
-                   request: dict[str, Any]) -> Call:
+def start_outbound(
+    config: Config, state: SimState, call: OutboundCall, request: dict[str, Any]
+) -> Call:
     """Queue the call, play it in the background; returns the queued call resource."""
     call_sid = new_sid("CA")
-    queued = Call(sid=call_sid, from_=call.from_, to=call.to, direction="outbound-api",
-                  status="queued", created_at=call.started_at, updated_at=call.started_at)
+    queued = Call(
+        sid=call_sid,
+        from_=call.from_,
+        to=call.to,
+        direction="outbound-api",
+        status="queued",
+        created_at=call.started_at,
+        updated_at=call.started_at,
+    )
     state.put_call(queued)
-    state.start_play(Play(call_sid=call_sid, direction="outbound-api", request=request,
-                          started_at=datetime.now(UTC), simulated_start=call.started_at))
-    threading.Thread(target=_play_outbound, args=(config, state, call_sid, call),
-                     name=f"call-{call_sid}", daemon=True).start()
+    state.start_play(
+        Play(
+            call_sid=call_sid,
+            direction="outbound-api",
+            request=request,
+            started_at=datetime.now(UTC),
+            simulated_start=call.started_at,
+        )
+    )
+    threading.Thread(
+        target=_play_outbound,
+        args=(config, state, call_sid, call),
+        name=f"call-{call_sid}",
+        daemon=True,
+    ).start()
     return queued

@@ -30,13 +30,28 @@ class SimulatorHttpClient(TwilioHttpClient):  # type: ignore[misc]
 
     def rewrite(self, url: str) -> str:
         parts = urlsplit(url)
-        return urlunsplit((self._scheme, self._netloc, self._prefix + parts.path,
-                           parts.query, parts.fragment))
+        return urlunsplit(
+            (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
+        )
 
-    def request(self, method: str, url: str, params: dict[str, object] | None = None,
-                data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
-                auth: tuple[str, str] | None = None, timeout: float | None = None,
-                allow_redirects: bool = False) -> Response:
-        return super().request(method, self.rewrite(url), params=params, data=data,
-                               headers=headers, auth=auth, timeout=timeout,
-                               allow_redirects=allow_redirects)
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        return super().request(
+            method,
+            self.rewrite(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )

@@ -95,10 +95,16 @@ def _phone_pattern(pattern: str) -> re.Pattern[str]:
 
 
 # Form field -> PhoneNumber attribute, for create and update.
-NUMBER_URLS = {"VoiceUrl": "voice_url", "VoiceFallbackUrl": "voice_fallback_url",
-               "StatusCallback": "status_callback"}
-NUMBER_METHODS = {"VoiceMethod": "voice_method", "VoiceFallbackMethod": "voice_fallback_method",
-                  "StatusCallbackMethod": "status_callback_method"}
+NUMBER_URLS = {
+    "VoiceUrl": "voice_url",
+    "VoiceFallbackUrl": "voice_fallback_url",
+    "StatusCallback": "status_callback",
+}
+NUMBER_METHODS = {
+    "VoiceMethod": "voice_method",
+    "VoiceFallbackMethod": "voice_fallback_method",
+    "StatusCallbackMethod": "status_callback_method",
+}
 
 
 def _number_settings() -> dict[str, str]:
@@ -147,8 +153,16 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
             areas = [area] if area else list(AREA_CODES)
             found = offer(areas, state.owned_phone_numbers(), size, request.args.get("Contains"))
         records = [available_number_json(n, country.upper()) for n in found]
-        return jsonify(page_json("available_phone_numbers", records, request.path,
-                                 _filters("AreaCode", "Contains"), 0, size))
+        return jsonify(
+            page_json(
+                "available_phone_numbers",
+                records,
+                request.path,
+                _filters("AreaCode", "Contains"),
+                0,
+                size,
+            )
+        )
 
     @routes.post(f"{ACCOUNT}/IncomingPhoneNumbers.json")
     def buy_number(account_sid: str) -> tuple[Response, int]:
@@ -186,8 +200,16 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
         if request.args.get("FriendlyName"):
             numbers = [n for n in numbers if n.friendly_name == request.args["FriendlyName"]]
         records = [number_json(n, sid) for n in numbers]
-        return jsonify(page_json("incoming_phone_numbers", records, request.path,
-                                 _filters("PhoneNumber", "FriendlyName"), page, size))
+        return jsonify(
+            page_json(
+                "incoming_phone_numbers",
+                records,
+                request.path,
+                _filters("PhoneNumber", "FriendlyName"),
+                page,
+                size,
+            )
+        )
 
     @routes.get(f"{ACCOUNT}/IncomingPhoneNumbers/<number_sid>.json")
     def fetch_number(account_sid: str, number_sid: str) -> Response:
@@ -235,17 +257,22 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
         if channels not in ("mono", "dual"):
             raise TwilioError(400, 21627, "RecordingChannels must be mono or dual")
         call = OutboundCall(
-            from_=from_, to=to, url=url, method=_method_field("Method") or "POST",
+            from_=from_,
+            to=to,
+            url=url,
+            method=_method_field("Method") or "POST",
             fallback_url=_url_field("FallbackUrl") or None,
             fallback_method=_method_field("FallbackMethod") or "POST",
-            twiml=twiml, status_callback=_url_field("StatusCallback") or None,
+            twiml=twiml,
+            status_callback=_url_field("StatusCallback") or None,
             status_callback_method=_method_field("StatusCallbackMethod") or "POST",
             status_callback_events=tuple(events) or ("completed",),
             record=request.form.get("Record", "").lower() == "true",
             recording_channels=2 if channels == "dual" else 1,
             recording_status_callback=_url_field("RecordingStatusCallback") or None,
             recording_status_callback_method=(
-                _method_field("RecordingStatusCallbackMethod") or "POST"),
+                _method_field("RecordingStatusCallbackMethod") or "POST"
+            ),
             started_at=datetime.now(UTC).replace(microsecond=0),
         )
         queued = start_outbound(config, state, call, request.form.to_dict(flat=True))
@@ -256,13 +283,18 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
         page, size = _page_args()
         calls = state.calls()
         wanted = _filters("To", "From", "Status", "ParentCallSid")
-        fields = {"To": "to", "From": "from_", "Status": "status",
-                  "ParentCallSid": "parent_call_sid"}
+        fields = {
+            "To": "to",
+            "From": "from_",
+            "Status": "status",
+            "ParentCallSid": "parent_call_sid",
+        }
         for name, value in wanted.items():
             calls = [c for c in calls if getattr(c, fields[name]) == value]
         calls.sort(key=lambda c: c.created_at, reverse=True)
-        return jsonify(page_json("calls", [call_json(c, sid) for c in calls], request.path,
-                                 wanted, page, size))
+        return jsonify(
+            page_json("calls", [call_json(c, sid) for c in calls], request.path, wanted, page, size)
+        )
 
     @routes.get(f"{ACCOUNT}/Calls/<call_sid>.json")
     def fetch_call(account_sid: str, call_sid: str) -> Response:
@@ -297,8 +329,9 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
     @routes.get(f"{ACCOUNT}/Recordings/<recording_sid>")
     def recording_wav(account_sid: str, recording_sid: str) -> Response:
         recording = recording_or_404(recording_sid)
-        return Response(media.wav_bytes(recording.duration, recording.channels),
-                        mimetype="audio/x-wav")
+        return Response(
+            media.wav_bytes(recording.duration, recording.channels), mimetype="audio/x-wav"
+        )
 
     @routes.get(f"{ACCOUNT}/Recordings/<recording_sid>.mp3")
     def recording_mp3(account_sid: str, recording_sid: str) -> Response:

@@ -110,8 +110,9 @@ class SimState:
             self._numbers[number.sid] = number
             return replace(number)
 
-    def upsert_number(self, phone_number: str, friendly_name: str,
-                      **settings: str) -> tuple[PhoneNumber, bool]:
+    def upsert_number(
+        self, phone_number: str, friendly_name: str, **settings: str
+    ) -> tuple[PhoneNumber, bool]:
         """Own `phone_number` with these settings; True when it was new."""
         with self._lock:
             existing = self._find_number(phone_number)

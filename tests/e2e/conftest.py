@@ -40,25 +40,40 @@ class System:
         """POST a webhook to the edge the way Twilio does: form-encoded and signed."""
         if signature is None:
             signature = sign(AUTH_TOKEN, self.url + hook.path, hook.params)
-        return requests.post(self.url + hook.path, data=hook.params, timeout=10,
-                             headers={"X-Twilio-Signature": signature})
+        return requests.post(
+            self.url + hook.path,
+            data=hook.params,
+            timeout=10,
+            headers={"X-Twilio-Signature": signature},
+        )
 
     def new_client(self, forward_to: str) -> str:
-        reply = self.admin("POST", "/api/clients",
-                           json={"name": f"client {uuid.uuid4().hex[:6]}", "forwardTo": forward_to})
+        reply = self.admin(
+            "POST",
+            "/api/clients",
+            json={"name": f"client {uuid.uuid4().hex[:6]}", "forwardTo": forward_to},
+        )
         assert reply.status_code == 201, reply.text
         return str(reply.json()["id"])
 
     def assign(self, client_id: str, number: str, **body: Any) -> None:
-        reply = self.admin("POST", f"/api/clients/{client_id}/numbers",
-                           json={"phoneNumber": number, "record": True,
-                                 "recordingDisclaimer": "This call may be recorded.", **body})
+        reply = self.admin(
+            "POST",
+            f"/api/clients/{client_id}/numbers",
+            json={
+                "phoneNumber": number,
+                "record": True,
+                "recordingDisclaimer": "This call may be recorded.",
+                **body,
+            },
+        )
         assert reply.status_code == 201, reply.text
 
     def call(self, call_sid: str, timeout: float = 5.0) -> dict[str, Any]:
         def fetch() -> dict[str, Any] | None:
             reply = self.admin("GET", f"/api/calls/{call_sid}")
             return reply.json() if reply.status_code == 200 else None
+
         return wait_until(fetch, timeout=timeout, message=f"call {call_sid} in analytics")
 
     def summary(self, client_id: str) -> dict[str, Any]:
@@ -68,8 +83,9 @@ class System:
 
 
 @pytest.fixture(scope="module")
-def system(kafka_bootstrap: str, postgres_url: str,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+def system(
+    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
     folder = tmp_path_factory.mktemp("e2e")
     database = f"e2e_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -98,8 +114,11 @@ def system(kafka_bootstrap: str, postgres_url: str,
     try:
         for name in ("router", "analytics", "ingress"):
             services[name] = ServiceProcess(name, env, port=ports[name], log_dir=folder).start()
-        edge = start_nginx(folder / "edge", f"127.0.0.1:{edge_port}",
-                           {name: f"127.0.0.1:{port}" for name, port in ports.items()})
+        edge = start_nginx(
+            folder / "edge",
+            f"127.0.0.1:{edge_port}",
+            {name: f"127.0.0.1:{port}" for name, port in ports.items()},
+        )
     except BaseException:
         for service in services.values():
             service.stop()

@@ -102,8 +102,9 @@ def test_invalid_signature_is_refused_at_the_edge_and_nothing_reaches_kafka(
     call = ForwardedCall(to=number(), forward_to="+14155550000")
     reply = system.twilio(call.incoming(), signature="bm90IGEgc2lnbmF0dXJl")
     assert reply.status_code == 403
-    on_kafka = read_topic(system.env["KAFKA_BOOTSTRAP_SERVERS"], system.topics.call_events,
-                          settle=2.0)
+    on_kafka = read_topic(
+        system.env["KAFKA_BOOTSTRAP_SERVERS"], system.topics.call_events, settle=2.0
+    )
     assert call.call_sid not in {m["key"] for m in on_kafka}
     assert system.admin("GET", f"/api/calls/{call.call_sid}").status_code == 404
 
@@ -114,8 +115,12 @@ def test_webhooks_delivered_twice_leave_the_counts_unchanged(system: System) -> 
     system.assign(client_id, tracked)
     answered = ForwardedCall(to=tracked, forward_to="+14155557777")
     missed = ForwardedCall(to=tracked, forward_to="+14155557777")
-    hooks = [answered.incoming(), *answered.answered(talk_seconds=30),
-             missed.incoming(), *missed.unanswered()]
+    hooks = [
+        answered.incoming(),
+        *answered.answered(talk_seconds=30),
+        missed.incoming(),
+        *missed.unanswered(),
+    ]
     for hook in hooks:
         assert system.twilio(hook).status_code == 200
 
@@ -124,6 +129,7 @@ def test_webhooks_delivered_twice_leave_the_counts_unchanged(system: System) -> 
         return summary if summary["completed"] == 1 and summary["missed"] == 1 else None
 
     from tests.support import wait_until
+
     first = wait_until(settled, timeout=5.0, message="both calls counted")
     for hook in hooks:  # Twilio retries every one of them
         assert system.twilio(hook).status_code == 200

@@ -31,7 +31,8 @@ def test_router_stopped_fallback_twiml_within_two_seconds_and_call_still_counted
 
         fact = wait_until(
             lambda: (lambda f: f if f["status"] == "failed" else None)(system.call(call.call_sid)),
-            timeout=5.0, message="fallback call counted",
+            timeout=5.0,
+            message="fallback call counted",
         )
         assert fact["answered"] is False
     finally:

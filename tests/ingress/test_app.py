@@ -24,12 +24,20 @@ TOKEN = "test-auth-token"
 BASE = "https://calls.example.com"
 
 
-def make_config(bootstrap: str, topics: Topics, spool: Path, router_url: str,
-                publish_timeout: float = 2.0) -> Config:
+def make_config(
+    bootstrap: str, topics: Topics, spool: Path, router_url: str, publish_timeout: float = 2.0
+) -> Config:
     return Config(
-        kafka_bootstrap=bootstrap, topics=topics, auth_token=TOKEN, validate_signatures=True,
-        public_base=BASE, router_url=router_url, router_timeout=0.5,
-        publish_timeout=publish_timeout, spool_dir=str(spool), bind="127.0.0.1:0",
+        kafka_bootstrap=bootstrap,
+        topics=topics,
+        auth_token=TOKEN,
+        validate_signatures=True,
+        public_base=BASE,
+        router_url=router_url,
+        router_timeout=0.5,
+        publish_timeout=publish_timeout,
+        spool_dir=str(spool),
+        bind="127.0.0.1:0",
     )
 
 
@@ -81,7 +89,10 @@ def post(client: FlaskClient, hook: Webhook, signature: str | None = None) -> ob
 
 
 def test_signed_webhooks_each_become_one_event_keyed_by_the_parent_call(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
@@ -102,7 +113,10 @@ def test_signed_webhooks_each_become_one_event_keyed_by_the_parent_call(
 
 
 def test_invalid_signature_gets_403_and_nothing_reaches_kafka(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
@@ -120,7 +134,10 @@ def test_invalid_signature_gets_403_and_nothing_reaches_kafka(
 
 
 def test_webhook_missing_required_fields_gets_400_and_produces_nothing(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
@@ -132,7 +149,10 @@ def test_webhook_missing_required_fields_gets_400_and_produces_nothing(
 
 
 def test_hung_router_gets_fallback_twiml_within_two_seconds_and_the_call_is_recorded(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
@@ -149,7 +169,10 @@ def test_hung_router_gets_fallback_twiml_within_two_seconds_and_the_call_is_reco
 
 
 def test_events_wait_in_the_spool_while_kafka_is_unreachable_then_drain_in_order(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     with socket.socket() as closed:
@@ -171,7 +194,10 @@ def test_events_wait_in_the_spool_while_kafka_is_unreachable_then_drain_in_order
 
 
 def test_unwritable_spool_with_kafka_down_answers_503_not_2xx(
-    kafka_bootstrap: str, topics: Topics, tmp_path: Path, silent_router: str,
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
     make_client: Callable[[Config], FlaskClient],
 ) -> None:
     with socket.socket() as closed:

@@ -20,8 +20,9 @@ def test_twilio_documented_vector_is_accepted() -> None:
     checker = SignatureChecker("12345")
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
     assert checker.is_valid(url, DOC_PARAMS, DOC_SIGNATURE)
-    assert checker.is_valid("https://mycompany.com:443/myapp.php?foo=1&bar=2", DOC_PARAMS,
-                            DOC_SIGNATURE)
+    assert checker.is_valid(
+        "https://mycompany.com:443/myapp.php?foo=1&bar=2", DOC_PARAMS, DOC_SIGNATURE
+    )
 
 
 def test_changed_param_or_missing_signature_is_rejected() -> None:
@@ -39,14 +40,20 @@ def _url_seen(path: str, headers: dict[str, str], base: str | None) -> str:
 
 
 def test_forwarded_proto_and_host_from_the_proxy_are_honoured() -> None:
-    url = _url_seen("/api/twilio/webhook?foo=1&bar=2",
-                    {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "calls.example.com"}, None)
+    url = _url_seen(
+        "/api/twilio/webhook?foo=1&bar=2",
+        {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "calls.example.com"},
+        None,
+    )
     assert url == "https://calls.example.com/api/twilio/webhook?foo=1&bar=2"
 
 
 def test_configured_public_base_wins_over_headers() -> None:
-    url = _url_seen("/api/twilio/status", {"X-Forwarded-Host": "internal:8080"},
-                    "https://calls.example.com/prefix")
+    url = _url_seen(
+        "/api/twilio/status",
+        {"X-Forwarded-Host": "internal:8080"},
+        "https://calls.example.com/prefix",
+    )
     assert url == "https://calls.example.com/prefix/api/twilio/status"
 
 

@@ -11,9 +11,12 @@ from tests.twilio_calls import ForwardedCall
 
 def test_every_webhook_of_an_answered_call_becomes_a_schema_valid_event() -> None:
     call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
-    kinds = {"/api/twilio/webhook": "voice", "/api/twilio/status": "status",
-             "/api/twilio/dial-status": "dial-status",
-             "/api/twilio/recording-status": "recording-status"}
+    kinds = {
+        "/api/twilio/webhook": "voice",
+        "/api/twilio/status": "status",
+        "/api/twilio/dial-status": "dial-status",
+        "/api/twilio/recording-status": "recording-status",
+    }
     for hook in [call.incoming(), *call.answered()]:
         event = to_event(WEBHOOKS[kinds[hook.path]], hook.params, "http://x" + hook.path, "r1")
         events.validate(event.to_dict())

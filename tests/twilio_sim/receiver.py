@@ -38,8 +38,9 @@ class WebhookReceiver:
         app.add_url_rule("/<path:path>", "any", self._handle, methods=["GET", "POST"])
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def reply(self, path: str, body: str, status: int = 200) -> None:
         """Answer requests to `path` with `body` (TwiML) and `status` from now on."""
@@ -56,8 +57,11 @@ class WebhookReceiver:
         params = request.form if request.method == "POST" else {}
         signature = request.headers.get("X-Twilio-Signature", "")
         valid = bool(signature) and self._validator.validate(url, params, signature)
-        fields = {k: request.form[k] for k in request.form} if request.method == "POST" \
+        fields = (
+            {k: request.form[k] for k in request.form}
+            if request.method == "POST"
             else {k: request.args[k] for k in request.args}
+        )
         with self._lock:
             self._received.append(Received(request.method, request.path, url, fields, valid))
             status, body = self._replies.get(request.path, (200, EMPTY_TWIML))
@@ -69,8 +73,12 @@ class WebhookReceiver:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

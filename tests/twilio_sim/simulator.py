@@ -45,13 +45,18 @@ class Simulator:
 
     def client(self, auth_token: str | None = None) -> Client:
         """twilio-python's own Client, talking to the simulator."""
-        return Client(self.account_sid, auth_token or self.auth_token,
-                      http_client=SimulatorHttpClient(self.base_url))
+        return Client(
+            self.account_sid,
+            auth_token or self.auth_token,
+            http_client=SimulatorHttpClient(self.base_url),
+        )
 
     def own_number(self, phone_number: str, voice_url: str, **extra: str) -> dict[str, Any]:
-        reply = requests.post(f"{self.base_url}/sim/numbers",
-                              json={"phoneNumber": phone_number, "voiceUrl": voice_url, **extra},
-                              timeout=10)
+        reply = requests.post(
+            f"{self.base_url}/sim/numbers",
+            json={"phoneNumber": phone_number, "voiceUrl": voice_url, **extra},
+            timeout=10,
+        )
         reply.raise_for_status()
         body: dict[str, Any] = reply.json()
         return body
@@ -68,8 +73,9 @@ class Simulator:
         """The call's log once it has finished."""
         deadline = time.monotonic() + timeout
         while True:
-            reply = requests.get(f"{self.base_url}/sim/calls/{call_sid}",
-                                 params={"wait": 5}, timeout=15)
+            reply = requests.get(
+                f"{self.base_url}/sim/calls/{call_sid}", params={"wait": 5}, timeout=15
+            )
             reply.raise_for_status()
             play: dict[str, Any] = reply.json()
             if play["state"] == "finished":
@@ -79,8 +85,9 @@ class Simulator:
 
 
 @contextmanager
-def running_simulator(account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN,
-                      env: dict[str, str] | None = None) -> Iterator[Simulator]:
+def running_simulator(
+    account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOKEN, env: dict[str, str] | None = None
+) -> Iterator[Simulator]:
     port = free_port()
     child_env = {
         **os.environ,
@@ -92,15 +99,21 @@ def running_simulator(account_sid: str = ACCOUNT_SID, auth_token: str = AUTH_TOK
     }
     base_url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen([sys.executable, "-m", "services.twilio_sim"], cwd=REPO,
-                                   env=child_env, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.twilio_sim"],
+            cwd=REPO,
+            env=child_env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 30
             while True:
                 if process.poll() is not None:
                     output.seek(0)
-                    raise RuntimeError("twilio simulator exited: "
-                                       + output.read().decode(errors="replace"))
+                    raise RuntimeError(
+                        "twilio simulator exited: " + output.read().decode(errors="replace")
+                    )
                 try:
                     if requests.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                         break

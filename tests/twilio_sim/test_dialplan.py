@@ -28,8 +28,14 @@ from services.twilio_sim.player import connection_overrides
 
 BASE = "https://calls.example.com"
 START = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
-LEG = Leg("AC" + "0" * 32, "CA" + "1" * 32, "+14155550123", "+15105550100", "inbound",
-          locate("+14155550123"))
+LEG = Leg(
+    "AC" + "0" * 32,
+    "CA" + "1" * 32,
+    "+14155550123",
+    "+15105550100",
+    "inbound",
+    locate("+14155550123"),
+)
 CHILD = "CA" + "2" * 32
 RECORDING = "RE" + "3" * 32
 RECORDING_URL = f"https://sim.example/2010-04-01/Accounts/AC/Recordings/{RECORDING}"
@@ -40,19 +46,30 @@ def router_twiml(record: bool = True) -> str:
     response.say("This call may be recorded for quality purposes.")
     attributes: dict[str, object] = {"action": "/api/twilio/dial-status", "timeout": 25}
     if record:
-        attributes.update(record="record-from-answer-dual",
-                          recording_status_callback=f"{BASE}/api/twilio/recording-status")
+        attributes.update(
+            record="record-from-answer-dual",
+            recording_status_callback=f"{BASE}/api/twilio/recording-status",
+        )
     dial = response.dial(**attributes)
-    dial.number("+14155559999", status_callback=f"{BASE}/api/twilio/status",
-                status_callback_event="initiated ringing answered completed")
+    dial.number(
+        "+14155559999",
+        status_callback=f"{BASE}/api/twilio/status",
+        status_callback_event="initiated ringing answered completed",
+    )
     return str(response)
 
 
 def forwarding(**overrides: object) -> Dial:
     fields: dict[str, object] = {
-        "target": Target("+14155559999", f"{BASE}/status", "POST",
-                         ("initiated", "ringing", "answered", "completed")),
-        "action": f"{BASE}/dial-status", "timeout": 20, "record": "record-from-answer-dual",
+        "target": Target(
+            "+14155559999",
+            f"{BASE}/status",
+            "POST",
+            ("initiated", "ringing", "answered", "completed"),
+        ),
+        "action": f"{BASE}/dial-status",
+        "timeout": 20,
+        "record": "record-from-answer-dual",
         "recording_status_callback": f"{BASE}/recording-status",
     }
     fields.update(overrides)
@@ -60,8 +77,15 @@ def forwarding(**overrides: object) -> Dial:
 
 
 def dial(outcome: str, ring: int = 6, talk: int = 42, **overrides: object):  # type: ignore[no-untyped-def]
-    return plan_dial(forwarding(**overrides), LEG, Answering(outcome, ring, talk), START, CHILD,
-                     RECORDING, RECORDING_URL)
+    return plan_dial(
+        forwarding(**overrides),
+        LEG,
+        Answering(outcome, ring, talk),
+        START,
+        CHILD,
+        RECORDING,
+        RECORDING_URL,
+    )
 
 
 def test_router_twiml_reads_as_say_then_dial_with_its_callbacks() -> None:
@@ -72,15 +96,21 @@ def test_router_twiml_reads_as_say_then_dial_with_its_callbacks() -> None:
     assert verb.action == f"{BASE}/api/twilio/dial-status"  # relative URL resolved
     assert (verb.method, verb.timeout, verb.record) == ("POST", 25, "record-from-answer-dual")
     assert verb.recording_status_callback_events == ("completed",)
-    assert verb.target == Target("+14155559999", f"{BASE}/api/twilio/status", "POST",
-                                 ("initiated", "ringing", "answered", "completed"))
+    assert verb.target == Target(
+        "+14155559999",
+        f"{BASE}/api/twilio/status",
+        "POST",
+        ("initiated", "ringing", "answered", "completed"),
+    )
     assert document.warnings == ()
 
 
 def test_events_written_as_a_python_list_are_not_understood() -> None:
-    twiml = ('<Response><Dial><Number statusCallback="https://x/s" '
-             "statusCallbackEvent=\"['initiated', 'ringing']\">+14155559999</Number>"
-             "</Dial></Response>")
+    twiml = (
+        '<Response><Dial><Number statusCallback="https://x/s" '
+        "statusCallbackEvent=\"['initiated', 'ringing']\">+14155559999</Number>"
+        "</Dial></Response>"
+    )
     document = parse(twiml)
     [verb] = document.verbs
     assert isinstance(verb, Dial)
@@ -89,10 +119,12 @@ def test_events_written_as_a_python_list_are_not_understood() -> None:
 
 
 def test_dial_with_the_number_as_text_and_the_other_verbs_parse() -> None:
-    twiml = ("<Response><Play>https://x/a.mp3</Play><Pause length=\"3\"/>"
-             "<Dial record=\"true\">+14155559999</Dial><Record maxLength=\"30\"/>"
-             "<Redirect method=\"GET\">next</Redirect><Reject reason=\"busy\"/><Hangup/>"
-             "<Enqueue>support</Enqueue></Response>")
+    twiml = (
+        '<Response><Play>https://x/a.mp3</Play><Pause length="3"/>'
+        '<Dial record="true">+14155559999</Dial><Record maxLength="30"/>'
+        '<Redirect method="GET">next</Redirect><Reject reason="busy"/><Hangup/>'
+        "<Enqueue>support</Enqueue></Response>"
+    )
     document = parse(twiml, f"{BASE}/flow/start")
     play, pause, verb, record, redirect, reject, hangup = document.verbs
     assert (play, pause) == (Playback("Play", 5, "https://x/a.mp3"), Playback("Pause", 3))
@@ -104,15 +136,18 @@ def test_dial_with_the_number_as_text_and_the_other_verbs_parse() -> None:
     assert document.warnings == ("<Enqueue> is not simulated and was skipped",)
 
 
-@pytest.mark.parametrize("twiml", [
-    "not xml at all",
-    "<Twiml><Hangup/></Twiml>",
-    "<Response><Dial></Dial></Response>",
-    '<Response><Dial method="PUT">+14155559999</Dial></Response>',
-    '<Response><Dial record="always">+14155559999</Dial></Response>',
-    '<Response><Dial timeout="soon">+14155559999</Dial></Response>',
-    '<Response><Reject reason="spam"/></Response>',
-])
+@pytest.mark.parametrize(
+    "twiml",
+    [
+        "not xml at all",
+        "<Twiml><Hangup/></Twiml>",
+        "<Response><Dial></Dial></Response>",
+        '<Response><Dial method="PUT">+14155559999</Dial></Response>',
+        '<Response><Dial record="always">+14155559999</Dial></Response>',
+        '<Response><Dial timeout="soon">+14155559999</Dial></Response>',
+        '<Response><Reject reason="spam"/></Response>',
+    ],
+)
 def test_documents_twilio_would_refuse_raise_invalid_twiml(twiml: str) -> None:
     with pytest.raises(InvalidTwiml):
         parse(twiml)
@@ -168,8 +203,11 @@ def test_without_status_callback_or_action_nothing_is_sent_for_the_child() -> No
 
 def test_no_answer_rings_for_the_dial_timeout_and_records_nothing() -> None:
     plan = dial("no-answer", ring=3)
-    assert [c.params["CallStatus"] for c in plan.child_callbacks] == \
-        ["initiated", "ringing", "no-answer"]
+    assert [c.params["CallStatus"] for c in plan.child_callbacks] == [
+        "initiated",
+        "ringing",
+        "no-answer",
+    ]
     assert plan.ring_seconds == 20
     assert plan.ended_at == START + timedelta(seconds=21)
     assert plan.recording is None and plan.recording_callbacks == ()
@@ -203,8 +241,11 @@ def test_caller_id_changes_the_child_legs_from() -> None:
 
 
 def test_voicemail_records_the_message_and_reports_the_caller_hung_up() -> None:
-    record = Record(action=f"{BASE}/voicemail", max_length=60,
-                    recording_status_callback=f"{BASE}/recording-status")
+    record = Record(
+        action=f"{BASE}/voicemail",
+        max_length=60,
+        recording_status_callback=f"{BASE}/recording-status",
+    )
     plan = plan_record(record, LEG, 9, START, RECORDING, RECORDING_URL)
     assert plan.caller_hung_up
     assert plan.recording is not None and plan.recording.source == "RecordVerb"
@@ -224,14 +265,19 @@ def test_voicemail_records_the_message_and_reports_the_caller_hung_up() -> None:
 
 def test_leg_parameters_carry_twilios_geography() -> None:
     params = LEG.params("ringing")
-    assert (params["FromCity"], params["CallerState"], params["ToCity"],
-            params["CalledCountry"]) == ("SAN FRANCISCO", "CA", "OAKLAND", "US")
+    assert (
+        params["FromCity"],
+        params["CallerState"],
+        params["ToCity"],
+        params["CalledCountry"],
+    ) == ("SAN FRANCISCO", "CA", "OAKLAND", "US")
     assert (params["Direction"], params["ApiVersion"]) == ("inbound", "2010-04-01")
 
 
 def test_connection_override_fragment_is_stripped_and_tunes_timeouts() -> None:
-    url, timeout, retries = connection_overrides(f"{BASE}/api/twilio/webhook?x=1#rc=2&rt=5000",
-                                                 15.0)
+    url, timeout, retries = connection_overrides(
+        f"{BASE}/api/twilio/webhook?x=1#rc=2&rt=5000", 15.0
+    )
     assert url == f"{BASE}/api/twilio/webhook?x=1"
     assert timeout == (15.0, 5.0)
     assert retries == 2

@@ -30,7 +30,7 @@ def test_audio_is_capped_but_never_empty() -> None:
 def test_mp3_is_a_run_of_whole_mpeg_frames() -> None:
     data = media.mp3_bytes(2)
     assert len(data) % 144 == 0
-    assert all(data[i:i + 4] == b"\xff\xfb\x18\xc4" for i in range(0, len(data), 144))
+    assert all(data[i : i + 4] == b"\xff\xfb\x18\xc4" for i in range(0, len(data), 144))
 
 
 def test_geography_and_names_of_numbers() -> None:
@@ -44,9 +44,15 @@ def test_geography_and_names_of_numbers() -> None:
 
 
 def test_config_defaults_to_dev_credentials_and_rejects_bad_values(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_SIM_BIND",
-                 "TWILIO_SIM_PUBLIC_URL", "TWILIO_SIM_CALLBACK_DELAY_SECONDS"):
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in (
+        "TWILIO_ACCOUNT_SID",
+        "TWILIO_AUTH_TOKEN",
+        "TWILIO_SIM_BIND",
+        "TWILIO_SIM_PUBLIC_URL",
+        "TWILIO_SIM_CALLBACK_DELAY_SECONDS",
+    ):
         monkeypatch.delenv(name, raising=False)
     config = Config.from_env()
     assert config.account_sid == DEV_ACCOUNT_SID

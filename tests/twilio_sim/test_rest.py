@@ -17,13 +17,14 @@ from tests.twilio_sim.simulator import Simulator
 CALLER = "+14155550123"
 
 
-def recorded_call(sim: Simulator, receiver: WebhookReceiver, number: str,
-                  talk_seconds: int) -> str:
+def recorded_call(sim: Simulator, receiver: WebhookReceiver, number: str, talk_seconds: int) -> str:
     """Play an answered, dual-channel recorded call; the RecordingSid."""
     response = VoiceResponse()
-    dial = response.dial(action=f"{receiver.base_url}/dial-status",
-                         record="record-from-answer-dual",
-                         recording_status_callback=f"{receiver.base_url}/recording-status")
+    dial = response.dial(
+        action=f"{receiver.base_url}/dial-status",
+        record="record-from-answer-dual",
+        recording_status_callback=f"{receiver.base_url}/recording-status",
+    )
     dial.number("+12125550199")
     receiver.reply("/voice", str(response))
     sim.own_number(number, f"{receiver.base_url}/voice")
@@ -35,22 +36,22 @@ def recorded_call(sim: Simulator, receiver: WebhookReceiver, number: str,
 
 def test_redirecting_http_client_keeps_path_and_query() -> None:
     client = SimulatorHttpClient("http://127.0.0.1:8090")
-    assert client.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json?To=%2B1") \
+    assert (
+        client.rewrite("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json?To=%2B1")
         == "http://127.0.0.1:8090/2010-04-01/Accounts/AC1/Calls.json?To=%2B1"
+    )
     with pytest.raises(ValueError):
         SimulatorHttpClient("127.0.0.1:8090")
 
 
-def test_available_numbers_are_offered_in_the_requested_area_code(
-        simulator: Simulator) -> None:
+def test_available_numbers_are_offered_in_the_requested_area_code(simulator: Simulator) -> None:
     offered = simulator.client().available_phone_numbers("US").local.list(area_code=415, limit=5)
     assert len(offered) == 5
     assert len({n.phone_number for n in offered}) == 5
     for number in offered:
         assert number.phone_number.startswith("+1415555")
         assert number.friendly_name == f"(415) 555-{number.phone_number[-4:]}"
-        assert (number.locality, number.region, number.iso_country) == \
-            ("San Francisco", "CA", "US")
+        assert (number.locality, number.region, number.iso_country) == ("San Francisco", "CA", "US")
         assert number.capabilities["voice"] is True
 
 
@@ -58,10 +59,12 @@ def test_bought_number_is_listed_updated_and_released(simulator: Simulator) -> N
     client = simulator.client()
     [offer] = client.available_phone_numbers("US").local.list(area_code=206, limit=1)
     bought = client.incoming_phone_numbers.create(
-        phone_number=offer.phone_number, voice_url="https://calls.example.com/api/twilio/webhook",
+        phone_number=offer.phone_number,
+        voice_url="https://calls.example.com/api/twilio/webhook",
         voice_fallback_url="https://twimlets.com/forward?PhoneNumber=%2B12065550100",
         status_callback="https://calls.example.com/api/twilio/status",
-        friendly_name="Smile Dental main line")
+        friendly_name="Smile Dental main line",
+    )
     assert bought.sid.startswith("PN") and len(bought.sid) == 34
     assert bought.phone_number == offer.phone_number
     assert bought.account_sid == simulator.account_sid
@@ -77,7 +80,8 @@ def test_bought_number_is_listed_updated_and_released(simulator: Simulator) -> N
     assert listed.sid == bought.sid
 
     updated = client.incoming_phone_numbers(bought.sid).update(
-        voice_url="https://other.example.com/api/twilio/webhook")
+        voice_url="https://other.example.com/api/twilio/webhook"
+    )
     assert updated.voice_url == "https://other.example.com/api/twilio/webhook"
     assert client.incoming_phone_numbers(bought.sid).fetch().voice_url == updated.voice_url
 
@@ -129,9 +133,12 @@ def test_wrong_credentials_get_twilio_401(simulator: Simulator) -> None:
     reply = requests.get(url, timeout=10)
     assert reply.status_code == 401
     assert reply.headers["WWW-Authenticate"].startswith("Basic")
-    assert reply.json() == {"code": 20003, "message": "Authenticate",
-                            "more_info": "https://www.twilio.com/docs/errors/20003",
-                            "status": 401}
+    assert reply.json() == {
+        "code": 20003,
+        "message": "Authenticate",
+        "more_info": "https://www.twilio.com/docs/errors/20003",
+        "status": 401,
+    }
 
 
 def test_account_is_fetchable_with_the_right_credentials(simulator: Simulator) -> None:
@@ -141,14 +148,18 @@ def test_account_is_fetchable_with_the_right_credentials(simulator: Simulator) -
 
 def test_another_accounts_path_is_404(simulator: Simulator) -> None:
     other = "AC" + "1" * 32
-    reply = requests.get(f"{simulator.base_url}/2010-04-01/Accounts/{other}/Calls.json",
-                         auth=(simulator.account_sid, simulator.auth_token), timeout=10)
+    reply = requests.get(
+        f"{simulator.base_url}/2010-04-01/Accounts/{other}/Calls.json",
+        auth=(simulator.account_sid, simulator.auth_token),
+        timeout=10,
+    )
     assert reply.status_code == 404
     assert reply.json()["code"] == 20404
 
 
 def test_recording_metadata_and_wav_media_are_served(
-        simulator: Simulator, receiver: WebhookReceiver, tracking_number: str) -> None:
+    simulator: Simulator, receiver: WebhookReceiver, tracking_number: str
+) -> None:
     recording_sid = recorded_call(simulator, receiver, tracking_number, talk_seconds=42)
     recording = simulator.client().recordings(recording_sid).fetch()
     assert recording.sid == recording_sid
@@ -177,10 +188,13 @@ def test_recording_metadata_and_wav_media_are_served(
 
 
 def test_recording_media_needs_the_account_credentials(
-        simulator: Simulator, receiver: WebhookReceiver, tracking_number: str) -> None:
+    simulator: Simulator, receiver: WebhookReceiver, tracking_number: str
+) -> None:
     recording_sid = recorded_call(simulator, receiver, tracking_number, talk_seconds=3)
-    url = (f"{simulator.base_url}/2010-04-01/Accounts/{simulator.account_sid}"
-           f"/Recordings/{recording_sid}.wav")
+    url = (
+        f"{simulator.base_url}/2010-04-01/Accounts/{simulator.account_sid}"
+        f"/Recordings/{recording_sid}.wav"
+    )
     assert requests.get(url, timeout=10).status_code == 401
     short = requests.get(url, auth=(simulator.account_sid, simulator.auth_token), timeout=10)
     with wave.open(io.BytesIO(short.content)) as audio:
@@ -188,7 +202,8 @@ def test_recording_media_needs_the_account_credentials(
 
 
 def test_deleted_recording_is_gone_with_its_media(
-        simulator: Simulator, receiver: WebhookReceiver, tracking_number: str) -> None:
+    simulator: Simulator, receiver: WebhookReceiver, tracking_number: str
+) -> None:
     recording_sid = recorded_call(simulator, receiver, tracking_number, talk_seconds=8)
     client = simulator.client()
     assert client.recordings(recording_sid).delete() is True
@@ -198,14 +213,17 @@ def test_deleted_recording_is_gone_with_its_media(
     media = requests.get(
         f"{simulator.base_url}/2010-04-01/Accounts/{simulator.account_sid}"
         f"/Recordings/{recording_sid}.wav",
-        auth=(simulator.account_sid, simulator.auth_token), timeout=10)
+        auth=(simulator.account_sid, simulator.auth_token),
+        timeout=10,
+    )
     assert media.status_code == 404
     with pytest.raises(TwilioRestException):
         client.recordings(recording_sid).delete()
 
 
 def test_recordings_are_listed_by_call(
-        simulator: Simulator, receiver: WebhookReceiver, tracking_number: str) -> None:
+    simulator: Simulator, receiver: WebhookReceiver, tracking_number: str
+) -> None:
     recording_sid = recorded_call(simulator, receiver, tracking_number, talk_seconds=4)
     client = simulator.client()
     call_sid = client.recordings(recording_sid).fetch().call_sid
@@ -213,7 +231,8 @@ def test_recordings_are_listed_by_call(
 
 
 def test_outbound_call_fetches_twiml_and_reports_its_progress(
-        simulator: Simulator, receiver: WebhookReceiver, tracking_number: str) -> None:
+    simulator: Simulator, receiver: WebhookReceiver, tracking_number: str
+) -> None:
     greeting = VoiceResponse()
     greeting.say("Hello from Smile Dental. Connecting you now.")
     greeting.dial("+12125550199")
@@ -221,9 +240,12 @@ def test_outbound_call_fetches_twiml_and_reports_its_progress(
     client = simulator.client()
     simulator.own_number(tracking_number, f"{receiver.base_url}/voice")
     call = client.calls.create(
-        to="+14155559999", from_=tracking_number, url=f"{receiver.base_url}/outbound",
+        to="+14155559999",
+        from_=tracking_number,
+        url=f"{receiver.base_url}/outbound",
         status_callback=f"{receiver.base_url}/progress",
-        status_callback_event=["initiated", "ringing", "answered", "completed"])
+        status_callback_event=["initiated", "ringing", "answered", "completed"],
+    )
     assert call.sid.startswith("CA")
     assert (call.status, call.direction) == ("queued", "outbound-api")
 
@@ -231,8 +253,12 @@ def test_outbound_call_fetches_twiml_and_reports_its_progress(
     got = receiver.received()
     assert all(r.signature_valid for r in got)
     progress = [r.params for r in got if r.path == "/progress"]
-    assert [p["CallStatus"] for p in progress] == \
-        ["initiated", "ringing", "in-progress", "completed"]
+    assert [p["CallStatus"] for p in progress] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
     assert [p["SequenceNumber"] for p in progress] == ["0", "1", "2", "3"]
     assert int(progress[-1]["CallDuration"]) > 20  # the dialed party talks 20 s
     [twiml_request] = receiver.received("/outbound")
@@ -244,8 +270,11 @@ def test_outbound_call_fetches_twiml_and_reports_its_progress(
     assert fetched.status == "completed"
     assert int(fetched.duration) == int(progress[-1]["CallDuration"])
     [child] = client.calls.list(parent_call_sid=call.sid)
-    assert (child.direction, child.to, child.status) == \
-        ("outbound-dial", "+12125550199", "completed")
+    assert (child.direction, child.to, child.status) == (
+        "outbound-dial",
+        "+12125550199",
+        "completed",
+    )
 
 
 def test_outbound_call_without_twiml_is_rejected(simulator: Simulator) -> None:
