@@ -8,6 +8,10 @@ factory (a consumer loop, a refresher) live in the process that serves.
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +42,18 @@ def serve(
     timeout: int = 30,
 ) -> None:
     """Run `factory()`'s app under gunicorn until SIGTERM or SIGINT."""
+    # Workers share their Prometheus metrics through files in this folder
+    # (see switchboard.metrics); it must be set before any worker starts.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        folder = tempfile.mkdtemp(prefix=f"switchboard-{name}-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+        atexit.register(shutil.rmtree, folder, True)
+
+    def child_exit(server: Any, worker: Any) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
     _Gunicorn(
         factory,
         {
@@ -51,5 +67,6 @@ def serve(
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "warning",
+            "child_exit": child_exit,
         },
     ).run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import uuid
+from typing import Any
 
 import requests
 from confluent_kafka.admin import AdminClient
@@ -25,6 +26,7 @@ from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event
 from switchboard import events
 from switchboard.http import ApiError, install_error_handlers
 from switchboard.kafka import EventProducer, PublishError
+from switchboard.metrics import counter, install_metrics
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,10 @@ class RouterUnavailable(Exception):
     pass
 
 
+def metrics_counter_fallbacks() -> Any:
+    return counter("ingress_fallbacks_total", "Calls answered with the fallback TwiML")
+
+
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config.from_env()
     app = Flask(__name__)
@@ -104,6 +110,11 @@ def create_app(config: Config | None = None) -> Flask:
     atexit.register(sink.close)
     router = RouterClient(config.router_url, config.router_timeout)
     app.extensions["ingress.sink"] = sink
+    metrics = install_metrics(app, "ingress")
+    metrics.on_scrape(
+        lambda: {"ingress_spool_depth": ("Events waiting in the spool", sink.spool.depth())}
+    )
+    fallbacks = metrics_counter_fallbacks()
 
     @app.before_request
     def _request_id() -> None:
@@ -141,6 +152,7 @@ def create_app(config: Config | None = None) -> Flask:
         except SpoolError as err:
             log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
             raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
+        metrics.produced(event.type)
         log.info(
             "%s accepted into %s",
             event.type,
@@ -167,6 +179,7 @@ def create_app(config: Config | None = None) -> Flask:
                     "fallback event lost: spool unavailable", extra={"callSid": params["CallSid"]}
                 )
             body = twiml.fallback()
+            fallbacks.inc()
         return Response(body, mimetype="text/xml")
 
     @app.post("/api/twilio/status")

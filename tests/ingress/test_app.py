@@ -222,3 +222,20 @@ def test_unwritable_spool_with_kafka_down_answers_503_not_2xx(
     finally:
         if spool_dir.is_file():
             spool_dir.unlink()
+
+
+def test_metrics_count_webhooks_and_report_spool_depth(
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
+) -> None:
+    client = make_client(make_config(kafka_bootstrap, topics, tmp_path, silent_router))
+    call = ForwardedCall(to="+14155550100", forward_to="+14155559999")
+    for hook in call.unanswered():
+        assert post(client, hook).status_code == 200
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'events_produced_total{service="ingress",type="call.dial-completed"}' in text
+    assert "ingress_spool_depth" in text
+    assert 'route="/api/twilio/status",service="ingress",status="200"' in text
