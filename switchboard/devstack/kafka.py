@@ -120,8 +120,15 @@ def ensure_jars(jars_dir: Path | None = None) -> Path:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: a UUID as 22 characters of unpadded base64url."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: a UUID as 22 characters of unpadded base64url.
+
+    An id that starts with "-" would be read as an option by the storage
+    tool's argument parser, so such ids are drawn again.
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def render_properties(host: str, port: int, controller_port: int, log_dirs: Path) -> str:

@@ -1,0 +1,158 @@
+"""The recordings service's configuration, read from the environment once at start-up.
+
+`Config.from_env()` raises `ConfigError` naming the bad variable, so a
+misconfigured process stops before it touches Kafka, PostgreSQL, storage or
+Twilio. Tests build `Config(...)` directly with their own infrastructure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from switchboard.kafka import Topics
+from switchboard.settings import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+    public_base_url,
+)
+
+DEFAULT_BIND = "127.0.0.1:8084"
+MEDIA_FORMATS = ("wav", "mp3")
+_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+
+
+def derived_link_secret(admin_token: str) -> str:
+    """The link-signing key when RECORDINGS_LINK_SECRET is unset: a one-way derivative
+    of the admin token, so links survive restarts without one more secret to set."""
+    label = b"switchboard recordings links"
+    return hmac.new(admin_token.encode(), label, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str
+    admin_token: str
+    twilio_account_sid: str
+    twilio_auth_token: str
+    link_secret: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    topics: Topics = field(default_factory=Topics)
+    bind: str = DEFAULT_BIND
+    router_url: str = "http://127.0.0.1:8082"
+    public_base_url: str = "http://127.0.0.1:8080"
+    # None: requests go where Twilio's URLs point (api.twilio.com); set, every
+    # REST and media request goes to this scheme://host instead (the simulator).
+    twilio_api_base_url: str | None = None
+    media_format: str = "wav"
+    storage_dir: str = os.path.abspath(os.path.join(".run", "recordings"))
+    s3: S3Settings | None = None
+    link_ttl_seconds: int = 900
+    retention_interval_seconds: float = 3600.0
+    # Used for clients whose settings never arrived; 0 keeps recordings until deleted.
+    default_retention_days: int = 0
+    default_delete_from_twilio: bool = False
+    group_id: str = "recordings"
+    download_attempts: int = 4
+    download_backoff_seconds: float = 1.0
+    download_timeout_seconds: float = 30.0
+    publish_timeout_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("RECORDINGS_DATABASE_URL / DATABASE_URL must be a postgresql:// URL")
+        if not self.admin_token:
+            raise ConfigError("ADMIN_API_TOKEN is required but not set")
+        if not _ACCOUNT_SID.match(self.twilio_account_sid):
+            raise ConfigError(
+                "TWILIO_ACCOUNT_SID must be 'AC' and 32 hex digits, "
+                f"got {self.twilio_account_sid!r}"
+            )
+        if not self.twilio_auth_token:
+            raise ConfigError("TWILIO_AUTH_TOKEN is required but not set")
+        if len(self.link_secret) < 16:
+            raise ConfigError("RECORDINGS_LINK_SECRET must be at least 16 characters")
+        host, sep, port = self.bind.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ConfigError(f"RECORDINGS_BIND must be host:port, got {self.bind!r}")
+        if self.twilio_api_base_url is not None:
+            parts = urlsplit(self.twilio_api_base_url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(
+                    f"TWILIO_API_BASE_URL must be an http(s) URL, got {self.twilio_api_base_url!r}"
+                )
+        if self.media_format not in MEDIA_FORMATS:
+            raise ConfigError(
+                f"RECORDINGS_MEDIA_FORMAT must be wav or mp3, got {self.media_format!r}"
+            )
+        if not 1 <= self.link_ttl_seconds <= 7 * 24 * 3600:
+            raise ConfigError("RECORDINGS_LINK_TTL_SECONDS must be between 1 and 604800")
+        if self.retention_interval_seconds <= 0:
+            raise ConfigError("RECORDINGS_RETENTION_INTERVAL_SECONDS must be positive")
+        if self.default_retention_days < 0:
+            raise ConfigError("RECORDINGS_DEFAULT_RETENTION_DAYS must be 0 (keep) or more")
+        if not 1 <= self.download_attempts <= 20:
+            raise ConfigError("RECORDINGS_DOWNLOAD_ATTEMPTS must be between 1 and 20")
+        if self.download_backoff_seconds < 0:
+            raise ConfigError("RECORDINGS_DOWNLOAD_BACKOFF_SECONDS must not be negative")
+        if self.download_timeout_seconds <= 0:
+            raise ConfigError("RECORDINGS_DOWNLOAD_TIMEOUT_SECONDS must be positive")
+
+    @property
+    def storage_kind(self) -> str:
+        return "s3" if self.s3 is not None else "folder"
+
+    @classmethod
+    def from_env(cls) -> Config:
+        database_url = env_str("RECORDINGS_DATABASE_URL", "") or env_str("DATABASE_URL")
+        admin_token = env_str("ADMIN_API_TOKEN")
+        bucket = env_str("RECORDINGS_S3_BUCKET", "")
+        s3 = None
+        if bucket:
+            s3 = S3Settings(
+                bucket=bucket,
+                endpoint_url=env_str("RECORDINGS_S3_ENDPOINT_URL", "") or None,
+                region=env_str("RECORDINGS_S3_REGION", "us-east-1"),
+                prefix=env_str("RECORDINGS_S3_PREFIX", "").strip("/"),
+            )
+        return cls(
+            database_url=database_url,
+            admin_token=admin_token,
+            twilio_account_sid=env_str("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=env_str("TWILIO_AUTH_TOKEN"),
+            link_secret=env_str("RECORDINGS_LINK_SECRET", "") or derived_link_secret(admin_token),
+            kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            topics=Topics.from_env(),
+            bind=env_str("RECORDINGS_BIND", DEFAULT_BIND),
+            router_url=env_str("ROUTER_URL", "http://127.0.0.1:8082").rstrip("/"),
+            public_base_url=public_base_url(),
+            twilio_api_base_url=env_str("TWILIO_API_BASE_URL", "").rstrip("/") or None,
+            media_format=env_str("RECORDINGS_MEDIA_FORMAT", "wav").lower(),
+            storage_dir=os.path.abspath(
+                env_str("RECORDINGS_STORAGE_DIR", os.path.join(".run", "recordings"))
+            ),
+            s3=s3,
+            link_ttl_seconds=env_int("RECORDINGS_LINK_TTL_SECONDS", 900),
+            retention_interval_seconds=env_float("RECORDINGS_RETENTION_INTERVAL_SECONDS", 3600.0),
+            default_retention_days=env_int("RECORDINGS_DEFAULT_RETENTION_DAYS", 0),
+            default_delete_from_twilio=env_bool("RECORDINGS_DELETE_FROM_TWILIO_DEFAULT", False),
+            group_id=env_str("RECORDINGS_GROUP_ID", "recordings"),
+            download_attempts=env_int("RECORDINGS_DOWNLOAD_ATTEMPTS", 4),
+            download_backoff_seconds=env_float("RECORDINGS_DOWNLOAD_BACKOFF_SECONDS", 1.0),
+            download_timeout_seconds=env_float("RECORDINGS_DOWNLOAD_TIMEOUT_SECONDS", 30.0),
+        )

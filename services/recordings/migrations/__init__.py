@@ -1,0 +1,1 @@
+"""Numbered, forward-only SQL migrations of the recordings schema (applied by store.py)."""

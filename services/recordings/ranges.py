@@ -1,0 +1,68 @@
+"""HTTP byte ranges for media responses (pure: a Range header and a size in, a span out).
+
+Browsers seek in an <audio> element with `Range: bytes=<start>-[<end>]` and
+ask for the tail with `bytes=-<n>`. One range is served as 206 with
+Content-Range; a request for several ranges gets the whole file (200), which
+RFC 9110 allows. A range that is malformed or starts past the end is
+`Unsatisfiable` (416, with `Content-Range: bytes */<size>`). Other units are
+ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class Unsatisfiable(Exception):
+    """The Range header cannot be served for this representation (416)."""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+    def content_range(self, size: int) -> str:
+        return f"bytes {self.start}-{self.end}/{size}"
+
+
+def parse_range(header: str | None, size: int) -> Span | None:
+    """The one span to serve, or None for the whole representation."""
+    if header is None or not header.strip():
+        return None
+    unit, sep, spec = header.strip().partition("=")
+    if not sep or unit.strip().lower() != "bytes":
+        return None
+    parts = [p.strip() for p in spec.split(",") if p.strip()]
+    if not parts:
+        raise Unsatisfiable("empty byte range set")
+    spans = [_one(part, size) for part in parts]
+    if len(spans) > 1:
+        return None
+    return spans[0]
+
+
+def _one(part: str, size: int) -> Span:
+    first, sep, last = part.partition("-")
+    if not sep:
+        raise Unsatisfiable(f"malformed byte range {part!r}")
+    first, last = first.strip(), last.strip()
+    if first == "":
+        if not last.isdigit() or int(last) == 0:
+            raise Unsatisfiable(f"malformed suffix range {part!r}")
+        if size == 0:
+            raise Unsatisfiable("empty representation")
+        return Span(max(0, size - int(last)), size - 1)
+    if not first.isdigit() or (last and not last.isdigit()):
+        raise Unsatisfiable(f"malformed byte range {part!r}")
+    start = int(first)
+    end = int(last) if last else size - 1
+    if end < start:
+        raise Unsatisfiable(f"byte range ends before it starts: {part!r}")
+    if start >= size:
+        raise Unsatisfiable(f"byte range starts past the end ({size} bytes)")
+    return Span(start, min(end, size - 1))
