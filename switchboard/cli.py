@@ -1,6 +1,6 @@
 """The `switchboard` console script: one subcommand per process.
 
-`switchboard ingress|router|analytics` starts a service (each checks its
+`switchboard ingress|router|analytics|recordings|twilio_sim` starts a service (each checks its
 dependencies first and exits non-zero with a clear message when one is
 unreachable); `switchboard run` brings the whole system up on the embedded
 defaults (see switchboard.devstack).
@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SERVICES = ("ingress", "router", "analytics")
+SERVICES = ("ingress", "router", "analytics", "recordings", "twilio_sim")
 COMMANDS = {
     **{name: f"services.{name}.__main__" for name in SERVICES},
     "run": "switchboard.devstack.run",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from twilio.request_validator import RequestValidator
 
-ACCOUNT_SID = "AC" + "0" * 30 + "01"
+ACCOUNT_SID = "AC" + "0" * 32
 
 
 def new_call_sid() -> str:

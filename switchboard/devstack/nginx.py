@@ -33,7 +33,7 @@ from switchboard.devstack.processes import (
 )
 
 TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "switchboard.conf.template"
-UPSTREAMS = ("ingress", "router", "analytics")
+UPSTREAMS = ("ingress", "router", "analytics", "recordings")
 
 
 @dataclass

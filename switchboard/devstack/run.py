@@ -35,12 +35,14 @@ from switchboard.devstack.processes import (
 )
 from switchboard.kafka import Topics, ensure_topics
 
-SERVICES = ("router", "ingress", "analytics")
+SERVICES = ("router", "ingress", "analytics", "recordings")
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, POSTGRES_PORT = 9092, 9093, 5433
 BINDS = {
     "ingress": "127.0.0.1:8081",
     "router": "127.0.0.1:8082",
     "analytics": "127.0.0.1:8083",
+    "recordings": "127.0.0.1:8084",
+    "twilio_sim": "127.0.0.1:8090",
 }
 EDGE_BIND = "127.0.0.1:8080"
 DEV_ADMIN_TOKEN = "dev-admin-token"
@@ -150,6 +152,11 @@ def _service_env(
     bootstrap: str, database_url: str, clickhouse_url: str, run_dir: Path
 ) -> dict[str, str]:
     env = dict(os.environ)
+    # Without Twilio credentials the local simulator plays Twilio's part.
+    if not env.get("TWILIO_ACCOUNT_SID") and not env.get("TWILIO_AUTH_TOKEN"):
+        env["SWITCHBOARD_TWILIO_SIMULATED"] = "1"
+        sim_bind = env.get("TWILIO_SIM_BIND") or BINDS["twilio_sim"]
+        env.setdefault("TWILIO_API_BASE_URL", f"http://{sim_bind}")
     env.update(
         KAFKA_BOOTSTRAP_SERVERS=bootstrap,
         DATABASE_URL=database_url,
@@ -310,6 +317,12 @@ def _bring_up(stack: Stack, services: list[str]) -> int:
     stack.step("topics", create_topics)
 
     env = _service_env(bootstrap, database_url, clickhouse_url, run_dir)
+    if env.get("SWITCHBOARD_TWILIO_SIMULATED"):
+        _say(
+            "  twilio     no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN set: "
+            f"using the local Twilio simulator at {env['TWILIO_API_BASE_URL']}"
+        )
+        stack.step("twilio_sim", functools.partial(_start_service, "twilio_sim", env, logs))
     for name in services:
         stack.step(name, functools.partial(_start_service, name, env, logs))
 

@@ -18,6 +18,7 @@ from tests.support import ServiceProcess, free_port, wait_until
 from tests.twilio_calls import Webhook, sign
 
 ADMIN = "e2e-admin-token"
+ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "e2e-twilio-auth-token"
 
 
@@ -31,6 +32,10 @@ class System:
     @property
     def url(self) -> str:
         return self.edge.url
+
+    @property
+    def simulator(self) -> str:
+        return self.services["twilio_sim"].url
 
     def admin(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {ADMIN}"}
@@ -93,7 +98,9 @@ def system(
     topics = Topics(prefix=f"e2e{uuid.uuid4().hex[:8]}.")
     ensure_topics(kafka_bootstrap, topics)
     edge_port = free_port()
-    ports = {name: free_port() for name in ("router", "analytics", "ingress")}
+    ports = {
+        name: free_port() for name in ("twilio_sim", "router", "analytics", "recordings", "ingress")
+    }
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "KAFKA_TOPIC_PREFIX": topics.prefix,
@@ -101,23 +108,25 @@ def system(
         "CLICKHOUSE_URL": f"chdb://{folder / 'chdb'}",
         "CLICKHOUSE_DATABASE": "switchboard",
         "ADMIN_API_TOKEN": ADMIN,
-        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "TWILIO_VALIDATE_SIGNATURES": "true",
-        "PUBLIC_BASE_URL": "",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{edge_port}",
         "TWILIO_WEBHOOK_URL": "",
         "ROUTER_URL": f"http://127.0.0.1:{ports['router']}",
+        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['twilio_sim']}",
+        "RECORDINGS_STORAGE_DIR": str(folder / "recordings"),
         "INGRESS_SPOOL_DIR": str(folder / "spool"),
         "ANALYTICS_BATCH_SECONDS": "0.2",
     }
     services: dict[str, ServiceProcess] = {}
     try:
-        for name in ("router", "analytics", "ingress"):
+        for name in ports:
             services[name] = ServiceProcess(name, env, port=ports[name], log_dir=folder).start()
         edge = start_nginx(
             folder / "edge",
             f"127.0.0.1:{edge_port}",
-            {name: f"127.0.0.1:{port}" for name, port in ports.items()},
+            {name: f"127.0.0.1:{port}" for name, port in ports.items() if name != "twilio_sim"},
         )
     except BaseException:
         for service in services.values():
