@@ -35,3 +35,9 @@ clean:
 
 distclean: clean
 	rm -rf .cache
+
+# Simulated calls for a few clients through a running `make run` (CALLS=60).
+CALLS ?= 60
+.PHONY: demo
+demo: $(STAMP)
+	$(VENV)/bin/switchboard demo --calls $(CALLS)

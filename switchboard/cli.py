@@ -15,6 +15,7 @@ SERVICES = ("ingress", "router", "analytics", "recordings", "twilio_sim")
 COMMANDS = {
     **{name: f"services.{name}.__main__" for name in SERVICES},
     "run": "switchboard.devstack.run",
+    "demo": "switchboard.demo",
 }
 
 

@@ -1,0 +1,187 @@
+"""`switchboard demo` (`make demo`): simulated calls through a running `make run`.
+
+Creates a few clients, buys each a number from the Twilio simulator through
+router's purchase API, plays N calls with a realistic mix of outcomes from a
+pool of callers (some call more than once), waits until analytics has counted
+every call, and prints each client's summary. It only speaks HTTP to the
+public edge and to the simulator's control endpoint, like a user would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+CLIENTS = (
+    ("Smile Dental", "+14155559001", "415", "google-ads"),
+    ("Rapid Plumbing", "+12125559002", "212", "yelp"),
+    ("Baker & Lee Law", "+13125559003", "312", "billboard"),
+)
+OUTCOMES = (("completed", 70), ("no-answer", 15), ("busy", 10), ("failed", 5))
+CALLERS = (
+    ("+12125550147", "NY"),
+    ("+13105550123", "CA"),
+    ("+17735550188", "IL"),
+    ("+16175550142", "MA"),
+    ("+12065550175", "WA"),
+    ("+13055550111", "FL"),
+    ("+15125550166", "TX"),
+    ("+14045550199", "GA"),
+    ("+17025550133", "NV"),
+    ("+16025550122", "AZ"),
+    ("+15035550177", "OR"),
+    ("+13035550155", "CO"),
+)
+
+
+class DemoError(Exception):
+    pass
+
+
+@dataclass
+class DemoClient:
+    id: str
+    name: str
+    number: str
+
+
+class Demo:
+    def __init__(self, edge: str, simulator: str, token: str) -> None:
+        self.edge = edge.rstrip("/")
+        self.simulator = simulator.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        reply = self.session.request(method, self.edge + path, timeout=15, **kwargs)
+        if reply.status_code >= 400:
+            raise DemoError(f"{method} {path} answered {reply.status_code}: {reply.text[:300]}")
+        return reply.json() if reply.content else None
+
+    def check(self) -> None:
+        for name, url in (("edge", self.edge), ("Twilio simulator", self.simulator)):
+            try:
+                requests.get(url + "/healthz", timeout=3).raise_for_status()
+            except requests.RequestException as err:
+                raise DemoError(f"{name} at {url} is not answering ({err}); is `make run` up?")
+
+    def set_up_client(
+        self, name: str, forward_to: str, area_code: str, campaign: str
+    ) -> DemoClient:
+        client = self.api("POST", "/api/clients", json={"name": name, "forwardTo": forward_to})
+        bought = self.api("POST", "/api/twilio/purchase-number", json={"areaCode": area_code})
+        self.api(
+            "POST",
+            f"/api/clients/{client['id']}/numbers",
+            json={
+                "phoneNumber": bought["phoneNumber"],
+                "record": True,
+                "recordingDisclaimer": "This call may be recorded for quality purposes.",
+                "campaign": campaign,
+            },
+        )
+        return DemoClient(client["id"], name, bought["phoneNumber"])
+
+    def play(self, to: str, rng: random.Random) -> str:
+        caller, _ = rng.choice(CALLERS)
+        outcome = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
+        body = {
+            "from": caller,
+            "to": to,
+            "outcome": outcome,
+            "talkSeconds": int(rng.lognormvariate(4.3, 1.0)) + 5,
+            "ringSeconds": rng.randint(3, 15),
+        }
+        reply = requests.post(self.simulator + "/sim/calls", json=body, timeout=15)
+        if reply.status_code != 202:
+            raise DemoError(f"simulator refused a call: {reply.status_code} {reply.text[:200]}")
+        sid: str = reply.json()["callSid"]
+        requests.get(f"{self.simulator}/sim/calls/{sid}", params={"wait": 20}, timeout=30)
+        return sid
+
+
+def _progress(label: str, done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(
+        f"\r  {label:<18} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
+        end="",
+        flush=True,
+    )
+    if done == total:
+        print(flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="switchboard demo", description=__doc__)
+    parser.add_argument("--calls", type=int, default=60, help="calls to play (default %(default)s)")
+    parser.add_argument("--edge", default="http://127.0.0.1:8080")
+    parser.add_argument("--simulator", default="http://127.0.0.1:8090")
+    parser.add_argument("--token", default="dev-admin-token", help="ADMIN_API_TOKEN")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.calls < 1 or args.calls > 10_000:
+        parser.error("--calls must be between 1 and 10000")
+    demo = Demo(args.edge, args.simulator, args.token)
+    rng = random.Random(args.seed)
+    try:
+        demo.check()
+        print("Setting up clients and buying their numbers from the Twilio simulator:")
+        clients = [demo.set_up_client(*spec) for spec in CLIENTS]
+        for client in clients:
+            print(f"  {client.name:<18} {client.number}  (client {client.id})")
+        print(f"Playing {args.calls} simulated calls:")
+        targets = [rng.choice(clients) for _ in range(args.calls)]
+        seeds = [rng.random() for _ in targets]
+        done = 0
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            futures = [
+                pool.submit(demo.play, client.number, random.Random(seed))
+                for client, seed in zip(targets, seeds, strict=True)
+            ]
+            for future in as_completed(futures):
+                future.result()
+                done += 1
+                _progress("calls played", done, args.calls)
+        expected = {c.id: sum(1 for t in targets if t.id == c.id) for c in clients}
+        deadline = time.monotonic() + 30
+        counted = 0
+        while True:
+            summaries = {
+                c.id: demo.api("GET", "/api/analytics/summary", params={"clientId": c.id})
+                for c in clients
+            }
+            counted = sum(min(s["totalCalls"], expected[cid]) for cid, s in summaries.items())
+            _progress("calls in analytics", counted, args.calls)
+            if counted == args.calls or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        if counted != args.calls:
+            print()
+            raise DemoError(f"analytics counted {counted} of {args.calls} calls within 30 s")
+    except DemoError as err:
+        print(f"\nswitchboard demo: {err}", file=sys.stderr)
+        return 1
+    print(f"\n  {'client':<18} {'calls':>5} {'answered':>8} {'missed':>6} {'talk min':>8}")
+    for client in clients:
+        s = summaries[client.id]
+        print(
+            f"  {client.name:<18} {s['totalCalls']:>5} {s['completed']:>8} {s['missed']:>6} "
+            f"{s['totalDurationSec'] / 60:>8.1f}"
+        )
+    print(
+        f"\nSee them: curl -H 'Authorization: Bearer {args.token}' "
+        f"'{args.edge}/api/calls?clientId={clients[0].id}'"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
