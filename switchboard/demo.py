@@ -70,7 +70,9 @@ class Demo:
             try:
                 requests.get(url + "/healthz", timeout=3).raise_for_status()
             except requests.RequestException as err:
-                raise DemoError(f"{name} at {url} is not answering ({err}); is `make run` up?")
+                raise DemoError(
+                    f"{name} at {url} is not answering ({err}); is `make run` up?"
+                ) from None
 
     def set_up_client(
         self, name: str, forward_to: str, area_code: str, campaign: str
