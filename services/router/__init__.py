@@ -1,7 +1,11 @@
 """The router service: who owns which number, and where its calls go.
 
-It keeps clients and their phone numbers in PostgreSQL behind an admin-only
-management API, holds every assignment in an in-memory routing table kept
-fresh by LISTEN/NOTIFY, and answers ingress's `POST /internal/route` with the
-TwiML that forwards (and records) a call, publishing `call.routed` to Kafka.
+It keeps clients, their settings and phone numbers, the pool of unassigned
+numbers, client API keys and the audit log in PostgreSQL behind the
+management API (admin token or client key), buys numbers and places outbound
+calls through the Twilio REST API, holds every assignment in an in-memory
+routing table kept fresh by LISTEN/NOTIFY, and answers ingress's
+`POST /internal/route` with the TwiML that forwards (and records) a call,
+publishing `call.routed` to Kafka. Its own facts (client settings, number
+assignments, placed calls) leave through a transactional outbox.
 """

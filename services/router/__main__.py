@@ -53,6 +53,10 @@ def main(argv: list[str]) -> int:
         ensure_topics(config.kafka_bootstrap, config.topics)
     except KafkaException as err:
         log.warning("Kafka at %s not reachable; serving anyway: %s", config.kafka_bootstrap, err)
+    if config.twilio_configured:
+        log.info("Twilio REST API at %s", config.twilio_api_base_url or "api.twilio.com")
+    else:
+        log.warning("Twilio credentials not set: number purchases and make-call answer 503")
     serve(lambda: create_app(config), config.bind, "router", workers=2, threads=8)
     return 0
 

@@ -1,11 +1,13 @@
-"""The router's HTTP face: management API, the routing endpoint, health.
+"""The router's HTTP face: wiring, the routing endpoint, key introspection, health.
 
 `create_app` wires the parts together (migrations, pool, in-memory routing
-table and its refresher, Kafka producer) and keeps the routes thin: they
-parse, call the domain, and shape the answer. `/api/...` is admin-only.
-`POST /internal/route` is what ingress calls for every incoming call; it
-answers from memory, and a Kafka outage costs the `call.routed` event (logged)
-but never the caller's TwiML.
+table and its refresher, Kafka producer, outbox relay, Twilio gateway) and
+mounts the public API (api.py). `POST /internal/route` is what ingress calls
+for every incoming call; it answers from memory, and a Kafka outage costs the
+`call.routed` event (logged) but never the caller's TwiML.
+`POST /internal/keys/introspect` tells other services whose client API key a
+bearer token is (switchboard.auth.KeyResolver). `/internal/...` is not routed
+by the edge.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from typing import Any
 import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from services.router import store
+from services.router.api import management_api, public_api
 from services.router.config import Config
-from services.router.directory import Client, NewAssignment, NewClient, parse_client_id
+from services.router.management import Deployment, Management
+from services.router.outbox import OutboxRelay
 from services.router.routing import decide, routed_event
 from services.router.routing_table import RoutingTable, TableRefresher
+from services.router.twilio_api import TwilioGateway
 from services.router.twiml import build_twiml
-from switchboard.auth import require_admin
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
 
@@ -46,9 +50,12 @@ class RouterRuntime:
     refresher: TableRefresher
     producer: EventProducer
     kafka_admin: AdminClient
+    relay: OutboxRelay
+    management: Management
 
     def close(self) -> None:
         self.refresher.stop()
+        self.relay.stop()
         self.producer.flush(2.0)
         self.store.close()
 
@@ -66,13 +73,27 @@ def create_app(config: Config | None = None) -> Flask:
         config.refresh_interval_seconds,
     )
     refresher.start()
+    producer = EventProducer(config.kafka_bootstrap)
+    relay = OutboxRelay(db, producer, interval=config.outbox_interval_seconds)
+    relay.start()
+    gateway = None
+    if config.twilio_account_sid and config.twilio_auth_token:
+        gateway = TwilioGateway(
+            config.twilio_account_sid,
+            config.twilio_auth_token,
+            config.twilio_api_base_url,
+            config.twilio_timeout_seconds,
+        )
+    deployment = Deployment(config.public_base_url, config.voice_fallback_url)
     runtime = RouterRuntime(
         config=config,
         store=db,
         table=table,
         refresher=refresher,
-        producer=EventProducer(config.kafka_bootstrap),
+        producer=producer,
         kafka_admin=AdminClient({"bootstrap.servers": config.kafka_bootstrap}),
+        relay=relay,
+        management=Management(db, table, relay, config.topics, deployment, gateway),
     )
 
     app = Flask("services.router")
@@ -84,8 +105,10 @@ def create_app(config: Config | None = None) -> Flask:
         log.error("database unavailable on %s %s: %s", request.method, request.path, err)
         return error_response(503, "database_unavailable", "the database is not reachable")
 
-    app.register_blueprint(_management_api(runtime))
+    app.register_blueprint(public_api(runtime.management))
+    app.register_blueprint(management_api(runtime.management, config.admin_token))
     _add_call_routes(app, runtime)
+    _add_key_introspection(app, runtime)
     _add_health_routes(app, runtime)
     return app
 
@@ -93,62 +116,6 @@ def create_app(config: Config | None = None) -> Flask:
 def runtime_of(app: Flask) -> RouterRuntime:
     runtime: RouterRuntime = app.extensions[EXTENSION]
     return runtime
-
-
-def _management_api(runtime: RouterRuntime) -> Blueprint:
-    api = Blueprint("router_api", __name__, url_prefix="/api")
-
-    @api.before_request
-    def _admin_only() -> None:
-        require_admin(runtime.config.admin_token)
-
-    def find_client(raw_id: str) -> Client:
-        client_id = parse_client_id(raw_id)
-        client = runtime.store.get_client(client_id) if client_id else None
-        if client is None:
-            raise ApiError(404, "client_not_found", f"no client with id {raw_id!r}")
-        return client
-
-    @api.post("/clients")
-    def create_client() -> tuple[Response, int]:
-        new = NewClient.parse(json_object())
-        client = runtime.store.create_client(new)
-        response = jsonify(client.to_json())
-        response.headers["Location"] = f"/api/clients/{client.id}"
-        return response, 201
-
-    @api.get("/clients")
-    def list_clients() -> Response:
-        return jsonify({"clients": [c.to_json() for c in runtime.store.list_clients()]})
-
-    @api.get("/clients/<client_id>")
-    def get_client(client_id: str) -> Response:
-        return jsonify(find_client(client_id).to_json())
-
-    @api.post("/clients/<client_id>/numbers")
-    def assign_number(client_id: str) -> tuple[Response, int]:
-        client = find_client(client_id)
-        new = NewAssignment.parse(json_object())
-        forward_to = new.forward_to_for(client)
-        try:
-            assignment = runtime.store.assign_number(client.id, new, forward_to)
-        except store.NumberTaken:
-            raise ApiError(
-                409, "number_taken", f"{new.phone_number} is already assigned to a client"
-            ) from None
-        except store.ClientNotFound:
-            raise ApiError(404, "client_not_found", f"no client with id {client_id!r}") from None
-        # Other processes reload on the NOTIFY; this one must not wait for it.
-        runtime.table.reload(runtime.store.all_assignments)
-        return jsonify(assignment.to_json()), 201
-
-    @api.get("/clients/<client_id>/numbers")
-    def list_numbers(client_id: str) -> Response:
-        client = find_client(client_id)
-        numbers = runtime.store.list_numbers(client.id)
-        return jsonify({"numbers": [n.to_json() for n in numbers]})
-
-    return api
 
 
 def _add_call_routes(app: Flask, runtime: RouterRuntime) -> None:
@@ -182,6 +149,18 @@ def _add_call_routes(app: Flask, runtime: RouterRuntime) -> None:
             log.exception("call.routed not published", extra=context)
         log.info("call routed: %s", decision.disposition, extra=context)
         return Response(twiml, status=200, mimetype="text/xml")
+
+
+def _add_key_introspection(app: Flask, runtime: RouterRuntime) -> None:
+    @app.post("/internal/keys/introspect")
+    def introspect_key() -> Response:
+        key = json_object(required=("key",))["key"]
+        if not isinstance(key, str):
+            raise ApiError(400, "invalid_field", "key must be a string")
+        principal = runtime.management.principal_for_key(key)
+        if principal is None:
+            raise ApiError(404, "unknown_key", "no live API key matches")
+        return jsonify({"clientId": principal.client_id, "keyId": principal.key_id})
 
 
 def _add_health_routes(app: Flask, runtime: RouterRuntime) -> None:

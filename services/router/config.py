@@ -8,12 +8,19 @@ misconfigured router stops before it answers a single call. Tests build
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
 
 from switchboard.kafka import Topics
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
 
 DEFAULT_BIND = "127.0.0.1:8082"
 DEFAULT_KAFKA = "127.0.0.1:9092"
+# What a caller hears when Twilio cannot reach this deployment at all: Twilio's
+# own Message twimlet, which needs no server of ours.
+FALLBACK_MESSAGE = "We are sorry, your call cannot be connected right now. Please try again later."
+DEFAULT_VOICE_FALLBACK_URL = "https://twimlets.com/message?" + urlencode(
+    {"Message[0]": FALLBACK_MESSAGE}
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,18 @@ class Config:
     # whole answer, so waiting for Kafka must stay well below that.
     publish_timeout_seconds: float = 1.0
     refresh_interval_seconds: float = 30.0
+    # Without credentials the Twilio endpoints answer 503 twilio_not_configured.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    # Where the twilio library sends its requests instead of api.twilio.com.
+    twilio_api_base_url: str | None = None
+    twilio_timeout_seconds: float = 10.0
+    voice_fallback_url: str = DEFAULT_VOICE_FALLBACK_URL
+    outbox_interval_seconds: float = 2.0
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
 
     @classmethod
     def from_env(cls) -> Config:
@@ -51,6 +70,15 @@ class Config:
         refresh_interval = env_float("ROUTER_REFRESH_SECONDS", 30.0)
         if refresh_interval <= 0:
             raise ConfigError("ROUTER_REFRESH_SECONDS must be positive")
+        account_sid = env_str("TWILIO_ACCOUNT_SID", "") or None
+        auth_token = env_str("TWILIO_AUTH_TOKEN", "") or None
+        if bool(account_sid) != bool(auth_token):
+            raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
+        api_base = env_str("TWILIO_API_BASE_URL", "") or None
+        if api_base is not None:
+            http_url("TWILIO_API_BASE_URL", api_base)
+        fallback = env_str("TWILIO_VOICE_FALLBACK_URL", DEFAULT_VOICE_FALLBACK_URL)
+        http_url("TWILIO_VOICE_FALLBACK_URL", fallback)
         return cls(
             database_url=database_url,
             admin_token=admin_token,
@@ -61,4 +89,15 @@ class Config:
             dial_timeout_seconds=dial_timeout,
             publish_timeout_seconds=publish_timeout,
             refresh_interval_seconds=refresh_interval,
+            twilio_account_sid=account_sid,
+            twilio_auth_token=auth_token,
+            twilio_api_base_url=api_base.rstrip("/") if api_base else None,
+            voice_fallback_url=fallback,
         )
+
+
+def http_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value

@@ -1,49 +1,113 @@
 """Clients and the numbers assigned to them: the entities and their rules.
 
 `Client` and `NumberAssignment` are what the store returns and the API shows.
-`NewClient` and `NewAssignment` are validated request bodies: parsing one
-either yields a value the store can write as is, or raises `ApiError(400)`
-with the reason, so nothing half-checked ever reaches the database.
+`ClientSettings`, `NewAssignment` and `NumberChanges` are validated request
+bodies: parsing one either yields a value the store can write as is, or raises
+`ApiError(400)` with the reason, so nothing half-checked ever reaches the
+database. Unknown fields are refused rather than ignored: a misspelt setting
+must not look as if it had been saved.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
 from switchboard.http import ApiError
 
-E164 = re.compile(r"\+[1-9]\d{1,14}")
+# [0-9], not \d: \d also matches digits of other scripts.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+AREA_CODE = re.compile(r"[2-9][0-9]{2}")
+# Characters XML (hence TwiML) cannot carry, and lone surrogates no encoder accepts.
+UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_NAME = 200
 MAX_CAMPAIGN = 200
 MAX_DISCLAIMER = 1000
+MAX_RETENTION_DAYS = 36500
+# numeric(14,2) in PostgreSQL
+MAX_MONEY = Decimal("999999999999.99")
+CENT = Decimal("0.01")
+DEFAULT_DISCLAIMER = "This call may be recorded for quality and training purposes."
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything about a client that its owner may set."""
+
+    name: str
+    forward_to: str | None = None
+    timezone: str = "UTC"
+    recording_enabled: bool = True
+    recording_disclaimer: str | None = DEFAULT_DISCLAIMER
+    retention_days: int | None = None
+    delete_from_twilio: bool = False
+    monthly_revenue: Decimal | None = None
+    value_per_conversion: Decimal | None = None
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ClientSettings:
+        """A whole client (POST, PUT): `name` is required, the rest has defaults."""
+        if "name" not in body:
+            raise invalid("name", "is required")
+        return cls(name="-").patched(body)
+
+    def patched(self, body: dict[str, Any]) -> ClientSettings:
+        """These settings with the fields present in `body` changed (PATCH)."""
+        refuse_unknown(body, CLIENT_FIELDS)
+        changes = {
+            attribute: parse(field, body[field])
+            for field, (attribute, parse) in CLIENT_FIELDS.items()
+            if field in body
+        }
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "forwardTo": self.forward_to,
+            "timezone": self.timezone,
+            "recordingEnabled": self.recording_enabled,
+            "recordingDisclaimer": self.recording_disclaimer,
+            "retentionDays": self.retention_days,
+            "deleteFromTwilio": self.delete_from_twilio,
+            "monthlyRevenue": money_json(self.monthly_revenue),
+            "valuePerConversion": money_json(self.value_per_conversion),
+        }
+
+    def changed_fields(self, other: ClientSettings) -> list[str]:
+        """JSON names of the settings that differ between self and `other`."""
+        mine, theirs = self.to_json(), other.to_json()
+        return [name for name in mine if mine[name] != theirs[name]]
 
 
 @dataclass(frozen=True)
 class Client:
     id: str
-    name: str
-    forward_to: str | None
-    timezone: str
+    settings: ClientSettings
     created_at: datetime
+    updated_at: datetime
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "name": self.name,
-            "forwardTo": self.forward_to,
-            "timezone": self.timezone,
+            **self.settings.to_json(),
             "createdAt": iso_utc(self.created_at),
+            "updatedAt": iso_utc(self.updated_at),
         }
 
 
 @dataclass(frozen=True)
 class NumberAssignment:
+    """An assigned number as routing uses it: its own settings over its client's."""
+
     phone_number: str
     client_id: str
     forward_to: str
@@ -65,73 +129,201 @@ class NumberAssignment:
 
 
 @dataclass(frozen=True)
-class NewClient:
-    name: str
-    forward_to: str | None
-    timezone: str
-
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> NewClient:
-        name = body.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise invalid("name", "must be a non-empty string")
-        name = name.strip()
-        if "\x00" in name:
-            raise invalid("name", "must not contain NUL characters")
-        if len(name) > MAX_NAME:
-            raise invalid("name", f"must be at most {MAX_NAME} characters")
-        forward_to = body.get("forwardTo")
-        if forward_to is not None:
-            forward_to = parse_e164("forwardTo", forward_to)
-        timezone = body.get("timezone")
-        if timezone is None:
-            timezone = "UTC"
-        elif not isinstance(timezone, str) or timezone not in iana_zones():
-            raise invalid(
-                "timezone", f"must be an IANA time zone such as Europe/Paris, got {timezone!r}"
-            )
-        return cls(name=name, forward_to=forward_to, timezone=timezone)
-
-
-@dataclass(frozen=True)
 class NewAssignment:
-    phone_number: str
-    forward_to: str | None
-    record: bool
-    recording_disclaimer: str | None
-    campaign: str | None
+    """POST /api/clients/<id>/numbers: a given number, or one from the pool."""
+
+    phone_number: str | None = None
+    area_code: str | None = None
+    forward_to: str | None = None
+    record: bool | None = None
+    recording_disclaimer: str | None = None
+    campaign: str | None = None
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> NewAssignment:
-        if body.get("phoneNumber") is None:
-            raise invalid("phoneNumber", "is required")
-        phone_number = parse_e164("phoneNumber", body["phoneNumber"])
-        forward_to = body.get("forwardTo")
-        if forward_to is not None:
-            forward_to = parse_e164("forwardTo", forward_to)
-        record = body.get("record")
-        if record is None:
-            record = True
-        elif not isinstance(record, bool):
-            raise invalid("record", "must be true or false")
-        return cls(
-            phone_number=phone_number,
-            forward_to=forward_to,
-            record=record,
-            recording_disclaimer=optional_text(
-                "recordingDisclaimer", body.get("recordingDisclaimer"), MAX_DISCLAIMER
-            ),
-            campaign=optional_text("campaign", body.get("campaign"), MAX_CAMPAIGN),
-        )
+        refuse_unknown(body, ASSIGNMENT_FIELDS)
+        values = {
+            attribute: parse(field, body[field])
+            for field, (attribute, parse) in ASSIGNMENT_FIELDS.items()
+            if field in body
+        }
+        new = cls(**values)
+        if new.phone_number is not None and new.area_code is not None:
+            raise invalid("areaCode", "applies only when no phoneNumber is given")
+        return new
 
-    def forward_to_for(self, client: Client) -> str:
+    def forward_to_for(self, client: Client, phone_number: str | None = None) -> str:
         """The phone this number rings: its own forwardTo, else the client's."""
-        target = self.forward_to or client.forward_to
+        target = self.forward_to or client.settings.forward_to
         if target is None:
             raise invalid("forwardTo", "is required: the client has no default forwardTo")
-        if target == self.phone_number:
+        if target == (phone_number or self.phone_number):
             raise invalid("forwardTo", "must differ from the number itself (a call loop)")
         return target
+
+
+@dataclass(frozen=True)
+class NumberChanges:
+    """PATCH /api/clients/<id>/numbers/<number>: only the fields given change.
+
+    `record` and `recordingDisclaimer` set to null follow the client again.
+    """
+
+    values: dict[str, Any]
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> NumberChanges:
+        refuse_unknown(body, NUMBER_CHANGE_FIELDS)
+        if not body:
+            raise ApiError(400, "invalid_body", "nothing to change: give at least one field")
+        return cls(
+            {
+                attribute: parse(field, body[field])
+                for field, (attribute, parse) in NUMBER_CHANGE_FIELDS.items()
+                if field in body
+            }
+        )
+
+    def check_against(self, phone_number: str) -> None:
+        if self.values.get("forward_to") == phone_number:
+            raise invalid("forwardTo", "must differ from the number itself (a call loop)")
+
+
+# ---- field parsers: (field name, raw JSON value) -> value, or ApiError(400)
+
+
+def parse_name(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(field, "must be a non-empty string")
+    value = value.strip()
+    if UNSAFE_TEXT.search(value):
+        raise invalid(field, "must not contain control characters")
+    if len(value) > MAX_NAME:
+        raise invalid(field, f"must be at most {MAX_NAME} characters")
+    return value
+
+
+def parse_e164(field: str, value: object) -> str:
+    if not isinstance(value, str) or not E164.fullmatch(value):
+        raise invalid(field, f"must be an E.164 phone number such as +14155550100, got {value!r}")
+    return value
+
+
+def optional_e164(field: str, value: object) -> str | None:
+    return None if value is None else parse_e164(field, value)
+
+
+def parse_timezone(field: str, value: object) -> str:
+    if value is None:
+        return "UTC"
+    if not isinstance(value, str) or value not in iana_zones():
+        raise invalid(field, f"must be an IANA time zone such as Europe/Paris, got {value!r}")
+    return value
+
+
+def parse_bool(field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise invalid(field, "must be true or false")
+    return value
+
+
+def optional_bool(field: str, value: object) -> bool | None:
+    return None if value is None else parse_bool(field, value)
+
+
+def parse_retention(field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(field, "must be a whole number of days or null")
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise invalid(field, f"must be between 1 and {MAX_RETENTION_DAYS} days")
+    return value
+
+
+def parse_money(field: str, value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(field, "must be a number or null")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise invalid(field, "must be a finite number")
+    try:
+        amount = Decimal(str(value)).quantize(CENT)
+    except InvalidOperation:
+        raise invalid(field, "is out of range") from None
+    if not 0 <= amount <= MAX_MONEY:
+        raise invalid(field, f"must be between 0 and {MAX_MONEY}")
+    return amount
+
+
+def parse_area_code(field: str, value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not AREA_CODE.fullmatch(value):
+        raise invalid(field, f"must be a 3-digit US area code such as 415, got {value!r}")
+    return value
+
+
+def optional_area_code(field: str, value: object) -> str | None:
+    return None if value is None else parse_area_code(field, value)
+
+
+def text_parser(limit: int) -> Callable[[str, object], str | None]:
+    def parse(field: str, value: object) -> str | None:
+        return optional_text(field, value, limit)
+
+    return parse
+
+
+def optional_text(field: str, value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, "must be a string or null")
+    value = value.strip()
+    if UNSAFE_TEXT.search(value):
+        raise invalid(field, "must not contain control characters")
+    if len(value) > limit:
+        raise invalid(field, f"must be at most {limit} characters")
+    return value or None
+
+
+Parser = Callable[[str, object], Any]
+
+CLIENT_FIELDS: dict[str, tuple[str, Parser]] = {
+    "name": ("name", parse_name),
+    "forwardTo": ("forward_to", optional_e164),
+    "timezone": ("timezone", parse_timezone),
+    "recordingEnabled": ("recording_enabled", parse_bool),
+    "recordingDisclaimer": ("recording_disclaimer", text_parser(MAX_DISCLAIMER)),
+    "retentionDays": ("retention_days", parse_retention),
+    "deleteFromTwilio": ("delete_from_twilio", parse_bool),
+    "monthlyRevenue": ("monthly_revenue", parse_money),
+    "valuePerConversion": ("value_per_conversion", parse_money),
+}
+
+ASSIGNMENT_FIELDS: dict[str, tuple[str, Parser]] = {
+    "phoneNumber": ("phone_number", optional_e164),
+    "areaCode": ("area_code", optional_area_code),
+    "forwardTo": ("forward_to", optional_e164),
+    "record": ("record", optional_bool),
+    "recordingDisclaimer": ("recording_disclaimer", text_parser(MAX_DISCLAIMER)),
+    "campaign": ("campaign", text_parser(MAX_CAMPAIGN)),
+}
+
+NUMBER_CHANGE_FIELDS: dict[str, tuple[str, Parser]] = {
+    "forwardTo": ("forward_to", parse_e164),
+    "record": ("record", optional_bool),
+    "recordingDisclaimer": ("recording_disclaimer", text_parser(MAX_DISCLAIMER)),
+    "campaign": ("campaign", text_parser(MAX_CAMPAIGN)),
+}
+
+
+def refuse_unknown(body: dict[str, Any], known: Iterable[str]) -> None:
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown field(s): {', '.join(unknown)}")
 
 
 def parse_client_id(raw: str) -> str | None:
@@ -142,23 +334,8 @@ def parse_client_id(raw: str) -> str | None:
         return None
 
 
-def parse_e164(field: str, value: object) -> str:
-    if not isinstance(value, str) or not E164.fullmatch(value):
-        raise invalid(field, f"must be an E.164 phone number such as +14155550100, got {value!r}")
-    return value
-
-
-def optional_text(field: str, value: object, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise invalid(field, "must be a string or null")
-    value = value.strip()
-    if "\x00" in value:
-        raise invalid(field, "must not contain NUL characters")
-    if len(value) > limit:
-        raise invalid(field, f"must be at most {limit} characters")
-    return value or None
+def money_json(amount: Decimal | None) -> float | None:
+    return None if amount is None else float(amount)
 
 
 def invalid(field: str, reason: str) -> ApiError:
@@ -172,3 +349,27 @@ def iana_zones() -> frozenset[str]:
 
 def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class OwnedNumber:
+    """A number the business holds; without a client it waits in the pool."""
+
+    phone_number: str
+    twilio_sid: str | None
+    locality: str | None
+    region: str | None
+    client_id: str | None
+    acquired_at: datetime
+    pooled_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "phoneNumber": self.phone_number,
+            "sid": self.twilio_sid,
+            "locality": self.locality,
+            "region": self.region,
+            "clientId": self.client_id,
+            "status": "pooled" if self.client_id is None else "assigned",
+            "acquiredAt": iso_utc(self.acquired_at),
+        }

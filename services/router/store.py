@@ -1,20 +1,27 @@
-"""The router's PostgreSQL: migrations, clients, numbers and change notices.
+"""The router's PostgreSQL: migrations, clients, numbers, keys, audit, outbox.
 
 All of the router's SQL lives here. Migrations are numbered, forward-only
 files in `migrations/`, applied under an advisory lock and recorded in
-`schema_migrations`, so any number of processes may run them at once. Every
-write to `phone_numbers` sends NOTIFY on `NUMBERS_CHANNEL` in its own
-transaction; `ChangeListener` is the LISTEN side that keeps each process's
-in-memory routing table fresh.
+`schema_migrations`, so any number of processes may run them at once.
+
+Writes go through `Store.transaction()`, which hands out a `Tx`: a change,
+its audit entry and the events it causes (the outbox) commit together or not
+at all. A change to who answers a number sends NOTIFY on `NUMBERS_CHANNEL`
+in the same transaction; `ChangeListener` is the LISTEN side that keeps each
+process's in-memory routing table fresh. `drain_outbox` hands committed
+events to a publisher, one drainer at a time across all processes, so events
+with the same key leave in the order they were written.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,16 +29,27 @@ from uuid import UUID
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from services.router.directory import Client, NewAssignment, NewClient, NumberAssignment
+from services.router.access import ApiKey, IssuedKey
+from services.router.audit import AuditEntry, AuditQuery, AuditRecord
+from services.router.directory import (
+    Client,
+    ClientSettings,
+    NumberAssignment,
+    OwnedNumber,
+)
+from switchboard import events
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 NUMBERS_CHANNEL = "router_numbers_changed"
-# pg_advisory_lock key: "router migrations", any constant unique to this store.
+# pg_advisory_lock keys, constants unique to this store: "router migrations"
+# and "router outbox".
 MIGRATION_LOCK_KEY = 0x524F555445524D47
+OUTBOX_LOCK_KEY = 0x524F555445524F42
 CONNECT_TIMEOUT_SECONDS = 5
 _MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 # Keep an idle LISTEN connection honest: a dead server is noticed in ~25 s.
@@ -42,18 +60,29 @@ _KEEPALIVES: dict[str, Any] = {
     "keepalives_count": 3,
 }
 
-_CLIENT_COLUMNS = "id, name, forward_to, timezone, created_at"
-_NUMBER_COLUMNS = (
-    "phone_number, client_id, forward_to, record, recording_disclaimer, campaign, assigned_at"
+_CLIENT_COLUMNS = (
+    "id, name, forward_to, timezone, recording_enabled, recording_disclaimer,"
+    " retention_days, delete_from_twilio, monthly_revenue, value_per_conversion,"
+    " created_at, updated_at"
 )
+# A number's own recording settings override its client's; NULL follows the client.
+_ASSIGNMENT_SELECT = (
+    "SELECT n.phone_number, n.client_id, n.forward_to,"
+    " COALESCE(n.record, c.recording_enabled),"
+    " COALESCE(n.recording_disclaimer, c.recording_disclaimer),"
+    " n.campaign, n.assigned_at"
+    " FROM phone_numbers n JOIN clients c ON c.id = n.client_id"
+)
+_KEY_COLUMNS = "id, client_id, name, hint, created_at, revoked_at"
+_AUDIT_COLUMNS = "id, at, actor, action, target_type, target_id, client_id, details"
+# Columns a PATCH of a number may set.
+_NUMBER_SETTINGS = ("forward_to", "record", "recording_disclaimer", "campaign")
+
+Publish = Callable[[str, str, bytes], None]
 
 
 class NumberTaken(Exception):
     """The phone number is already assigned to a client."""
-
-
-class ClientNotFound(Exception):
-    """No client has the given id."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +178,7 @@ def open_pool(dsn: str, max_size: int = 8) -> ConnectionPool:
 
 
 class Store:
-    """Clients and numbers in PostgreSQL, through a connection pool."""
+    """The router's tables, through a connection pool."""
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
@@ -161,20 +190,20 @@ class Store:
         with self._pool.connection(timeout=timeout) as conn:
             conn.execute("SELECT 1")
 
-    def create_client(self, new: NewClient) -> Client:
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                f"INSERT INTO clients (name, forward_to, timezone) VALUES (%s, %s, %s)"
-                f" RETURNING {_CLIENT_COLUMNS}",
-                (new.name, new.forward_to, new.timezone),
-            ).fetchone()
-        assert row is not None
-        return _client(row)
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One transaction: commits when the block ends, rolls back if it raises."""
+        with self._pool.connection() as conn, conn.transaction():
+            yield Tx(conn)
 
-    def list_clients(self) -> list[Client]:
+    # ---- reads
+    def list_clients(self, only: str | None = None) -> list[Client]:
         with self._pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_CLIENT_COLUMNS} FROM clients ORDER BY created_at, id"
+                f"SELECT {_CLIENT_COLUMNS} FROM clients"
+                " WHERE %(only)s::uuid IS NULL OR id = %(only)s::uuid"
+                " ORDER BY created_at, id",
+                {"only": only},
             ).fetchall()
         return [_client(row) for row in rows]
 
@@ -185,46 +214,309 @@ class Store:
             ).fetchone()
         return None if row is None else _client(row)
 
-    def assign_number(
-        self, client_id: str, new: NewAssignment, forward_to: str
-    ) -> NumberAssignment:
-        """Assign a number to a client and notify every router, in one transaction.
-
-        Raises NumberTaken if any client already holds the number.
-        """
-        with self._pool.connection() as conn, _translate_fk(client_id), conn.transaction():
-            row = conn.execute(
-                "INSERT INTO phone_numbers"
-                " (phone_number, client_id, forward_to, record, recording_disclaimer, campaign)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
-                f" ON CONFLICT (phone_number) DO NOTHING RETURNING {_NUMBER_COLUMNS}",
-                (
-                    new.phone_number,
-                    UUID(client_id),
-                    forward_to,
-                    new.record,
-                    new.recording_disclaimer,
-                    new.campaign,
-                ),
-            ).fetchone()
-            if row is None:
-                raise NumberTaken(new.phone_number)
-            conn.execute("SELECT pg_notify(%s, %s)", (NUMBERS_CHANNEL, new.phone_number))
-        return _assignment(row)
-
     def list_numbers(self, client_id: str) -> list[NumberAssignment]:
         with self._pool.connection() as conn:
             rows = conn.execute(
-                f"SELECT {_NUMBER_COLUMNS} FROM phone_numbers WHERE client_id = %s"
-                " ORDER BY assigned_at, phone_number",
+                f"{_ASSIGNMENT_SELECT} WHERE n.client_id = %s"
+                " ORDER BY n.assigned_at, n.phone_number",
                 (UUID(client_id),),
             ).fetchall()
         return [_assignment(row) for row in rows]
 
+    def get_number(self, client_id: str, phone_number: str) -> NumberAssignment | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"{_ASSIGNMENT_SELECT} WHERE n.client_id = %s AND n.phone_number = %s",
+                (UUID(client_id), phone_number),
+            ).fetchone()
+        return None if row is None else _assignment(row)
+
     def all_assignments(self) -> list[NumberAssignment]:
         with self._pool.connection() as conn:
-            rows = conn.execute(f"SELECT {_NUMBER_COLUMNS} FROM phone_numbers").fetchall()
+            rows = conn.execute(_ASSIGNMENT_SELECT).fetchall()
         return [_assignment(row) for row in rows]
+
+    def owned_numbers(self, status: str | None = None) -> list[OwnedNumber]:
+        """Every number held; `status` "pooled" or "assigned" narrows the list."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT o.phone_number, o.twilio_sid, o.locality, o.region, n.client_id,"
+                " o.acquired_at, o.pooled_at"
+                " FROM owned_numbers o LEFT JOIN phone_numbers n USING (phone_number)"
+                " WHERE %(status)s::text IS NULL"
+                " OR (%(status)s = 'pooled') = (n.client_id IS NULL)"
+                " ORDER BY o.phone_number",
+                {"status": status},
+            ).fetchall()
+        return [_owned(row) for row in rows]
+
+    def list_api_keys(self, client_id: str) -> list[ApiKey]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE client_id = %s ORDER BY created_at, id",
+                (UUID(client_id),),
+            ).fetchall()
+        return [_api_key(row) for row in rows]
+
+    def key_owner(self, key_hash: str) -> tuple[str, str] | None:
+        """(client id, key id) of the live key with this hash, if any."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT client_id, id FROM api_keys WHERE key_hash = %s AND revoked_at IS NULL",
+                (key_hash,),
+            ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE"
+                " (%(client)s::uuid IS NULL OR client_id = %(client)s::uuid)"
+                " AND (%(action)s::text IS NULL OR action = %(action)s)"
+                " AND (%(actor)s::text IS NULL OR actor = %(actor)s)"
+                " AND (%(ttype)s::text IS NULL OR target_type = %(ttype)s)"
+                " AND (%(tid)s::text IS NULL OR target_id = %(tid)s)"
+                " AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)"
+                " AND (%(until)s::timestamptz IS NULL OR at < %(until)s)"
+                " AND (%(before)s::bigint IS NULL OR id < %(before)s)"
+                " ORDER BY id DESC LIMIT %(limit)s",
+                {
+                    "client": query.client_id,
+                    "action": query.action,
+                    "actor": query.actor,
+                    "ttype": query.target_type,
+                    "tid": query.target_id,
+                    "since": query.since,
+                    "until": query.until,
+                    "before": query.before,
+                    "limit": query.limit,
+                },
+            ).fetchall()
+        return [_audit(row) for row in rows]
+
+    # ---- the outbox
+    def outbox_size(self) -> int:
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT count(*) FROM event_outbox").fetchone()
+        return int(row[0]) if row else 0
+
+    def drain_outbox(self, publish: Publish, limit: int = 100) -> tuple[int, Exception | None]:
+        """Publish up to `limit` waiting events in order; (published, the error that stopped it).
+
+        The advisory lock makes drainers take turns, so two processes never
+        publish events of one key out of order. An event leaves the outbox
+        only after `publish` returned, in the same transaction: a crash in
+        between publishes it again (consumers deduplicate by event id).
+        """
+        done: list[int] = []
+        error: Exception | None = None
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK_KEY,))
+            rows = conn.execute(
+                "SELECT id, topic, key, payload FROM event_outbox ORDER BY id LIMIT %s", (limit,)
+            ).fetchall()
+            for event_id, topic, key, payload in rows:
+                try:
+                    publish(topic, key, bytes(payload))
+                except Exception as err:
+                    error = err
+                    break
+                done.append(event_id)
+            if done:
+                conn.execute("DELETE FROM event_outbox WHERE id = ANY(%s)", (done,))
+        return len(done), error
+
+
+class Tx:
+    """Writes inside one transaction (see Store.transaction)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    # ---- clients
+    def insert_client(self, settings: ClientSettings) -> Client:
+        row = self._conn.execute(
+            "INSERT INTO clients (name, forward_to, timezone, recording_enabled,"
+            " recording_disclaimer, retention_days, delete_from_twilio, monthly_revenue,"
+            " value_per_conversion) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            f" RETURNING {_CLIENT_COLUMNS}",
+            _settings_values(settings),
+        ).fetchone()
+        assert row is not None
+        return _client(row)
+
+    def lock_client(self, client_id: str) -> Client | None:
+        """The client, locked against concurrent changes until the transaction ends."""
+        row = self._conn.execute(
+            f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = %s FOR UPDATE", (UUID(client_id),)
+        ).fetchone()
+        return None if row is None else _client(row)
+
+    def update_client(self, client_id: str, settings: ClientSettings) -> Client:
+        row = self._conn.execute(
+            "UPDATE clients SET name = %s, forward_to = %s, timezone = %s,"
+            " recording_enabled = %s, recording_disclaimer = %s, retention_days = %s,"
+            " delete_from_twilio = %s, monthly_revenue = %s, value_per_conversion = %s,"
+            f" updated_at = now() WHERE id = %s RETURNING {_CLIENT_COLUMNS}",
+            (*_settings_values(settings), UUID(client_id)),
+        ).fetchone()
+        assert row is not None, "update_client needs a client locked in this transaction"
+        return _client(row)
+
+    def delete_client(self, client_id: str) -> None:
+        self._conn.execute("DELETE FROM clients WHERE id = %s", (UUID(client_id),))
+
+    # ---- numbers
+    def assignments_of(self, client_id: str) -> list[NumberAssignment]:
+        rows = self._conn.execute(
+            f"{_ASSIGNMENT_SELECT} WHERE n.client_id = %s ORDER BY n.phone_number FOR UPDATE OF n",
+            (UUID(client_id),),
+        ).fetchall()
+        return [_assignment(row) for row in rows]
+
+    def lock_assignment(self, client_id: str, phone_number: str) -> NumberAssignment | None:
+        row = self._conn.execute(
+            f"{_ASSIGNMENT_SELECT} WHERE n.client_id = %s AND n.phone_number = %s FOR UPDATE OF n",
+            (UUID(client_id), phone_number),
+        ).fetchone()
+        return None if row is None else _assignment(row)
+
+    def hold_number(
+        self,
+        phone_number: str,
+        twilio_sid: str | None = None,
+        locality: str | None = None,
+        region: str | None = None,
+    ) -> None:
+        """Record that the business holds this number (known facts are kept)."""
+        self._conn.execute(
+            "INSERT INTO owned_numbers (phone_number, twilio_sid, locality, region)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (phone_number) DO UPDATE SET"
+            " twilio_sid = COALESCE(EXCLUDED.twilio_sid, owned_numbers.twilio_sid),"
+            " locality = COALESCE(EXCLUDED.locality, owned_numbers.locality),"
+            " region = COALESCE(EXCLUDED.region, owned_numbers.region)",
+            (phone_number, twilio_sid, locality, region),
+        )
+
+    def take_from_pool(self, area_code: str | None) -> str | None:
+        """The pooled number (in `area_code` if given) that rested longest, locked; or None.
+
+        SKIP LOCKED lets concurrent assignments each take a different number.
+        """
+        pattern = f"+1{area_code}%" if area_code else None
+        row = self._conn.execute(
+            "SELECT o.phone_number FROM owned_numbers o"
+            " WHERE NOT EXISTS (SELECT 1 FROM phone_numbers n"
+            "                   WHERE n.phone_number = o.phone_number)"
+            " AND (%(pattern)s::text IS NULL OR o.phone_number LIKE %(pattern)s)"
+            " ORDER BY o.pooled_at, o.phone_number LIMIT 1 FOR UPDATE OF o SKIP LOCKED",
+            {"pattern": pattern},
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_assignment(
+        self,
+        client_id: str,
+        phone_number: str,
+        forward_to: str,
+        record: bool | None,
+        recording_disclaimer: str | None,
+        campaign: str | None,
+    ) -> NumberAssignment:
+        """Assign a number to a client; NumberTaken if any client holds it already."""
+        row = self._conn.execute(
+            "INSERT INTO phone_numbers"
+            " (phone_number, client_id, forward_to, record, recording_disclaimer, campaign)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (phone_number) DO NOTHING RETURNING phone_number",
+            (phone_number, UUID(client_id), forward_to, record, recording_disclaimer, campaign),
+        ).fetchone()
+        if row is None:
+            raise NumberTaken(phone_number)
+        found = self.lock_assignment(client_id, phone_number)
+        assert found is not None
+        return found
+
+    def update_assignment(
+        self, client_id: str, phone_number: str, changes: dict[str, Any]
+    ) -> NumberAssignment:
+        unknown = set(changes) - set(_NUMBER_SETTINGS)
+        if unknown:
+            raise ValueError(f"not a number setting: {sorted(unknown)}")
+        assignments = sql.SQL(", ").join(
+            sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder(name))
+            for name in changes
+        )
+        self._conn.execute(
+            sql.SQL(
+                "UPDATE phone_numbers SET {}, updated_at = now()"
+                " WHERE client_id = %(client)s AND phone_number = %(phone)s"
+            ).format(assignments),
+            {**changes, "client": UUID(client_id), "phone": phone_number},
+        )
+        found = self.lock_assignment(client_id, phone_number)
+        assert found is not None
+        return found
+
+    def release(self, phone_number: str) -> datetime:
+        """Unassign a number and put it back in the pool; when that happened."""
+        self._conn.execute("DELETE FROM phone_numbers WHERE phone_number = %s", (phone_number,))
+        self.hold_number(phone_number)
+        row = self._conn.execute(
+            "UPDATE owned_numbers SET pooled_at = now() WHERE phone_number = %s"
+            " RETURNING pooled_at",
+            (phone_number,),
+        ).fetchone()
+        assert row is not None
+        moment: datetime = row[0]
+        return moment
+
+    def notify_numbers_changed(self, detail: str = "") -> None:
+        """Every router reloads its routing table once this transaction commits."""
+        self._conn.execute("SELECT pg_notify(%s, %s)", (NUMBERS_CHANNEL, detail[:200]))
+
+    # ---- API keys
+    def insert_api_key(self, client_id: str, issued: IssuedKey, name: str | None) -> ApiKey:
+        row = self._conn.execute(
+            "INSERT INTO api_keys (client_id, key_hash, hint, name) VALUES (%s, %s, %s, %s)"
+            f" RETURNING {_KEY_COLUMNS}",
+            (UUID(client_id), issued.key_hash, issued.hint, name),
+        ).fetchone()
+        assert row is not None
+        return _api_key(row)
+
+    def revoke_api_key(self, client_id: str, key_id: str) -> ApiKey | None:
+        """Revoke a live key of this client; None if there is none with that id."""
+        row = self._conn.execute(
+            "UPDATE api_keys SET revoked_at = now()"
+            " WHERE id = %s AND client_id = %s AND revoked_at IS NULL"
+            f" RETURNING {_KEY_COLUMNS}",
+            (UUID(key_id), UUID(client_id)),
+        ).fetchone()
+        return None if row is None else _api_key(row)
+
+    # ---- audit and outbox
+    def audit(self, actor: str, record: AuditRecord) -> None:
+        self._conn.execute(
+            "INSERT INTO audit_log (actor, action, target_type, target_id, client_id, details)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                actor,
+                record.action,
+                record.target_type,
+                record.target_id,
+                UUID(record.client_id) if record.client_id else None,
+                Jsonb(record.details),
+            ),
+        )
+
+    def enqueue(self, topic: str, key: str, event: events.Event) -> None:
+        """Write an event to the outbox; it is published after the commit."""
+        events.validate(event.to_dict())
+        self._conn.execute(
+            "INSERT INTO event_outbox (topic, key, payload) VALUES (%s, %s, %s)",
+            (topic, key, event.to_json()),
+        )
 
 
 class ChangeListener:
@@ -250,21 +542,85 @@ class ChangeListener:
         self._conn.close()
 
 
-@contextmanager
-def _translate_fk(client_id: str) -> Iterator[None]:
-    try:
-        yield
-    except psycopg.errors.ForeignKeyViolation:
-        raise ClientNotFound(client_id) from None
+def _settings_values(settings: ClientSettings) -> tuple[Any, ...]:
+    return (
+        settings.name,
+        settings.forward_to,
+        settings.timezone,
+        settings.recording_enabled,
+        settings.recording_disclaimer,
+        settings.retention_days,
+        settings.delete_from_twilio,
+        settings.monthly_revenue,
+        settings.value_per_conversion,
+    )
 
 
 def _client(row: tuple[Any, ...]) -> Client:
-    client_id, name, forward_to, timezone, created_at = row
-    return Client(str(client_id), name, forward_to, timezone, created_at)
+    (
+        client_id,
+        name,
+        forward_to,
+        timezone,
+        recording_enabled,
+        disclaimer,
+        retention_days,
+        delete_from_twilio,
+        monthly_revenue,
+        value_per_conversion,
+        created_at,
+        updated_at,
+    ) = row
+    settings = ClientSettings(
+        name=name,
+        forward_to=forward_to,
+        timezone=timezone,
+        recording_enabled=recording_enabled,
+        recording_disclaimer=disclaimer,
+        retention_days=retention_days,
+        delete_from_twilio=delete_from_twilio,
+        monthly_revenue=monthly_revenue,
+        value_per_conversion=value_per_conversion,
+    )
+    return Client(str(client_id), settings, created_at, updated_at)
 
 
 def _assignment(row: tuple[Any, ...]) -> NumberAssignment:
     phone, client_id, forward_to, record, disclaimer, campaign, assigned_at = row
     return NumberAssignment(
         phone, str(client_id), forward_to, record, disclaimer, campaign, assigned_at
+    )
+
+
+def _owned(row: tuple[Any, ...]) -> OwnedNumber:
+    phone, sid, locality, region, client_id, acquired_at, pooled_at = row
+    return OwnedNumber(
+        phone,
+        sid,
+        locality,
+        region,
+        str(client_id) if client_id else None,
+        acquired_at,
+        pooled_at,
+    )
+
+
+def _api_key(row: tuple[Any, ...]) -> ApiKey:
+    key_id, client_id, name, hint, created_at, revoked_at = row
+    return ApiKey(str(key_id), str(client_id), name, hint, created_at, revoked_at)
+
+
+def _audit(row: tuple[Any, ...]) -> AuditEntry:
+    entry_id, at, actor, action, target_type, target_id, client_id, details = row
+    if isinstance(details, str | bytes):
+        details = json.loads(details)
+    return AuditEntry(
+        entry_id,
+        at,
+        actor,
+        action,
+        target_type,
+        target_id,
+        str(client_id) if client_id else None,
+        details,
     )

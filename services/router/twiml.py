@@ -3,7 +3,9 @@
 A forwarded call gets the recording disclaimer (when it is recorded and has
 one), then a <Dial> whose action, recording and status callbacks all point at
 the public base URL, where ingress receives them. An unassigned number gets a
-polite message and <Hangup/>. Pure: strings in, XML text out.
+polite message and <Hangup/>. An outbound call placed through make-call gets
+its message, after the disclaimer when the client records. Pure: strings in,
+XML text out.
 """
 
 from __future__ import annotations
@@ -62,4 +64,13 @@ def not_in_service_twiml() -> str:
     response = VoiceResponse()
     response.say(NOT_IN_SERVICE)
     response.hangup()
+    return str(response)
+
+
+def message_twiml(message: str, disclaimer: str | None) -> str:
+    """An outbound call's TwiML: the recording disclaimer (if any), then the message."""
+    response = VoiceResponse()
+    if disclaimer:
+        response.say(disclaimer)
+    response.say(message)
     return str(response)

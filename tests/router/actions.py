@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 
 from services.router.config import Config
 from switchboard.kafka import Topics
+from tests.twilio_sim.simulator import Simulator
 
 ADMIN_TOKEN = "test-admin-token"
 BASE = "https://calls.example.com"
@@ -17,6 +19,15 @@ AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 # make_app(**config_overrides) -> a router app on the test's database and topics
 AppFactory = Callable[..., Flask]
+
+
+@dataclass(frozen=True)
+class LiveRouter:
+    """A router app served over HTTP at `url` (its public base URL), with the simulator."""
+
+    app: Flask
+    url: str
+    simulator: Simulator
 
 
 def make_config(pg_url: str, kafka_bootstrap: str, topics: Topics, **overrides: Any) -> Config:
@@ -30,9 +41,14 @@ def make_config(pg_url: str, kafka_bootstrap: str, topics: Topics, **overrides: 
         "publish_timeout_seconds": 2.0,
         # Long enough that only NOTIFY can explain a prompt refresh in a test.
         "refresh_interval_seconds": 300.0,
+        "outbox_interval_seconds": 0.5,
     }
     settings.update(overrides)
     return Config(**settings)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def create_client(http: FlaskClient, **body: Any) -> dict[str, Any]:
@@ -48,6 +64,21 @@ def assign_number(http: FlaskClient, client_id: str, **body: Any) -> dict[str, A
     assert response.status_code == 201, response.get_json()
     assigned: dict[str, Any] = response.get_json()
     return assigned
+
+
+def issue_key(http: FlaskClient, client_id: str, name: str | None = None) -> dict[str, Any]:
+    body = {} if name is None else {"name": name}
+    response = http.post(f"/api/clients/{client_id}/api-keys", json=body, headers=AUTH)
+    assert response.status_code == 201, response.get_json()
+    issued: dict[str, Any] = response.get_json()
+    return issued
+
+
+def audit_entries(http: FlaskClient, **filters: Any) -> list[dict[str, Any]]:
+    response = http.get("/api/audit", query_string=filters, headers=AUTH)
+    assert response.status_code == 200, response.get_json()
+    entries: list[dict[str, Any]] = response.get_json()["entries"]
+    return entries
 
 
 def route(http: FlaskClient, call_sid: str, to: str, request_id: str | None = None) -> Any:

@@ -26,6 +26,10 @@ ROUTER_VARIABLES = (
     "DIAL_TIMEOUT_SECONDS",
     "PUBLIC_BASE_URL",
     "TWILIO_WEBHOOK_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_API_BASE_URL",
+    "TWILIO_VOICE_FALLBACK_URL",
 )
 
 
@@ -51,6 +55,21 @@ def test_config_reads_the_environment_with_defaults(clean_env: pytest.MonkeyPatc
     assert config.dial_timeout_seconds == 20
     assert config.public_base_url == "https://calls.example.com"
     assert config.topics.call_events == "switchboard.call-events"
+    assert config.twilio_configured is False
+    assert config.voice_fallback_url.startswith("https://twimlets.com/message?")
+
+
+def test_config_reads_twilio_credentials_and_the_simulator_url(
+    clean_env: pytest.MonkeyPatch,
+) -> None:
+    clean_env.setenv("DATABASE_URL", "postgresql://router@db:5432/router")
+    clean_env.setenv("ADMIN_API_TOKEN", "secret")
+    clean_env.setenv("TWILIO_ACCOUNT_SID", "AC" + "1" * 32)
+    clean_env.setenv("TWILIO_AUTH_TOKEN", "token")
+    clean_env.setenv("TWILIO_API_BASE_URL", "http://127.0.0.1:8090/")
+    config = Config.from_env()
+    assert config.twilio_configured is True
+    assert config.twilio_api_base_url == "http://127.0.0.1:8090"
 
 
 @pytest.mark.parametrize(
@@ -62,6 +81,9 @@ def test_config_reads_the_environment_with_defaults(clean_env: pytest.MonkeyPatc
         ("DIAL_TIMEOUT_SECONDS", "soon"),
         ("DIAL_TIMEOUT_SECONDS", "2"),
         ("ROUTER_BIND", "8082"),
+        ("TWILIO_API_BASE_URL", "localhost:8090"),
+        ("TWILIO_VOICE_FALLBACK_URL", "twimlets.com/forward"),
+        ("TWILIO_AUTH_TOKEN", "token-without-an-account-sid"),
     ],
 )
 def test_bad_configuration_names_the_variable(

@@ -20,7 +20,20 @@ def test_created_client_is_returned_listed_and_fetched(http: FlaskClient) -> Non
     )
     assert response.status_code == 201
     created = response.get_json()
-    assert set(created) == {"id", "name", "forwardTo", "timezone", "createdAt"}
+    assert set(created) == {
+        "id",
+        "name",
+        "forwardTo",
+        "timezone",
+        "recordingEnabled",
+        "recordingDisclaimer",
+        "retentionDays",
+        "deleteFromTwilio",
+        "monthlyRevenue",
+        "valuePerConversion",
+        "createdAt",
+        "updatedAt",
+    }
     assert created["name"] == "Acme Plumbing"
     assert created["forwardTo"] == "+14155559999"
     assert created["timezone"] == "Europe/Paris"
@@ -144,7 +157,10 @@ def test_second_assignment_of_a_number_to_any_client_is_a_409(http: FlaskClient)
         {"phoneNumber": "+14155550100", "forwardTo": "0044 20 7946 0958"},
         {"phoneNumber": "+14155550100", "record": "yes"},
         {"phoneNumber": "+14155550100", "campaign": ["a"]},
-        {"forwardTo": "+14155559999"},
+        {"phoneNumber": "+14155550100", "areaCode": "415"},
+        {"areaCode": "41"},
+        {"areaCode": "015"},
+        {"phoneNumber": "+14155550100", "color": "blue"},
     ],
 )
 def test_bad_number_is_a_400_with_a_reason_and_writes_no_row(

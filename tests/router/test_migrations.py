@@ -20,7 +20,15 @@ def table_names(pg_url: str) -> set[str]:
 def test_migrations_create_the_tables_and_record_each_file(pg_url: str) -> None:
     applied = store.apply_migrations(pg_url)
     assert applied == [m.name for m in store.migrations()]
-    assert {"clients", "phone_numbers", "schema_migrations"} <= table_names(pg_url)
+    assert {
+        "clients",
+        "phone_numbers",
+        "owned_numbers",
+        "api_keys",
+        "audit_log",
+        "event_outbox",
+        "schema_migrations",
+    } <= table_names(pg_url)
     assert store.applied_migrations(pg_url) == [(m.version, m.name) for m in store.migrations()]
 
 
@@ -42,3 +50,38 @@ def test_migration_files_are_numbered_in_order() -> None:
     versions = [m.version for m in store.migrations()]
     assert versions == sorted(versions)
     assert versions[0] == 1
+
+
+def test_numbers_assigned_before_0002_route_as_before_and_join_the_inventory(
+    pg_url: str,
+) -> None:
+    [first, *_] = store.migrations()
+    with psycopg.connect(pg_url) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        conn.execute(first.sql.encode())
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (1, %s)", (first.name,))
+        row = conn.execute(
+            "INSERT INTO clients (name, forward_to) VALUES ('Old', '+14155559999') RETURNING id"
+        ).fetchone()
+        assert row is not None
+        client_id = row[0]
+        conn.execute(
+            "INSERT INTO phone_numbers (phone_number, client_id, forward_to, record,"
+            " recording_disclaimer) VALUES ('+14155550100', %s, '+14155559999', true, 'Hi.'),"
+            " ('+14155550101', %s, '+14155559999', false, NULL)",
+            (client_id, client_id),
+        )
+
+    assert store.apply_migrations(pg_url) == [m.name for m in store.migrations()[1:]]
+
+    db = store.Store(store.open_pool(pg_url))
+    try:
+        routed = {a.phone_number: (a.record, a.recording_disclaimer) for a in db.all_assignments()}
+        held = [n.phone_number for n in db.owned_numbers("assigned")]
+    finally:
+        db.close()
+    assert routed == {"+14155550100": (True, "Hi."), "+14155550101": (False, None)}
+    assert held == ["+14155550100", "+14155550101"]

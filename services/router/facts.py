@@ -1,0 +1,101 @@
+"""The facts router publishes about clients, numbers and outbound calls (pure).
+
+- `client.settings-changed` (client-events, keyed by clientId, compacted): a
+  client's current settings after every create, update and delete.
+- `number.assigned` / `number.released` (number-events, keyed by the phone
+  number, compacted): who owns a number from when, with its campaign, so
+  calls can be attributed even where no `call.routed` exists.
+- `call.placed` (call-events, keyed by CallSid): an outbound call this
+  deployment asked Twilio to make for a client. Its id is derived from the
+  CallSid, so a republished event is a duplicate for consumers.
+
+Builders only: the store writes the events into its outbox together with
+the change, and the outbox relay publishes them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.router.directory import Client, NumberAssignment, iso_utc
+from switchboard.events import Event, delivery_id
+
+SOURCE = "router"
+
+
+def client_settings_changed(client: Client, deleted: bool = False) -> Event:
+    settings = client.settings
+    return Event(
+        type="client.settings-changed",
+        source=SOURCE,
+        clientId=client.id,
+        data={
+            "clientId": client.id,
+            "recordingEnabled": settings.recording_enabled,
+            "retentionDays": settings.retention_days,
+            "deleteFromTwilio": settings.delete_from_twilio,
+            "recordingDisclaimer": settings.recording_disclaimer,
+            # Additive, for consumers that show or schedule per client.
+            "name": settings.name,
+            "timezone": settings.timezone,
+            "deleted": deleted,
+        },
+    )
+
+
+def number_assigned(assignment: NumberAssignment) -> Event:
+    return Event(
+        type="number.assigned",
+        source=SOURCE,
+        clientId=assignment.client_id,
+        data={
+            "phoneNumber": assignment.phone_number,
+            "clientId": assignment.client_id,
+            "campaign": assignment.campaign,
+            "forwardTo": assignment.forward_to,
+            "recording": assignment.record,
+            "assignedAt": iso_utc(assignment.assigned_at),
+        },
+    )
+
+
+def number_released(assignment: NumberAssignment, released_at: datetime) -> Event:
+    return Event(
+        type="number.released",
+        source=SOURCE,
+        clientId=assignment.client_id,
+        data={
+            "phoneNumber": assignment.phone_number,
+            "clientId": assignment.client_id,
+            "campaign": assignment.campaign,
+            "assignedAt": iso_utc(assignment.assigned_at),
+            "releasedAt": iso_utc(released_at),
+        },
+    )
+
+
+def call_placed(
+    call_sid: str,
+    client_id: str,
+    from_number: str,
+    to_number: str,
+    recording: bool,
+    campaign: str | None,
+    request_id: str | None = None,
+) -> Event:
+    return Event(
+        type="call.placed",
+        source=SOURCE,
+        id=delivery_id("call.placed", {"CallSid": call_sid}),
+        callSid=call_sid,
+        clientId=client_id,
+        requestId=request_id or None,
+        data={
+            "fromNumber": from_number,
+            "toNumber": to_number,
+            "clientId": client_id,
+            "direction": "outbound",
+            "recording": recording,
+            "campaign": campaign,
+        },
+    )

@@ -1,0 +1,693 @@
+"""The OpenAPI 3 document of the router's public API, served at /api/openapi.json.
+
+Written by hand as data, next to the routes it describes, and kept true by a
+test that runs schemathesis against the live app: every documented operation
+is called with generated requests, and every answer must be documented and
+match its schema. Field rules mirror directory.py, outbound.py and audit.py.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import lru_cache
+from typing import Any
+
+from services.router.audit import MAX_LIMIT
+from services.router.directory import (
+    MAX_CAMPAIGN,
+    MAX_DISCLAIMER,
+    MAX_MONEY,
+    MAX_NAME,
+    MAX_RETENTION_DAYS,
+)
+from services.router.outbound import MAX_MESSAGE
+
+E164 = r"^\+[1-9][0-9]{1,14}$"
+AREA_CODE = r"^[2-9][0-9]{2}$"
+UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "nullable": True}
+
+
+def text(limit: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": limit, **extra}
+
+
+def body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {JSON: {"schema": schema}}}
+
+
+def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+ERRORS = {
+    400: "Invalid request: the message says which field and why.",
+    401: "No `Authorization: Bearer <token>` header.",
+    403: "A token nobody issued, or a client key asking for what only the admin may do.",
+    404: "No such object, or one a client key may not see (never told apart).",
+    409: "Conflict with the current state (number taken, nothing to buy).",
+    502: "Twilio refused the request or could not be reached.",
+    503: "A dependency (database, Twilio configuration) is unavailable.",
+}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    return {str(status): answer(ERRORS[status], ref("Error")) for status in statuses}
+
+
+def operation(
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    public: bool = False,
+    parameters: list[dict[str, Any]] | None = None,
+    request: dict[str, Any] | None = None,
+    tag: str,
+    error_statuses: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    statuses = (401, 403, 503, *error_statuses) if not public else error_statuses
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {**responses, **errors(*sorted(set(statuses)))},
+    }
+    if public:
+        op["security"] = []
+    if parameters:
+        op["parameters"] = parameters
+    if request:
+        op["requestBody"] = request
+    return op
+
+
+def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": schema,
+        "description": description,
+    }
+
+
+def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+CLIENT_ID = path_param("clientId", {"type": "string"}, "The client's id (a UUID).")
+PHONE = path_param(
+    "phoneNumber",
+    {"type": "string", "pattern": E164},
+    "One of the client's numbers, E.164 (`+` may be sent as %2B).",
+)
+KEY_ID = path_param("keyId", {"type": "string"}, "The key's id (a UUID).")
+
+MONEY = {"type": "number", "minimum": 0, "maximum": float(MAX_MONEY)}
+
+CLIENT_FIELDS: dict[str, Any] = {
+    "name": text(MAX_NAME, minLength=1, pattern=r"\S"),
+    "forwardTo": nullable(
+        {
+            "type": "string",
+            "pattern": E164,
+            "description": "Default phone for numbers assigned from now on.",
+        }
+    ),
+    "timezone": nullable(
+        {
+            "type": "string",
+            "description": "IANA zone; null means UTC.",
+            "example": "America/Los_Angeles",
+        }
+    ),
+    "recordingEnabled": {"type": "boolean"},
+    "recordingDisclaimer": nullable(text(MAX_DISCLAIMER)),
+    "retentionDays": nullable({"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS}),
+    "deleteFromTwilio": {"type": "boolean"},
+    "monthlyRevenue": nullable(MONEY),
+    "valuePerConversion": nullable(MONEY),
+}
+
+
+def client_output() -> dict[str, Any]:
+    properties = copy.deepcopy(CLIENT_FIELDS)
+    properties["name"] = {"type": "string"}
+    properties["timezone"] = {"type": "string"}
+    properties["recordingDisclaimer"] = nullable({"type": "string"})
+    properties.update(
+        {
+            "id": {"type": "string", "format": "uuid"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "updatedAt": {"type": "string", "format": "date-time"},
+        }
+    )
+    return {
+        "type": "object",
+        "required": sorted(properties),
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "Client": client_output(),
+    "ClientInput": {
+        "type": "object",
+        "description": "A whole client (POST, PUT). Fields left out take their defaults.",
+        "required": ["name"],
+        "properties": CLIENT_FIELDS,
+        "additionalProperties": False,
+    },
+    "ClientPatch": {
+        "type": "object",
+        "description": "Only the fields given change.",
+        "minProperties": 1,
+        "properties": CLIENT_FIELDS,
+        "additionalProperties": False,
+    },
+    "Number": {
+        "type": "object",
+        "required": [
+            "phoneNumber",
+            "clientId",
+            "forwardTo",
+            "record",
+            "recordingDisclaimer",
+            "campaign",
+            "assignedAt",
+        ],
+        "properties": {
+            "phoneNumber": {"type": "string"},
+            "clientId": {"type": "string", "format": "uuid"},
+            "forwardTo": {"type": "string"},
+            "record": {
+                "type": "boolean",
+                "description": "Effective: the number's or its client's.",
+            },
+            "recordingDisclaimer": nullable({"type": "string"}),
+            "campaign": nullable({"type": "string"}),
+            "assignedAt": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    },
+    "NumberInput": {
+        "type": "object",
+        "description": (
+            "With phoneNumber: assign that number. Without: take the pool's next number "
+            "(in areaCode if given), or buy one when the pool has none."
+        ),
+        "properties": {
+            "phoneNumber": nullable({"type": "string", "pattern": E164}),
+            "areaCode": nullable({"type": "string", "pattern": AREA_CODE}),
+            "forwardTo": nullable({"type": "string", "pattern": E164}),
+            "record": nullable({"type": "boolean", "description": "null follows the client."}),
+            "recordingDisclaimer": nullable(text(MAX_DISCLAIMER)),
+            "campaign": nullable(text(MAX_CAMPAIGN)),
+        },
+        "additionalProperties": False,
+    },
+    "NumberPatch": {
+        "type": "object",
+        "minProperties": 1,
+        "properties": {
+            "forwardTo": {"type": "string", "pattern": E164},
+            "record": nullable({"type": "boolean"}),
+            "recordingDisclaimer": nullable(text(MAX_DISCLAIMER)),
+            "campaign": nullable(text(MAX_CAMPAIGN)),
+        },
+        "additionalProperties": False,
+    },
+    "OwnedNumber": {
+        "type": "object",
+        "required": [
+            "phoneNumber",
+            "sid",
+            "locality",
+            "region",
+            "clientId",
+            "status",
+            "acquiredAt",
+        ],
+        "properties": {
+            "phoneNumber": {"type": "string"},
+            "sid": nullable({"type": "string"}),
+            "locality": nullable({"type": "string"}),
+            "region": nullable({"type": "string"}),
+            "clientId": nullable({"type": "string"}),
+            "status": {"type": "string", "enum": ["pooled", "assigned"]},
+            "acquiredAt": {"type": "string", "format": "date-time"},
+        },
+        "additionalProperties": False,
+    },
+    "ApiKey": {
+        "type": "object",
+        "required": ["keyId", "clientId", "name", "hint", "createdAt", "revokedAt"],
+        "properties": {
+            "keyId": {"type": "string", "format": "uuid"},
+            "clientId": {"type": "string", "format": "uuid"},
+            "name": nullable({"type": "string"}),
+            "hint": {"type": "string"},
+            "createdAt": {"type": "string", "format": "date-time"},
+            "revokedAt": nullable({"type": "string", "format": "date-time"}),
+        },
+    },
+    "AuditEntry": {
+        "type": "object",
+        "required": [
+            "id",
+            "at",
+            "actor",
+            "action",
+            "targetType",
+            "targetId",
+            "clientId",
+            "details",
+        ],
+        "properties": {
+            "id": {"type": "integer"},
+            "at": {"type": "string", "format": "date-time"},
+            "actor": {"type": "string", "description": "admin, or client:<id>:key:<keyId>"},
+            "action": {"type": "string", "example": "client.updated"},
+            "targetType": {"type": "string"},
+            "targetId": {"type": "string"},
+            "clientId": nullable({"type": "string"}),
+            "details": {"type": "object"},
+        },
+    },
+    "AvailableNumber": {
+        "type": "object",
+        "required": ["phoneNumber", "locality", "region"],
+        "properties": {
+            "phoneNumber": {"type": "string"},
+            "locality": nullable({"type": "string"}),
+            "region": nullable({"type": "string"}),
+        },
+    },
+}
+
+
+def paths() -> dict[str, Any]:
+    clients = "clients"
+    numbers = "numbers"
+    keys = "api keys"
+    twilio = "twilio"
+    return {
+        "/api/clients": {
+            "get": operation(
+                "List clients (a client key sees its own only)",
+                {
+                    "200": answer(
+                        "The clients",
+                        {
+                            "type": "object",
+                            "required": ["clients"],
+                            "properties": {"clients": {"type": "array", "items": ref("Client")}},
+                        },
+                    )
+                },
+                tag=clients,
+            ),
+            "post": operation(
+                "Create a client (admin)",
+                {"201": answer("Created", ref("Client"))},
+                request=body(ref("ClientInput")),
+                tag=clients,
+                error_statuses=(400,),
+            ),
+        },
+        "/api/clients/{clientId}": {
+            "parameters": [CLIENT_ID],
+            "get": operation(
+                "A client",
+                {"200": answer("The client", ref("Client"))},
+                tag=clients,
+                error_statuses=(404,),
+            ),
+            "put": operation(
+                "Replace a client's settings",
+                {"200": answer("Updated", ref("Client"))},
+                request=body(ref("ClientInput")),
+                tag=clients,
+                error_statuses=(400, 404),
+            ),
+            "patch": operation(
+                "Change some of a client's settings",
+                {"200": answer("Updated", ref("Client"))},
+                request=body(ref("ClientPatch")),
+                tag=clients,
+                error_statuses=(400, 404),
+            ),
+            "delete": operation(
+                "Delete a client (admin): its numbers return to the pool, its keys stop working",
+                {"204": answer("Deleted")},
+                tag=clients,
+                error_statuses=(404,),
+            ),
+        },
+        "/api/clients/{clientId}/numbers": {
+            "parameters": [CLIENT_ID],
+            "get": operation(
+                "A client's numbers",
+                {
+                    "200": answer(
+                        "The numbers",
+                        {
+                            "type": "object",
+                            "required": ["numbers"],
+                            "properties": {"numbers": {"type": "array", "items": ref("Number")}},
+                        },
+                    )
+                },
+                tag=numbers,
+                error_statuses=(404,),
+            ),
+            "post": operation(
+                "Assign a number (admin): given, from the pool, or bought",
+                {"201": answer("Assigned", ref("Number"))},
+                request=body(ref("NumberInput")),
+                tag=numbers,
+                error_statuses=(400, 404, 409, 502),
+            ),
+        },
+        "/api/clients/{clientId}/numbers/{phoneNumber}": {
+            "parameters": [CLIENT_ID, PHONE],
+            "get": operation(
+                "One of a client's numbers",
+                {"200": answer("The number", ref("Number"))},
+                tag=numbers,
+                error_statuses=(404,),
+            ),
+            "patch": operation(
+                "Change a number's campaign, forwardTo or recording",
+                {"200": answer("Updated", ref("Number"))},
+                request=body(ref("NumberPatch")),
+                tag=numbers,
+                error_statuses=(400, 404),
+            ),
+            "delete": operation(
+                "Release a number to the pool (admin); routing stops at once",
+                {"204": answer("Released")},
+                tag=numbers,
+                error_statuses=(404,),
+            ),
+        },
+        "/api/clients/{clientId}/api-keys": {
+            "parameters": [CLIENT_ID],
+            "get": operation(
+                "A client's API keys (admin; never the secrets)",
+                {
+                    "200": answer(
+                        "The keys",
+                        {
+                            "type": "object",
+                            "required": ["keys"],
+                            "properties": {"keys": {"type": "array", "items": ref("ApiKey")}},
+                        },
+                    )
+                },
+                tag=keys,
+                error_statuses=(404,),
+            ),
+            "post": operation(
+                "Issue an API key for the client (admin); the key is shown only here",
+                {
+                    "201": answer(
+                        "Issued",
+                        {
+                            "allOf": [
+                                ref("ApiKey"),
+                                {
+                                    "type": "object",
+                                    "required": ["key"],
+                                    "properties": {"key": {"type": "string", "pattern": "^sbk_"}},
+                                },
+                            ]
+                        },
+                    )
+                },
+                request=body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {"name": nullable(text(100))},
+                    },
+                    required=False,
+                ),
+                tag=keys,
+                error_statuses=(400, 404),
+            ),
+        },
+        "/api/clients/{clientId}/api-keys/{keyId}": {
+            "parameters": [CLIENT_ID, KEY_ID],
+            "delete": operation(
+                "Revoke an API key (admin)",
+                {"204": answer("Revoked")},
+                tag=keys,
+                error_statuses=(404,),
+            ),
+        },
+        "/api/audit": {
+            "get": operation(
+                "The audit log, newest first (admin)",
+                {
+                    "200": answer(
+                        "Entries",
+                        {
+                            "type": "object",
+                            "required": ["entries", "nextBefore"],
+                            "properties": {
+                                "entries": {"type": "array", "items": ref("AuditEntry")},
+                                "nextBefore": nullable(
+                                    {
+                                        "type": "integer",
+                                        "description": "Pass as before= for the next page.",
+                                    }
+                                ),
+                            },
+                        },
+                    )
+                },
+                parameters=[
+                    query_param("clientId", {"type": "string", "format": "uuid"}, "Client"),
+                    query_param("action", {"type": "string"}, "e.g. number.assigned"),
+                    query_param("actor", {"type": "string"}, "e.g. admin"),
+                    query_param("targetType", {"type": "string"}, "client, number, ..."),
+                    query_param("targetId", {"type": "string"}, "The object's id"),
+                    query_param("since", {"type": "string", "format": "date-time"}, "From"),
+                    query_param("until", {"type": "string", "format": "date-time"}, "Before"),
+                    query_param(
+                        "before",
+                        {"type": "integer", "minimum": 1},
+                        "Entries with a smaller id (paging)",
+                    ),
+                    query_param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        "Page size (100)",
+                    ),
+                ],
+                tag="audit",
+                error_statuses=(400,),
+            ),
+        },
+        "/api/twilio/numbers": {
+            "get": operation(
+                "Every number held: pooled or assigned (admin)",
+                {
+                    "200": answer(
+                        "The numbers",
+                        {
+                            "type": "object",
+                            "required": ["numbers"],
+                            "properties": {
+                                "numbers": {"type": "array", "items": ref("OwnedNumber")}
+                            },
+                        },
+                    )
+                },
+                parameters=[
+                    query_param(
+                        "status", {"type": "string", "enum": ["pooled", "assigned"]}, "Filter"
+                    )
+                ],
+                tag=twilio,
+                error_statuses=(400,),
+            ),
+        },
+        "/api/twilio/purchase-number": {
+            "get": operation(
+                "Numbers Twilio offers (admin)",
+                {
+                    "200": answer(
+                        "Offers",
+                        {
+                            "type": "object",
+                            "required": ["numbers"],
+                            "properties": {
+                                "numbers": {"type": "array", "items": ref("AvailableNumber")}
+                            },
+                        },
+                    )
+                },
+                parameters=[
+                    query_param(
+                        "areaCode",
+                        {"type": "string", "pattern": AREA_CODE},
+                        "US area code, e.g. 415",
+                    ),
+                    query_param(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 30}, "How many (10)"
+                    ),
+                ],
+                tag=twilio,
+                error_statuses=(400, 502),
+            ),
+            "post": operation(
+                "Buy a number (admin); it calls this deployment and enters the pool",
+                {
+                    "201": answer(
+                        "Bought",
+                        {
+                            "type": "object",
+                            "required": ["phoneNumber", "sid"],
+                            "properties": {
+                                "phoneNumber": {"type": "string"},
+                                "sid": {"type": "string"},
+                                "locality": nullable({"type": "string"}),
+                                "region": nullable({"type": "string"}),
+                            },
+                        },
+                    )
+                },
+                request=body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "areaCode": nullable({"type": "string", "pattern": AREA_CODE})
+                        },
+                    }
+                ),
+                tag=twilio,
+                error_statuses=(400, 409, 502),
+            ),
+        },
+        "/api/twilio/make-call": {
+            "post": operation(
+                "Place an outbound call from one of the client's numbers, saying a message",
+                {
+                    "201": answer(
+                        "Placed",
+                        {
+                            "type": "object",
+                            "required": ["callSid"],
+                            "properties": {"callSid": {"type": "string"}},
+                        },
+                    )
+                },
+                request=body(
+                    {
+                        "type": "object",
+                        "required": ["fromNumber", "toNumber", "clientId", "message"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "fromNumber": {"type": "string", "pattern": E164},
+                            "toNumber": {"type": "string", "pattern": E164},
+                            "clientId": {"type": "string", "pattern": UUID},
+                            "message": text(MAX_MESSAGE, minLength=1, pattern=r"\S"),
+                        },
+                    }
+                ),
+                tag=twilio,
+                error_statuses=(400, 404, 502),
+            ),
+        },
+        "/api/openapi.json": {
+            "get": operation(
+                "This document (no auth)",
+                {"200": answer("OpenAPI 3 document", {"type": "object"})},
+                public=True,
+                tag="meta",
+            ),
+        },
+        "/api/twilio/twiml": {
+            "get": operation(
+                "TwiML of a make-call call (fetched by Twilio; no auth)",
+                {
+                    "200": {
+                        "description": "TwiML",
+                        "content": {"text/xml": {"schema": {"type": "string"}}},
+                    }
+                },
+                public=True,
+                parameters=[
+                    {
+                        **query_param("clientId", {"type": "string", "pattern": UUID}, "Client"),
+                        "required": True,
+                    },
+                    {
+                        **query_param("message", text(MAX_MESSAGE, minLength=1), "What to say"),
+                        "required": True,
+                    },
+                ],
+                tag=twilio,
+                error_statuses=(400, 404, 503),
+            ),
+        },
+    }
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Switchboard router",
+            "version": "1",
+            "description": (
+                "Clients, their Twilio numbers and the number pool, client API keys, the audit "
+                "log, buying numbers and placing outbound calls. Send `Authorization: Bearer "
+                "<token>`: the admin token manages everything, a client API key sees only its "
+                'client. Errors are JSON: {"error": {"code", "message"}}.'
+            ),
+        },
+        "security": [{"bearer": []}],
+        "paths": paths(),
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """A copy of the document (callers may not change the cached one)."""
+    return copy.deepcopy(_document())
