@@ -57,7 +57,11 @@ def main(argv: list[str]) -> int:
         log.info("Twilio REST API at %s", config.twilio_api_base_url or "api.twilio.com")
     else:
         log.warning("Twilio credentials not set: number purchases and make-call answer 503")
-    serve(lambda: create_app(config), config.bind, "router", workers=2, threads=8)
+    # One worker: the process that writes a number change reloads its routing
+    # table before answering, so "assigned" or "released" holds for the very
+    # next call. Replicas (and extra workers) catch up through LISTEN/NOTIFY
+    # within milliseconds; routing is an in-memory lookup, so threads suffice.
+    serve(lambda: create_app(config), config.bind, "router", workers=1, threads=16)
     return 0
 
 
