@@ -1,10 +1,11 @@
 """The router's HTTP face: wiring, the routing endpoint, key introspection, health.
 
 `create_app` wires the parts together (migrations, pool, in-memory routing
-table and its refresher, Kafka producer, outbox relay, Twilio gateway) and
-mounts the public API (api.py). `POST /internal/route` is what ingress calls
-for every incoming call; it answers from memory, and a Kafka outage costs the
-`call.routed` event (logged) but never the caller's TwiML.
+table and its refresher, Kafka producer, outbox relay, Twilio gateway and the
+sync of numbers' configuration at Twilio) and mounts the public API (api.py).
+`POST /internal/route` is what ingress calls for every incoming call; it
+answers from memory, and a Kafka outage costs the `call.routed` event
+(logged) but never the caller's TwiML.
 `POST /internal/keys/introspect` tells other services whose client API key a
 bearer token is (switchboard.auth.KeyResolver). `/internal/...` is not routed
 by the edge.
@@ -24,12 +25,14 @@ from flask import Flask, Response, jsonify, request
 from services.router import store
 from services.router.api import management_api, public_api
 from services.router.config import Config
-from services.router.management import Deployment, Management
+from services.router.management import Management
 from services.router.outbox import OutboxRelay
 from services.router.routing import decide, routed_event
 from services.router.routing_table import RoutingTable, TableRefresher
 from services.router.twilio_api import TwilioGateway
+from services.router.twilio_sync import TwilioSync
 from services.router.twiml import build_twiml
+from services.router.webhooks import Deployment
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
 
@@ -52,9 +55,12 @@ class RouterRuntime:
     kafka_admin: AdminClient
     relay: OutboxRelay
     management: Management
+    twilio_sync: TwilioSync | None = None
 
     def close(self) -> None:
         self.refresher.stop()
+        if self.twilio_sync is not None:
+            self.twilio_sync.stop()
         self.relay.stop()
         self.producer.flush(2.0)
         self.store.close()
@@ -76,7 +82,9 @@ def create_app(config: Config | None = None) -> Flask:
     producer = EventProducer(config.kafka_bootstrap)
     relay = OutboxRelay(db, producer, interval=config.outbox_interval_seconds)
     relay.start()
+    deployment = Deployment(config.public_base_url, config.voice_fallback_url)
     gateway = None
+    twilio_sync = None
     if config.twilio_account_sid and config.twilio_auth_token:
         gateway = TwilioGateway(
             config.twilio_account_sid,
@@ -84,7 +92,15 @@ def create_app(config: Config | None = None) -> Flask:
             config.twilio_api_base_url,
             config.twilio_timeout_seconds,
         )
-    deployment = Deployment(config.public_base_url, config.voice_fallback_url)
+        # Without credentials, requested syncs wait in the table for a router that has them.
+        twilio_sync = TwilioSync(
+            db,
+            gateway,
+            deployment,
+            config.twilio_sync_interval_seconds,
+            config.twilio_sync_max_backoff_seconds,
+        )
+        twilio_sync.start()
     runtime = RouterRuntime(
         config=config,
         store=db,
@@ -93,7 +109,8 @@ def create_app(config: Config | None = None) -> Flask:
         producer=producer,
         kafka_admin=AdminClient({"bootstrap.servers": config.kafka_bootstrap}),
         relay=relay,
-        management=Management(db, table, relay, config.topics, deployment, gateway),
+        management=Management(db, table, relay, config.topics, deployment, gateway, twilio_sync),
+        twilio_sync=twilio_sync,
     )
 
     app = Flask("services.router")
@@ -176,11 +193,22 @@ def _add_health_routes(app: Flask, runtime: RouterRuntime) -> None:
             "status": "unavailable" if failed else "ready",
             "checks": checks,
             "numbers": len(runtime.table),
+            # Numbers whose configuration Twilio has yet to accept (informational).
+            "twilioSyncPending": (
+                _pending_twilio_syncs(runtime) if checks["postgres"] == "ok" else None
+            ),
         }
         if failed:
             reason = "; ".join(f"{name}: {result}" for name, result in failed.items())
             body["error"] = {"code": "not_ready", "message": reason}
         return jsonify(body), 503 if failed else 200
+
+
+def _pending_twilio_syncs(runtime: RouterRuntime) -> int | None:
+    try:
+        return runtime.store.pending_twilio_syncs()
+    except psycopg.Error:
+        return None
 
 
 def _readiness(runtime: RouterRuntime) -> dict[str, str]:

@@ -8,19 +8,20 @@ misconfigured router stops before it answers a single call. Tests build
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
+from services.router.twiml import NOT_IN_SERVICE
+from services.router.webhooks import message_twimlet
 from switchboard.kafka import Topics
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
 
 DEFAULT_BIND = "127.0.0.1:8082"
 DEFAULT_KAFKA = "127.0.0.1:9092"
-# What a caller hears when Twilio cannot reach this deployment at all: Twilio's
-# own Message twimlet, which needs no server of ours.
-FALLBACK_MESSAGE = "We are sorry, your call cannot be connected right now. Please try again later."
-DEFAULT_VOICE_FALLBACK_URL = "https://twimlets.com/message?" + urlencode(
-    {"Message[0]": FALLBACK_MESSAGE}
-)
+# What a caller of a number in the pool hears when Twilio cannot reach this
+# deployment at all: what the deployment would say, from Twilio's own Message
+# twimlet, which needs no server of ours. (Assigned numbers fall back to the
+# Forward twimlet dialing their client's phone: webhooks.py.)
+DEFAULT_VOICE_FALLBACK_URL = message_twimlet(NOT_IN_SERVICE)
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,13 @@ class Config:
     # Where the twilio library sends its requests instead of api.twilio.com.
     twilio_api_base_url: str | None = None
     twilio_timeout_seconds: float = 10.0
+    # The Voice Fallback URL of numbers in the pool (TWILIO_VOICE_FALLBACK_URL).
     voice_fallback_url: str = DEFAULT_VOICE_FALLBACK_URL
     outbox_interval_seconds: float = 2.0
+    # How often the Twilio sync looks for due work besides being woken by
+    # changes, and the longest it waits before retrying a number Twilio refused.
+    twilio_sync_interval_seconds: float = 5.0
+    twilio_sync_max_backoff_seconds: float = 600.0
 
     @property
     def twilio_configured(self) -> bool:

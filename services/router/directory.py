@@ -352,6 +352,24 @@ def iso_utc(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class TwilioSyncState:
+    """Whether a number's configuration at Twilio is what router wants it to be."""
+
+    pending: bool
+    attempts: int = 0
+    last_error: str | None = None
+    synced_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": "pending" if self.pending else "synced",
+            "attempts": self.attempts,
+            "lastError": self.last_error,
+            "syncedAt": iso_utc(self.synced_at) if self.synced_at else None,
+        }
+
+
+@dataclass(frozen=True)
 class OwnedNumber:
     """A number the business holds; without a client it waits in the pool."""
 
@@ -362,6 +380,7 @@ class OwnedNumber:
     client_id: str | None
     acquired_at: datetime
     pooled_at: datetime
+    twilio_sync: TwilioSyncState = TwilioSyncState(pending=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -372,4 +391,31 @@ class OwnedNumber:
             "clientId": self.client_id,
             "status": "pooled" if self.client_id is None else "assigned",
             "acquiredAt": iso_utc(self.acquired_at),
+            "twilioSync": self.twilio_sync.to_json(),
         }
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    """A number whose configuration at Twilio is due to be brought up to date.
+
+    `version` identifies the request: a change after it was read makes a new
+    one, so a sync never marks newer wishes done. `forward_to` is None for a
+    number in the pool.
+    """
+
+    phone_number: str
+    version: int
+    attempts: int
+    twilio_sid: str | None
+    forward_to: str | None
+
+
+@dataclass(frozen=True)
+class TwilioConfigState:
+    """A held number, where it forwards (None: pooled), and what Twilio last accepted."""
+
+    phone_number: str
+    forward_to: str | None
+    applied: dict[str, Any] | None
+    pending: bool

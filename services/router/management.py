@@ -13,12 +13,14 @@ relay is woken to publish the events.
 Twilio is called outside transactions: a purchase is recorded in a
 transaction of its own right after Twilio sold the number (and released
 again if that fails), an outbound call is recorded after Twilio accepted it.
+A number assigned, re-pointed or released asks, in its own transaction, for
+its configuration at Twilio to be brought up to date; the Twilio sync
+(twilio_sync.py) does that after the commit and until Twilio has accepted it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -41,40 +43,18 @@ from services.router.routing_table import RoutingTable
 from services.router.store import NumberTaken, Store, Tx
 from services.router.twilio_api import (
     AvailableNumber,
-    NumberWebhooks,
     OutboundCall,
     PurchasedNumber,
     TwilioGateway,
 )
+from services.router.twilio_sync import TwilioSync
 from services.router.twiml import message_twiml
+from services.router.webhooks import RECORDING_STATUS_PATH, STATUS_PATH, Deployment
 from switchboard.auth import Principal
 from switchboard.http import ApiError
 from switchboard.kafka import Topics
 
 log = logging.getLogger(__name__)
-
-VOICE_PATH = "/api/twilio/webhook"
-STATUS_PATH = "/api/twilio/status"
-RECORDING_STATUS_PATH = "/api/twilio/recording-status"
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Where Twilio reaches this deployment, and what it does when it cannot."""
-
-    public_base_url: str
-    voice_fallback_url: str
-
-    def url(self, path: str) -> str:
-        return self.public_base_url.rstrip("/") + path
-
-    @property
-    def number_webhooks(self) -> NumberWebhooks:
-        return NumberWebhooks(
-            voice_url=self.url(VOICE_PATH),
-            status_callback=self.url(STATUS_PATH),
-            voice_fallback_url=self.voice_fallback_url,
-        )
 
 
 class Management:
@@ -86,6 +66,7 @@ class Management:
         topics: Topics,
         deployment: Deployment,
         gateway: TwilioGateway | None,
+        twilio_sync: TwilioSync | None = None,
     ) -> None:
         self._store = store
         self._table = table
@@ -93,6 +74,7 @@ class Management:
         self._topics = topics
         self._deployment = deployment
         self._gateway = gateway
+        self._twilio_sync = twilio_sync
 
     # ---- who asks
     def principal_for_key(self, token: str) -> Principal | None:
@@ -238,6 +220,9 @@ class Management:
             if tx.lock_assignment(client_id, phone_number) is None:
                 raise number_not_found(phone_number)
             updated = tx.update_assignment(client_id, phone_number, changes.values)
+            if "forward_to" in changes.values:
+                # Re-pointed: Twilio's fallback must dial the new phone too.
+                tx.request_twilio_sync(phone_number)
             tx.audit(
                 who.name,
                 AuditRecord(
@@ -283,10 +268,12 @@ class Management:
         """Buy a number pointed at this deployment; it enters the pool."""
         admin_only(who, "buy numbers")
         gateway = self._twilio()
-        bought = gateway.purchase(area_code, self._deployment.number_webhooks)
+        webhooks = self._deployment.pooled
+        bought = gateway.purchase(area_code, webhooks)
         try:
             with self._store.transaction() as tx:
                 tx.hold_number(bought.phone_number, bought.sid, bought.locality, bought.region)
+                tx.twilio_configured(bought.phone_number, bought.sid, webhooks.to_json())
                 tx.audit(
                     who.name,
                     AuditRecord(
@@ -496,6 +483,7 @@ class Management:
                 ),
             )
             tx.enqueue(self._topics.number_events, phone_number, facts.number_assigned(assignment))
+            tx.request_twilio_sync(phone_number)
             tx.notify_numbers_changed(phone_number)
         self._committed(numbers_changed=True)
         return assignment
@@ -517,6 +505,7 @@ class Management:
             assignment.phone_number,
             facts.number_released(assignment, released_at),
         )
+        tx.request_twilio_sync(assignment.phone_number)
         tx.notify_numbers_changed(assignment.phone_number)
 
     def _client_changed(self, tx: Tx, client: Client) -> None:
@@ -526,6 +515,8 @@ class Management:
         if numbers_changed:
             # Other processes reload on the NOTIFY; this one must not wait for it.
             self._table.reload(self._store.all_assignments)
+            if self._twilio_sync is not None:
+                self._twilio_sync.kick()
         self._relay.kick()
 
 

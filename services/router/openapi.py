@@ -255,6 +255,7 @@ SCHEMAS: dict[str, Any] = {
             "clientId",
             "status",
             "acquiredAt",
+            "twilioSync",
         ],
         "properties": {
             "phoneNumber": {"type": "string"},
@@ -264,6 +265,22 @@ SCHEMAS: dict[str, Any] = {
             "clientId": nullable({"type": "string"}),
             "status": {"type": "string", "enum": ["pooled", "assigned"]},
             "acquiredAt": {"type": "string", "format": "date-time"},
+            "twilioSync": {
+                "type": "object",
+                "description": (
+                    "Whether Twilio has the number's current configuration (Voice URL,"
+                    " status callback, and the fallback that forwards to the client's"
+                    " phone when this deployment is down); pending ones are retried"
+                ),
+                "required": ["status", "attempts", "lastError", "syncedAt"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["pending", "synced"]},
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "lastError": nullable({"type": "string"}),
+                    "syncedAt": nullable({"type": "string", "format": "date-time"}),
+                },
+                "additionalProperties": False,
+            },
         },
         "additionalProperties": False,
     },

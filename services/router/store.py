@@ -10,7 +10,10 @@ at all. A change to who answers a number sends NOTIFY on `NUMBERS_CHANNEL`
 in the same transaction; `ChangeListener` is the LISTEN side that keeps each
 process's in-memory routing table fresh. `drain_outbox` hands committed
 events to a publisher, one drainer at a time across all processes, so events
-with the same key leave in the order they were written.
+with the same key leave in the order they were written. A number change also
+asks for the number's configuration at Twilio to be synced (`twilio_sync`,
+in the same transaction); `Store.twilio_sync_turn` gives the Twilio sync its
+turn (one process at a time) to work through them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from services.router.directory import (
     ClientSettings,
     NumberAssignment,
     OwnedNumber,
+    SyncTarget,
+    TwilioConfigState,
+    TwilioSyncState,
 )
 from switchboard import events
 
@@ -46,10 +52,11 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 NUMBERS_CHANNEL = "router_numbers_changed"
-# pg_advisory_lock keys, constants unique to this store: "router migrations"
-# and "router outbox".
+# pg_advisory_lock keys, constants unique to this store: "router migrations",
+# "router outbox" and "router Twilio sync".
 MIGRATION_LOCK_KEY = 0x524F555445524D47
 OUTBOX_LOCK_KEY = 0x524F555445524F42
+TWILIO_SYNC_LOCK_KEY = 0x524F555445525453
 CONNECT_TIMEOUT_SECONDS = 5
 _MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 # Keep an idle LISTEN connection honest: a dead server is noticed in ~25 s.
@@ -241,8 +248,10 @@ class Store:
         with self._pool.connection() as conn:
             rows = conn.execute(
                 "SELECT o.phone_number, o.twilio_sid, o.locality, o.region, n.client_id,"
-                " o.acquired_at, o.pooled_at"
+                " o.acquired_at, o.pooled_at, s.phone_number IS NOT NULL, s.attempts,"
+                " s.last_error, o.twilio_synced_at"
                 " FROM owned_numbers o LEFT JOIN phone_numbers n USING (phone_number)"
+                " LEFT JOIN twilio_sync s USING (phone_number)"
                 " WHERE %(status)s::text IS NULL"
                 " OR (%(status)s = 'pooled') = (n.client_id IS NULL)"
                 " ORDER BY o.phone_number",
@@ -293,6 +302,59 @@ class Store:
                 },
             ).fetchall()
         return [_audit(row) for row in rows]
+
+    # ---- the Twilio sync
+    def twilio_config_states(self) -> list[TwilioConfigState]:
+        """Every number held, where it forwards, and what Twilio last accepted for it."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT o.phone_number, n.forward_to, o.twilio_config,"
+                " s.phone_number IS NOT NULL"
+                " FROM owned_numbers o LEFT JOIN phone_numbers n USING (phone_number)"
+                " LEFT JOIN twilio_sync s USING (phone_number)"
+                " ORDER BY o.phone_number"
+            ).fetchall()
+        return [
+            TwilioConfigState(phone, forward_to, _json_or_none(applied), pending)
+            for phone, forward_to, applied, pending in rows
+        ]
+
+    def request_twilio_sync(self, phone_numbers: list[str]) -> None:
+        with self.transaction() as tx:
+            for phone_number in phone_numbers:
+                tx.request_twilio_sync(phone_number)
+
+    def pending_twilio_syncs(self) -> int:
+        with self._pool.connection(timeout=CONNECT_TIMEOUT_SECONDS) as conn:
+            row = conn.execute("SELECT count(*) FROM twilio_sync").fetchone()
+        return int(row[0]) if row else 0
+
+    @contextmanager
+    def twilio_sync_turn(self) -> Iterator[SyncTurn | None]:
+        """The Twilio sync's turn, or None while another process has it.
+
+        A session advisory lock, held for the whole turn: Twilio calls happen
+        between the turn's short transactions, and no other process may push
+        an older configuration of the same number in the meantime.
+        """
+        with self._pool.connection() as conn:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (TWILIO_SYNC_LOCK_KEY,)
+                ).fetchone()
+            if row is None or not row[0]:
+                yield None
+                return
+            try:
+                yield SyncTurn(conn)
+            finally:
+                if not conn.closed and not conn.broken:
+                    try:
+                        with conn.transaction():
+                            conn.execute("SELECT pg_advisory_unlock(%s)", (TWILIO_SYNC_LOCK_KEY,))
+                    except psycopg.Error:
+                        # A session that cannot unlock is a dead one: its lock died with it.
+                        log.warning("could not release the Twilio sync lock", exc_info=True)
 
     # ---- the outbox
     def outbox_size(self) -> int:
@@ -471,6 +533,24 @@ class Tx:
         moment: datetime = row[0]
         return moment
 
+    def request_twilio_sync(self, phone_number: str) -> None:
+        """Once committed, the number's configuration at Twilio is brought up to date."""
+        self._conn.execute(
+            "INSERT INTO twilio_sync (phone_number) VALUES (%s)"
+            " ON CONFLICT (phone_number) DO UPDATE SET"
+            " version = nextval('twilio_sync_version'), requested_at = now(), due_at = now(),"
+            " attempts = 0, last_error = NULL",
+            (phone_number,),
+        )
+
+    def twilio_configured(self, phone_number: str, sid: str, config: dict[str, Any]) -> None:
+        """Twilio accepted `config` for the number (bought configured so)."""
+        self._conn.execute(
+            "UPDATE owned_numbers SET twilio_sid = %s, twilio_config = %s,"
+            " twilio_synced_at = now() WHERE phone_number = %s",
+            (sid, Jsonb(config), phone_number),
+        )
+
     def notify_numbers_changed(self, detail: str = "") -> None:
         """Every router reloads its routing table once this transaction commits."""
         self._conn.execute("SELECT pg_notify(%s, %s)", (NUMBERS_CHANNEL, detail[:200]))
@@ -517,6 +597,55 @@ class Tx:
             "INSERT INTO event_outbox (topic, key, payload) VALUES (%s, %s, %s)",
             (topic, key, event.to_json()),
         )
+
+
+class SyncTurn:
+    """The Twilio sync's session: each step is a short transaction of its own."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def due(self, limit: int) -> list[SyncTarget]:
+        """Numbers due for a sync, oldest due first, with what they should be now."""
+        with self._conn.transaction():
+            rows = self._conn.execute(
+                "SELECT s.phone_number, s.version, s.attempts, o.twilio_sid, n.forward_to"
+                " FROM twilio_sync s JOIN owned_numbers o USING (phone_number)"
+                " LEFT JOIN phone_numbers n USING (phone_number)"
+                " WHERE s.due_at <= now() ORDER BY s.due_at, s.phone_number LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [SyncTarget(*row) for row in rows]
+
+    def synced(self, target: SyncTarget, sid: str, config: dict[str, Any]) -> None:
+        """Twilio accepted `config`: remember it, and the request is done unless renewed."""
+        with self._conn.transaction():
+            self._conn.execute(
+                "UPDATE owned_numbers SET twilio_sid = %s, twilio_config = %s,"
+                " twilio_synced_at = now() WHERE phone_number = %s",
+                (sid, Jsonb(config), target.phone_number),
+            )
+            self._conn.execute(
+                "DELETE FROM twilio_sync WHERE phone_number = %s AND version = %s",
+                (target.phone_number, target.version),
+            )
+
+    def failed(
+        self, target: SyncTarget, error: str, retry_in: float, forget_sid: bool = False
+    ) -> None:
+        """Try again in `retry_in` seconds (unless a newer request is due sooner)."""
+        with self._conn.transaction():
+            if forget_sid:
+                self._conn.execute(
+                    "UPDATE owned_numbers SET twilio_sid = NULL WHERE phone_number = %s",
+                    (target.phone_number,),
+                )
+            self._conn.execute(
+                "UPDATE twilio_sync SET attempts = attempts + 1, last_error = %s,"
+                " due_at = now() + make_interval(secs => %s)"
+                " WHERE phone_number = %s AND version = %s",
+                (error[:1000], retry_in, target.phone_number, target.version),
+            )
 
 
 class ChangeListener:
@@ -593,7 +722,19 @@ def _assignment(row: tuple[Any, ...]) -> NumberAssignment:
 
 
 def _owned(row: tuple[Any, ...]) -> OwnedNumber:
-    phone, sid, locality, region, client_id, acquired_at, pooled_at = row
+    (
+        phone,
+        sid,
+        locality,
+        region,
+        client_id,
+        acquired_at,
+        pooled_at,
+        pending,
+        attempts,
+        last_error,
+        synced_at,
+    ) = row
     return OwnedNumber(
         phone,
         sid,
@@ -602,7 +743,16 @@ def _owned(row: tuple[Any, ...]) -> OwnedNumber:
         str(client_id) if client_id else None,
         acquired_at,
         pooled_at,
+        TwilioSyncState(pending, attempts or 0, last_error, synced_at),
     )
+
+
+def _json_or_none(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes):
+        value = json.loads(value)
+    return dict(value)
 
 
 def _api_key(row: tuple[Any, ...]) -> ApiKey:

@@ -2,7 +2,8 @@
 
 `TwilioGateway` wraps `twilio.rest.Client` for the few things router asks of
 Twilio: list available numbers, buy one (pointing its webhooks at this
-deployment), and place an outbound call. `TWILIO_API_BASE_URL` points the
+deployment), find a number the account holds and change where its calls go,
+and place an outbound call. `TWILIO_API_BASE_URL` points the
 library somewhere else than api.twilio.com (the project's simulator) through
 `RedirectingHttpClient`, a `TwilioHttpClient` that rewrites scheme and host
 and keeps Twilio's paths: the documented way to change where the library
@@ -95,13 +96,24 @@ class PurchasedNumber:
     region: str | None
 
 
+class NumberNotAtTwilio(Exception):
+    """The Twilio account does not hold this number (or no longer has this sid)."""
+
+
 @dataclass(frozen=True)
 class NumberWebhooks:
-    """Where Twilio sends a number's calls: this deployment, and a fallback."""
+    """Where Twilio sends a number's calls: this deployment, and a fallback ("" for none)."""
 
     voice_url: str
     status_callback: str
     voice_fallback_url: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "voiceUrl": self.voice_url,
+            "statusCallback": self.status_callback,
+            "voiceFallbackUrl": self.voice_fallback_url,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,8 @@ class TwilioGateway:
             else TwilioHttpClient(timeout=timeout)
         )
         self._client = Client(account_sid, auth_token, http_client=http_client)
+        # twilio-python logs each request with its headers at INFO: noise in a service log.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
     def available_numbers(self, area_code: str | None, limit: int) -> list[AvailableNumber]:
         with twilio_errors("list available numbers"):
@@ -161,6 +175,37 @@ class TwilioGateway:
             return PurchasedNumber(bought.phone_number, bought.sid, offer.locality, offer.region)
         where = f" in area code {area_code}" if area_code else ""
         raise ApiError(409, "no_numbers_available", f"Twilio has no number to sell{where}")
+
+    def find_number(self, phone_number: str) -> str | None:
+        """The sid of `phone_number` in the account, or None if the account lacks it."""
+        with twilio_errors("look a number up"):
+            found = self._client.incoming_phone_numbers.list(phone_number=phone_number, limit=20)
+        # Twilio matches partial numbers too: only the number itself will do.
+        for number in found:
+            if number.phone_number == phone_number:
+                sid: str = number.sid
+                return sid
+        return None
+
+    def configure_number(self, sid: str, webhooks: NumberWebhooks) -> None:
+        """Point the number's calls, status callbacks and fallback as `webhooks` says.
+
+        NumberNotAtTwilio when the account has no number with this sid.
+        """
+        try:
+            with twilio_errors("configure a number"):
+                self._client.incoming_phone_numbers(sid).update(
+                    voice_url=webhooks.voice_url,
+                    voice_method="POST",
+                    voice_fallback_url=webhooks.voice_fallback_url,
+                    voice_fallback_method="POST",
+                    status_callback=webhooks.status_callback,
+                    status_callback_method="POST",
+                )
+        except ApiError as err:
+            if err.code == "twilio_not_found":
+                raise NumberNotAtTwilio(sid) from None
+            raise
 
     def release(self, sid: str) -> None:
         with twilio_errors("release a number"):
@@ -202,6 +247,9 @@ def twilio_errors(doing: str) -> Iterator[None]:
             raise ApiError(409, "no_numbers_available", f"Twilio: {err.msg}") from None
         if err.code in UNCALLABLE:
             raise ApiError(400, "number_not_callable", f"Twilio: {err.msg}") from None
+        if err.status == 404:
+            # Only asking for a resource by its sid gets here (never a listing).
+            raise ApiError(502, "twilio_not_found", f"Twilio: {err.msg}") from None
         if err.status == 429:
             raise ApiError(503, "twilio_busy", "Twilio is rate-limiting us; retry later") from None
         raise ApiError(

@@ -2,9 +2,11 @@
 
 This is how tests and demos act as the outside world: a caller dialing one of
 the account's numbers (POST /sim/calls), numbers the business already owns
-(POST /sim/numbers), and what the simulator sent and got back for each call
-(GET /sim/calls/<CallSid>, optionally waiting for the call to finish). Errors
-use the project's JSON error shape. No authentication: bind it locally.
+(POST /sim/numbers; GET /sim/numbers/<number> says whether the account holds
+one, e.g. after the simulator restarted with an empty account), and what the
+simulator sent and got back for each call (GET /sim/calls/<CallSid>,
+optionally waiting for the call to finish). Errors use the project's JSON
+error shape. No authentication: bind it locally.
 """
 
 from __future__ import annotations
@@ -127,6 +129,15 @@ def control_routes(config: Config, state: SimState) -> Blueprint:
             settings[attribute] = value
         number, created = state.upsert_number(phone, friendly_name(phone), **settings)
         return jsonify(number_json(number, config.account_sid)), 201 if created else 200
+
+    @routes.get("/sim/numbers/<phone_number>")
+    def owned_number(phone_number: str) -> Response:
+        number = state.number_by_phone(phone_number)
+        if number is None:
+            raise ApiError(
+                404, "unknown_number", f"the simulated account does not own {phone_number}"
+            )
+        return jsonify(number_json(number, config.account_sid))
 
     @routes.post("/sim/calls")
     def place_call() -> tuple[Response, int]:

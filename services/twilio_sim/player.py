@@ -3,7 +3,11 @@
 A played call runs in a background thread. It requests TwiML (the number's
 Voice URL, its fallback, <Dial>/<Record> actions, <Redirect>s), runs the verbs
 with dialplan.py, and sends every planned callback as a real form-encoded
-request signed with X-Twilio-Signature, exactly as Twilio would. Time is
+request signed with X-Twilio-Signature, exactly as Twilio would. When the
+Voice URL fails (no answer, an error status, TwiML it cannot read), the
+number's Voice Fallback URL is requested instead, as Twilio does. TwiML at a
+Twilio-hosted twimlet (twimlets.com) is never requested: the simulator
+answers it itself (twimlets.py), so no request leaves this machine. Time is
 simulated: timestamps and durations say the phone rang and people talked,
 but requests go back to back (TWILIO_SIM_CALLBACK_DELAY_SECONDS spaces them).
 Everything sent and received goes into the call's log in state.py.
@@ -47,6 +51,7 @@ from services.twilio_sim.dialplan import (
 from services.twilio_sim.geography import Place, locate
 from services.twilio_sim.resources import account_uri
 from services.twilio_sim.state import Call, PhoneNumber, Play, Recording, SimState, new_sid
+from services.twilio_sim.twimlets import UnknownTwimlet, is_twimlet, twimlet_twiml
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +132,10 @@ class Sender:
         sent_at = datetime.now(UTC)
         started = time.perf_counter()
         reply = Reply(None, "", "not sent")
+        if is_twimlet(url):
+            # Twilio's own hosts only ever serve TwiML (answer_twimlet): nothing goes there.
+            retries = -1
+            reply = Reply(None, "", "not sent: twimlets.com only serves TwiML")
         for attempt in range(retries + 1):
             try:
                 response = self.session.request(
@@ -149,6 +158,29 @@ class Sender:
                 break
             if attempt < retries:
                 time.sleep(0.1)
+        self._log(callback, target, params, reply, sent_at, time.perf_counter() - started)
+        return reply
+
+    def answer_twimlet(self, callback: Callback) -> Reply:
+        """What Twilio's hosted twimlet at `callback.url` answers, made here: nothing is sent."""
+        url = callback.url.partition("#")[0]
+        try:
+            reply = Reply(200, twimlet_twiml(url), None)
+        except UnknownTwimlet as err:
+            reply = Reply(None, "", f"not simulated: {err}")
+        self._log(callback, url, dict(callback.params), reply, datetime.now(UTC), 0.0, local=True)
+        return reply
+
+    def _log(
+        self,
+        callback: Callback,
+        target: str,
+        params: dict[str, str],
+        reply: Reply,
+        sent_at: datetime,
+        elapsed: float,
+        local: bool = False,
+    ) -> None:
         entry: dict[str, Any] = {
             "kind": callback.kind,
             "url": target,
@@ -156,10 +188,12 @@ class Sender:
             "params": params,
             "status": reply.status,
             "error": reply.error,
-            "elapsedMs": round((time.perf_counter() - started) * 1000, 1),
+            "elapsedMs": round(elapsed * 1000, 1),
             "sentAt": _iso(sent_at),
             "simulatedAt": _iso(callback.at),
         }
+        if local:
+            entry["servedBy"] = "simulator (Twilio-hosted twimlet)"
         if callback.kind in TWIML_KINDS:
             entry["response"] = reply.body[:RESPONSE_LOG_CHARS]
         self.state.log(self.call_sid, "callbacks", entry)
@@ -175,7 +209,6 @@ class Sender:
                 reply.error or reply.status,
                 extra={"callSid": self.call_sid},
             )
-        return reply
 
 
 class CallRun:
@@ -231,7 +264,11 @@ class CallRun:
         if self.documents > MAX_DOCUMENTS:
             self.alert(11200, f"more than {MAX_DOCUMENTS} TwiML documents: call ended", url)
             return None
-        reply = self.sender.send(Callback(kind, url, method, params, self.clock))
+        callback = Callback(kind, url, method, params, self.clock)
+        if is_twimlet(url):
+            reply = self.sender.answer_twimlet(callback)
+        else:
+            reply = self.sender.send(callback)
         if not reply.ok:
             code = 11205 if reply.status is None else 11200
             self.alert(code, f"HTTP retrieval failure: {reply.error or reply.status}", url)

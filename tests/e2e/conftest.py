@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,9 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+from twilio.rest import Client
 
+from services.twilio_sim.redirect import SimulatorHttpClient
 from switchboard.devstack.nginx import Edge, start_nginx
 from switchboard.kafka import Topics, ensure_topics
 from tests.support import ServiceProcess, free_port, wait_until
@@ -86,6 +89,54 @@ class System:
         assert reply.status_code == 200, reply.text
         return dict(reply.json())
 
+    def twilio_rest(self) -> Client:
+        """twilio-python's Client, talking to this system's Twilio (the simulator)."""
+        return Client(ACCOUNT_SID, AUTH_TOKEN, http_client=SimulatorHttpClient(self.simulator))
+
+    def as_key(self, key: str, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """A request to the edge with a client API key."""
+        headers = {"Authorization": f"Bearer {key}"}
+        return requests.request(method, self.url + path, headers=headers, timeout=10, **kwargs)
+
+    def issue_key(self, client_id: str) -> str:
+        reply = self.admin("POST", f"/api/clients/{client_id}/api-keys", json={})
+        assert reply.status_code == 201, reply.text
+        return str(reply.json()["key"])
+
+    def play(self, timeout: float = 30.0, **call: Any) -> dict[str, Any]:
+        """Play one inbound call with the simulator (POST /sim/calls); its log once finished."""
+        reply = requests.post(f"{self.simulator}/sim/calls", json=call, timeout=10)
+        assert reply.status_code == 202, reply.text
+        return self.played(reply.json()["callSid"], timeout)
+
+    def played(self, call_sid: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The simulator's log of a call once it has finished."""
+
+        def finished() -> dict[str, Any] | None:
+            reply = requests.get(
+                f"{self.simulator}/sim/calls/{call_sid}", params={"wait": 5}, timeout=15
+            )
+            log: dict[str, Any] = reply.json()
+            return log if log.get("state") == "finished" else None
+
+        return wait_until(finished, timeout=timeout, message=f"simulated call {call_sid}")
+
+    @contextmanager
+    def edge_down(self) -> Iterator[None]:
+        """The public edge stopped (the whole deployment unreachable), then started again."""
+        listen = self.edge.url.removeprefix("http://")
+        prefix = self.edge.prefix
+        self.edge.stop()
+        try:
+            yield
+        finally:
+            upstreams = {
+                name: f"127.0.0.1:{service.port}"
+                for name, service in self.services.items()
+                if name != "twilio_sim"
+            }
+            self.edge = start_nginx(prefix, listen, upstreams)
+
 
 @pytest.fixture(scope="module")
 def system(
@@ -132,9 +183,10 @@ def system(
         for service in services.values():
             service.stop()
         raise
-    yield System(edge, services, topics, env)
-    edge.stop()
-    for service in reversed(list(services.values())):
+    system = System(edge, services, topics, env)
+    yield system
+    system.edge.stop()
+    for service in reversed(list(system.services.values())):
         service.stop()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

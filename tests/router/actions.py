@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from services.router.config import Config
 from switchboard.kafka import Topics
+from tests.support import wait_until
 from tests.twilio_sim.simulator import Simulator
 
 ADMIN_TOKEN = "test-admin-token"
@@ -92,3 +93,21 @@ def route(http: FlaskClient, call_sid: str, to: str, request_id: str | None = No
         "CallStatus": "ringing",
     }
     return http.post("/internal/route", data=params, headers=headers)
+
+
+def held_number(http: FlaskClient, phone_number: str) -> dict[str, Any] | None:
+    """The number as GET /api/twilio/numbers shows it, or None if not held."""
+    response = http.get("/api/twilio/numbers", headers=AUTH)
+    assert response.status_code == 200, response.get_json()
+    found = [n for n in response.get_json()["numbers"] if n["phoneNumber"] == phone_number]
+    return found[0] if found else None
+
+
+def wait_synced(http: FlaskClient, phone_number: str, timeout: float = 20.0) -> dict[str, Any]:
+    """The held number once Twilio has its current configuration."""
+
+    def synced() -> dict[str, Any] | None:
+        number = held_number(http, phone_number)
+        return number if number and number["twilioSync"]["status"] == "synced" else None
+
+    return wait_until(synced, timeout=timeout, message=f"{phone_number} synced at Twilio")

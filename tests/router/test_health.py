@@ -20,6 +20,7 @@ def test_readyz_is_200_with_postgres_and_kafka_reachable(http: FlaskClient) -> N
     body = response.get_json()
     assert body["status"] == "ready"
     assert body["checks"] == {"postgres": "ok", "kafka": "ok", "routingTable": "ok"}
+    assert body["twilioSyncPending"] == 0
 
 
 def test_readyz_is_503_naming_kafka_when_the_broker_is_unreachable(

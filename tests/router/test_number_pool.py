@@ -26,6 +26,7 @@ from tests.router.actions import (
     audit_entries,
     create_client,
     route,
+    wait_synced,
 )
 from tests.twilio_calls import new_call_sid
 from tests.twilio_sim.simulator import Simulator
@@ -147,8 +148,7 @@ def test_empty_pool_buys_a_number_pointed_at_this_deployment(
     [owned] = simulator.client().incoming_phone_numbers.list(phone_number=phone)
     assert owned.voice_url == "https://calls.example.com/api/twilio/webhook"
     assert owned.status_callback == "https://calls.example.com/api/twilio/status"
-    assert owned.voice_fallback_url.startswith("https://twimlets.com/message?")
-    [held] = twilio_http.get("/api/twilio/numbers", headers=AUTH).get_json()["numbers"]
+    held = wait_synced(twilio_http, phone)
     assert held == {
         "phoneNumber": phone,
         "sid": owned.sid,
@@ -157,7 +157,16 @@ def test_empty_pool_buys_a_number_pointed_at_this_deployment(
         "clientId": client["id"],
         "status": "assigned",
         "acquiredAt": held["acquiredAt"],
+        "twilioSync": {
+            "status": "synced",
+            "attempts": 0,
+            "lastError": None,
+            "syncedAt": held["twilioSync"]["syncedAt"],
+        },
     }
+    # Bought into the pool, then assigned: Twilio's fallback now forwards to the client.
+    fallback = simulator.client().incoming_phone_numbers(owned.sid).fetch().voice_fallback_url
+    assert fallback == "https://twimlets.com/forward?PhoneNumber=%2B14155559999"
     actions = [e["action"] for e in audit_entries(twilio_http)]
     assert actions[:2] == ["number.assigned", "number.purchased"]
 
@@ -220,13 +229,19 @@ def test_simulated_caller_hears_not_in_service_once_the_number_is_released(
     sim = live_router.simulator
     client = create_client(http, forwardTo=PHONE)
     number = assign_number(http, client["id"], areaCode="503")["phoneNumber"]
+    wait_synced(http, number)
     # Stand in for the edge and ingress: Twilio's webhook goes straight to router.
     sim.own_number(number, f"{live_router.url}/internal/route")
 
     before = sim.wait_for_call(sim.place_call(**{"from": "+14155550123", "to": number}))
     release(http, client["id"], number)
+    wait_synced(http, number)
+    sim.own_number(number, f"{live_router.url}/internal/route")
     after = sim.wait_for_call(sim.place_call(**{"from": "+14155550123", "to": number}))
 
+    for play in (before, after):
+        assert play["callbacks"][0]["url"] == f"{live_router.url}/internal/route"
+        assert play["callbacks"][0]["status"] == 200
     assert [d["number"] for d in before["dials"]] == [PHONE]
     assert after["dials"] == []
     assert "not in service" in after["twiml"][0]["body"]
