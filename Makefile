@@ -41,3 +41,33 @@ CALLS ?= 60
 .PHONY: demo
 demo: $(STAMP)
 	$(VENV)/bin/switchboard demo --calls $(CALLS)
+
+# The load and fault harness (bench/; not part of `make test`). Each target
+# brings up a Switchboard of its own on loopback, prints its progress and
+# one table; BENCH_ARGS passes options on (`python -m bench.<part> --help`).
+# `make bench` runs the three in turn and fails if any of them did.
+BENCH_ARGS ?=
+.PHONY: bench bench-webhook bench-e2e bench-faults
+bench: $(STAMP)
+	@status=0; for part in webhook e2e faults; do \
+		echo "== make bench-$$part"; \
+		$(VENV)/bin/python -m bench.$$part || status=1; \
+	done; exit $$status
+
+bench-webhook: $(STAMP)
+	$(VENV)/bin/python -m bench.webhook $(BENCH_ARGS)
+
+bench-e2e: $(STAMP)
+	$(VENV)/bin/python -m bench.e2e $(BENCH_ARGS)
+
+bench-faults: $(STAMP)
+	$(VENV)/bin/python -m bench.faults $(BENCH_ARGS)
+
+# The analytics benchmark (bench/analytics; not part of `make test`): loads
+# ANALYTICS_CALLS synthetic calls (10 million) for 1,000 clients over a year
+# into chDB, measures every metrics endpoint and the consumer's ingest from
+# Kafka. A quick run: `make bench-analytics ANALYTICS_CALLS=1000000`.
+ANALYTICS_CALLS ?= 10000000
+.PHONY: bench-analytics
+bench-analytics: $(STAMP)
+	$(VENV)/bin/python -m bench.analytics --calls $(ANALYTICS_CALLS) $(BENCH_ARGS)

@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             store = Store.open(config.clickhouse_url, config.clickhouse_database)
             store.ping()
             applied = store.migrate()
+            store.apply_retention(config.retention_days)
             store.close()
         except Exception as err:  # any failure here means: cannot start
             log.error("ClickHouse at %s is not usable: %s", config.clickhouse_url, err)
@@ -101,6 +102,7 @@ def migrate_and_consume(config: Config, consume: bool) -> int:
     try:
         store = Store.open(config.clickhouse_url, config.clickhouse_database)
         store.migrate()
+        store.apply_retention(config.retention_days)
     except Exception as err:  # any failure here means: cannot start
         log.error("ClickHouse at %s is not usable: %s", config.clickhouse_url, err)
         return 1

@@ -3,7 +3,9 @@
 Parsing turns query strings into a `CallFilter` (or a 400 naming the bad
 parameter); `CallRecord` and `Summary` are what leaves as JSON or CSV. The
 cursor is opaque to clients: base64url of the last row's (startedAt ms,
-callSid), the keyset of the newest-first order.
+callSid), the keyset of the newest-first order. A bare date or a date-time
+without an offset is read in the request's time zone (the client's, or
+`tz`), so `from=2024-05-01` is that day's local midnight.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from services.analytics.facts import STATUSES
 from switchboard.http import ApiError
@@ -39,6 +42,7 @@ CSV_COLUMNS = (
     "callerCity",
     "callerState",
     "callerCountry",
+    "campaign",
 )
 
 
@@ -49,6 +53,8 @@ class CallFilter:
     status: str | None = None
     start: datetime | None = None  # inclusive, on startedAt
     end: datetime | None = None  # exclusive
+    campaign: str | None = None  # "" selects calls without a campaign
+    min_duration_sec: int | None = None  # talk time of at least this many seconds
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class CallRecord:
     callerCity: str
     callerState: str
     callerCountry: str
+    campaign: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -113,6 +120,7 @@ class CallRecord:
             "callerCity": self.callerCity,
             "callerState": self.callerState,
             "callerCountry": self.callerCountry,
+            "campaign": self.campaign or None,
         }
 
     def to_csv_row(self) -> list[str]:
@@ -147,6 +155,8 @@ class Summary:
     totalDurationSec: int
     avgDurationSec: float
     answerRate: float
+    answered: int = 0
+    unrouted: int = 0
 
     @classmethod
     def compute(
@@ -159,6 +169,7 @@ class Summary:
         missed: int,
         total_duration_sec: int,
         answered: int,
+        unrouted: int = 0,
     ) -> Summary:
         decided = completed + missed
         return cls(
@@ -170,6 +181,8 @@ class Summary:
             totalDurationSec=total_duration_sec,
             avgDurationSec=round(total_duration_sec / answered, 1) if answered else 0.0,
             answerRate=round(answered / decided, 4) if decided else 0.0,
+            answered=answered,
+            unrouted=unrouted,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -180,17 +193,19 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_instant(name: str, raw: str, end_of_day: bool = False) -> datetime:
-    """An ISO 8601 date or date-time; without an offset it is UTC.
+def parse_instant(name: str, raw: str, end_of_day: bool = False, tz: str = "UTC") -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is in `tz`.
 
-    A bare date as the `to` bound means the whole day is included.
+    A bare date as the `to` bound means the whole (local) day is included.
     """
     text = raw.strip()
+    zone = ZoneInfo(tz)
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            moment = datetime.combine(day, time.min, tzinfo=UTC)
-            return moment + timedelta(days=1) if end_of_day else moment
+            if end_of_day:
+                day += timedelta(days=1)
+            return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ApiError(
@@ -200,7 +215,7 @@ def parse_instant(name: str, raw: str, end_of_day: bool = False) -> datetime:
             f"got {raw!r}",
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=zone)
     return moment.astimezone(UTC)
 
 
@@ -215,18 +230,35 @@ def _choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str
     return value
 
 
-def parse_filter(args: Mapping[str, str]) -> CallFilter:
-    start = parse_instant("from", args["from"]) if args.get("from") else None
-    end = parse_instant("to", args["to"], end_of_day=True) if args.get("to") else None
+def parse_filter(
+    args: Mapping[str, str], client_id: str | None = None, tz: str = "UTC"
+) -> CallFilter:
+    """The filter of a request; `client_id` is the scope the caller is allowed."""
+    start = parse_instant("from", args["from"], tz=tz) if args.get("from") else None
+    end = parse_instant("to", args["to"], end_of_day=True, tz=tz) if args.get("to") else None
     if start is not None and end is not None and start >= end:
         raise ApiError(400, "invalid_parameter", "from must be earlier than to")
+    campaign = args.get("campaign")
     return CallFilter(
-        client_id=args.get("clientId") or None,
+        client_id=client_id,
         direction=_choice(args, "direction", DIRECTIONS),
         status=_choice(args, "status", STATUSES),
         start=start,
         end=end,
+        campaign=campaign.strip() if campaign is not None else None,
+        min_duration_sec=parse_count("minDuration", args.get("minDuration")),
     )
+
+
+def parse_count(name: str, raw: str | None) -> int | None:
+    """A whole number of seconds (or items) from 0, or None when absent."""
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise ApiError(
+            400, "invalid_parameter", f"{name} must be a whole number from 0, got {raw!r}"
+        )
+    return int(raw)
 
 
 def parse_limit(raw: str | None, default: int | None) -> int | None:
@@ -239,9 +271,13 @@ def parse_limit(raw: str | None, default: int | None) -> int | None:
     return int(raw)
 
 
-def parse_call_query(args: Mapping[str, str]) -> CallQuery:
+def parse_call_query(
+    args: Mapping[str, str], client_id: str | None = None, tz: str = "UTC"
+) -> CallQuery:
     fmt = _choice(args, "format", FORMATS) or "json"
     cursor = Cursor.decode(args["cursor"]) if args.get("cursor") else None
     # An export has no page size: it streams every matching call unless limited.
     limit = parse_limit(args.get("limit"), None if fmt == "csv" else DEFAULT_LIMIT)
-    return CallQuery(filter=parse_filter(args), limit=limit, cursor=cursor, format=fmt)
+    return CallQuery(
+        filter=parse_filter(args, client_id, tz), limit=limit, cursor=cursor, format=fmt
+    )

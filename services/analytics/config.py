@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from services.analytics.clients import LeadThresholds
 from switchboard.kafka import Topics
 from switchboard.settings import ConfigError, env_float, env_int, env_str
 
@@ -20,6 +21,34 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def default_clickhouse_url() -> str:
     """The embedded engine in the project's run folder (see .gitignore's .run/)."""
     return "chdb://" + os.path.abspath(os.path.join(".run", "chdb"))
+
+
+@dataclass(frozen=True)
+class Prices:
+    """Twilio prices for campaign cost and ROI, in USD.
+
+    Defaults are the integration guide's illustrative prices; set the real
+    ones of the account through ANALYTICS_PRICE_* variables.
+    """
+
+    number_monthly: float = 1.0
+    inbound_per_min: float = 0.0085
+    outbound_per_min: float = 0.013
+    recording_per_min: float = 0.0025
+
+    @classmethod
+    def from_env(cls) -> Prices:
+        return cls(
+            number_monthly=env_float("ANALYTICS_PRICE_NUMBER_MONTHLY", 1.0),
+            inbound_per_min=env_float("ANALYTICS_PRICE_INBOUND_PER_MIN", 0.0085),
+            outbound_per_min=env_float("ANALYTICS_PRICE_OUTBOUND_PER_MIN", 0.013),
+            recording_per_min=env_float("ANALYTICS_PRICE_RECORDING_PER_MIN", 0.0025),
+        )
+
+    def check(self) -> None:
+        for name, value in self.__dict__.items():
+            if value < 0:
+                raise ConfigError(f"ANALYTICS_PRICE_{name.upper()} must not be negative")
 
 
 @dataclass(frozen=True)
@@ -37,6 +66,13 @@ class Config:
     # messages the consumer stops instead of draining the topic into the DLQ.
     max_invalid_ratio: float = 0.5
     invalid_window: int = 100
+    # Client API keys are resolved through router's introspection endpoint.
+    router_url: str = "http://127.0.0.1:8082"
+    key_cache_seconds: float = 30.0
+    prices: Prices = field(default_factory=Prices)
+    lead_thresholds: LeadThresholds = field(default_factory=LeadThresholds)
+    # Rows older than this many days are dropped by ClickHouse TTL; 0 keeps all.
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
         check_clickhouse_url(self.clickhouse_url)
@@ -62,6 +98,20 @@ class Config:
         host, _, port = self.bind.rpartition(":")
         if not host or not port.isdigit():
             raise ConfigError(f"ANALYTICS_BIND must be host:port, got {self.bind!r}")
+        router = urlsplit(self.router_url)
+        if router.scheme not in ("http", "https") or not router.hostname:
+            raise ConfigError(f"ROUTER_URL must be http(s)://host:port, got {self.router_url!r}")
+        self.prices.check()
+        lead = self.lead_thresholds
+        if not 0 < lead.short_sec < lead.long_sec or lead.qualified_sec < 0:
+            raise ConfigError(
+                "ANALYTICS_LEAD_SHORT_SEC must be positive and below ANALYTICS_LEAD_LONG_SEC, "
+                "ANALYTICS_LEAD_QUALIFIED_SEC not negative"
+            )
+        if self.retention_days < 0:
+            raise ConfigError(
+                f"ANALYTICS_RETENTION_DAYS must be 0 (keep all) or more, got {self.retention_days}"
+            )
 
     @property
     def embedded(self) -> bool:
@@ -82,6 +132,15 @@ class Config:
             batch_seconds=env_float("ANALYTICS_BATCH_SECONDS", 0.5),
             max_invalid_ratio=env_float("ANALYTICS_MAX_INVALID_RATIO", 0.5),
             invalid_window=env_int("ANALYTICS_INVALID_WINDOW", 100),
+            router_url=env_str("ROUTER_URL", "http://127.0.0.1:8082"),
+            key_cache_seconds=env_float("ANALYTICS_KEY_CACHE_SECONDS", 30.0),
+            prices=Prices.from_env(),
+            lead_thresholds=LeadThresholds(
+                short_sec=env_int("ANALYTICS_LEAD_SHORT_SEC", 30),
+                long_sec=env_int("ANALYTICS_LEAD_LONG_SEC", 120),
+                qualified_sec=env_int("ANALYTICS_LEAD_QUALIFIED_SEC", 30),
+            ),
+            retention_days=env_int("ANALYTICS_RETENTION_DAYS", 0),
         )
 
 

@@ -1,6 +1,10 @@
-"""The analytics consumer: call events from Kafka into ClickHouse, at least once.
+"""The analytics consumer: events from Kafka into ClickHouse, at least once.
 
-One short pipeline, each step a method of the same name:
+It reads three topics: call events (folded into one fact per call), number
+events (who held a number when: calls without a routing decision or
+campaign are attributed from them, also calls stored before the number
+event arrived) and client events (each client's time zone and reporting
+settings). One short pipeline, each step a method of the same name:
 
     poll -> decode (and validate) -> batch -> write -> commit
 
@@ -21,13 +25,22 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from services.analytics.clients import settings_from_event
 from services.analytics.config import Config
-from services.analytics.facts import CallFact, fold
+from services.analytics.facts import CallFact, fold_all
+from services.analytics.numbers import (
+    NumberAssignment,
+    assignment_at,
+    assignment_from_event,
+    attribute,
+    needs_attribution,
+    tracked_number,
+)
 from services.analytics.store import Store, StoredFact
 from switchboard import kafka
 from switchboard.events import Event, InvalidEvent, decode
@@ -70,6 +83,7 @@ class Batch:
     max_size: int
     max_age: float
     events: list[Event] = field(default_factory=list)
+    payloads: dict[str, bytes] = field(default_factory=dict)  # event id -> message value
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: int = 0
     opened_at: float | None = None
@@ -79,6 +93,9 @@ class Batch:
             self.opened_at = time.monotonic()
         if event is not None:
             self.events.append(event)
+            value = msg.value()
+            if value is not None:
+                self.payloads[event.id] = value
         self.messages += 1
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         if topic is None or partition is None or offset is None:
@@ -126,13 +143,19 @@ class InvalidRatioGuard:
             )
 
 
-def write(store: Store, events: Sequence[Event]) -> WriteResult:
-    """Make a batch durable: new fact versions first, then the raw events.
+def write(
+    store: Store, events: Sequence[Event], payloads: Mapping[str, bytes] | None = None
+) -> WriteResult:
+    """Make a batch durable: numbers and settings, new fact versions, then the raw events.
 
-    Facts go first on purpose. "Already stored" is judged by the events
-    table, so if the process dies between the two inserts the events are
-    folded again on re-delivery, which the idempotent fold makes harmless;
-    the other order would leave those events out of the fact for good.
+    Facts go before the events on purpose. "Already stored" is judged by
+    the events table, so if the process dies between the two inserts the
+    events are folded again on re-delivery, which the idempotent fold makes
+    harmless; the other order would leave those events out of the fact for
+    good. Number assignments and client settings are upserts (newest
+    occurredAt wins), harmless to repeat, and go first so that calls of the
+    same batch are attributed with them. `payloads` are the events as they
+    arrived (by id), stored as they are.
     """
     unique: dict[str, Event] = {}
     for event in events:
@@ -142,14 +165,32 @@ def write(store: Store, events: Sequence[Event]) -> WriteResult:
     if not fresh:
         return WriteResult(0, len(events), 0)
 
+    assignments = resolve_assignments(
+        store, [a for a in map(assignment_from_event, fresh) if a is not None]
+    )
+    store.upsert_assignments(assignments)
+    store.upsert_client_settings([s for s in map(settings_from_event, fresh) if s is not None])
+
     call_sids = {event.callSid for event in fresh if event.callSid}
     current = store.load_facts(call_sids)
     facts: dict[str, CallFact | None] = {
         sid: (current[sid].fact if sid in current else None) for sid in call_sids
     }
+    by_call: dict[str, list[Event]] = {}
     for event in fresh:
         if event.callSid:
-            facts[event.callSid] = fold(facts[event.callSid], event)
+            by_call.setdefault(event.callSid, []).append(event)
+    for sid, its_events in by_call.items():
+        facts[sid] = fold_all(facts[sid], its_events)
+
+    # Calls stored before this batch's number events arrived (a replay reads
+    # the topics in no particular order) get the same attribution.
+    late = {sid for a in assignments for sid in store.calls_to_attribute(a)} - set(facts)
+    if late:
+        for sid, stored_fact in store.load_facts(late).items():
+            current[sid] = stored_fact
+            facts[sid] = stored_fact.fact
+    attribute_all(store, facts, assignments)
 
     changed = []
     for sid, fact in facts.items():
@@ -157,9 +198,68 @@ def write(store: Store, events: Sequence[Event]) -> WriteResult:
         if fact is None or (before is not None and before.fact == fact):
             continue
         changed.append(StoredFact(fact, (before.version if before else 0) + 1))
-    store.insert_facts(changed)
-    store.insert_events(fresh)
+    store.insert_facts(changed, current)
+    store.insert_events(fresh, payloads)
     return WriteResult(len(fresh), len(events) - len(fresh), len(changed))
+
+
+def resolve_assignments(
+    store: Store, assignments: list[NumberAssignment]
+) -> list[NumberAssignment]:
+    """Releases without assignedAt close the number's open period; the rest pass as they are."""
+    unknown = [a for a in assignments if a.assignedAt.timestamp() == 0]
+    if not unknown:
+        return assignments
+    known = store.load_assignments({a.phoneNumber for a in unknown})
+    resolved = []
+    for assignment in assignments:
+        if assignment not in unknown:
+            resolved.append(assignment)
+            continue
+        released = assignment.releasedAt or assignment.assignedAt
+        open_periods = [
+            a
+            for a in known
+            if a.phoneNumber == assignment.phoneNumber
+            and a.releasedAt is None
+            and a.assignedAt <= released
+        ]
+        if not open_periods:
+            log.warning("release of %s matches no open assignment", assignment.phoneNumber)
+            continue
+        period = max(open_periods, key=lambda a: a.assignedAt)
+        resolved.append(
+            replace(
+                assignment,
+                assignedAt=period.assignedAt,
+                campaign=assignment.campaign or period.campaign,
+                clientId=assignment.clientId or period.clientId,
+            )
+        )
+    return resolved
+
+
+def attribute_all(
+    store: Store, facts: dict[str, CallFact | None], fresh: Sequence[NumberAssignment]
+) -> None:
+    """Fill missing clients and campaigns from the numbers' assignments, in place."""
+    wanting = {
+        sid: fact
+        for sid, fact in facts.items()
+        if fact is not None and needs_attribution(fact) and tracked_number(fact)
+    }
+    if not wanting:
+        return
+    numbers = {tracked_number(fact) for fact in wanting.values()}
+    known = {(a.phoneNumber, a.assignedAt): a for a in store.load_assignments(numbers)}
+    for assignment in fresh:  # may not be readable yet where inserts are asynchronous
+        key = (assignment.phoneNumber, assignment.assignedAt)
+        if key not in known or known[key].version <= assignment.version:
+            known[key] = assignment
+    for sid, fact in wanting.items():
+        facts[sid] = attribute(
+            fact, assignment_at(known.values(), tracked_number(fact), fact.startedAt)
+        )
 
 
 class AnalyticsConsumer:
@@ -229,7 +329,11 @@ class AnalyticsConsumer:
             log.critical("analytics consumer could not start: %s", err, exc_info=True)
             raise
         consumer.subscribe(
-            [self.config.topics.call_events],
+            [
+                self.config.topics.call_events,
+                self.config.topics.number_events,
+                self.config.topics.client_events,
+            ],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -325,7 +429,7 @@ class AnalyticsConsumer:
         return True
 
     def _write(self, batch: Batch) -> WriteResult:
-        return write(self.store, batch.events)
+        return write(self.store, batch.events, batch.payloads)
 
     def _commit(self, consumer: Consumer, batch: Batch) -> None:
         """Commit exactly this batch's offsets, now that its write is durable."""

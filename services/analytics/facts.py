@@ -7,13 +7,15 @@ so applying an event twice, or the events of one call in any order, gives the
 same evidence. The outcome (`status`, `answered`, `durationSec`, `routed`) is
 then derived from the evidence alone, with the dial result as the authority:
 one forwarded call is two Twilio calls, and the parent's status and duration
-(which include ringing) say nothing about whether the client picked up.
+(which include ringing) say nothing about whether the client picked up. An
+outbound call (`call.placed`, made through router) has no <Dial>: its own
+status is the outcome and its CallDuration the talk time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from switchboard.events import Event
@@ -28,6 +30,7 @@ STATUSES = (*FINAL_STATUSES, UNROUTED, IN_PROGRESS)
 FOLDED_TYPES = frozenset(
     {
         "call.received",
+        "call.placed",
         "call.routed",
         "call.fallback-served",
         "call.dial-completed",
@@ -75,36 +78,69 @@ class CallFact:
     routed: bool = False
 
 
+Working = dict[str, Any]  # a CallFact's fields while events are applied to it
+
+
 def fold(current: CallFact | None, event: Event) -> CallFact | None:
     """The call fact after `event`; `current` is None for a call not seen yet.
 
     Events without a CallSid, or of a type the fold does not know, leave the
     fact as it is (None stays None: such an event does not start a call).
     """
-    if event.callSid is None or event.type not in FOLDED_TYPES:
-        return current
-    if current is not None and current.callSid != event.callSid:
-        raise ValueError(f"event for {event.callSid} folded into fact of {current.callSid}")
-    occurred = event.occurred_at
-    fact = current or CallFact(callSid=event.callSid, startedAt=occurred)
-    fact = replace(fact, startedAt=min(fact.startedAt, occurred))
-    if event.clientId and not fact.clientId:
-        fact = replace(fact, clientId=event.clientId)
+    return fold_all(current, [event])
 
-    if event.type == "call.received":
-        fact = _received(fact, _params(event))
-    elif event.type == "call.routed":
-        fact = _routed(fact, event.data)
-    elif event.type == "call.fallback-served":
-        fact = replace(fact, fallback=True)
-    elif event.type == "call.dial-completed":
-        fact = _dial_completed(fact, _params(event), occurred)
-    elif event.type == "call.status-reported":
-        fact = _status_reported(fact, _params(event), occurred)
-    elif event.type == "recording.status-reported":
+
+def fold_all(current: CallFact | None, events: list[Event]) -> CallFact | None:
+    """Fold several events of one call, in the given order.
+
+    The rules work on one mutable copy of the fact and build the frozen
+    fact once at the end: the consumer folds a whole batch per call, and a
+    new dataclass per field change would cost more than everything else.
+    """
+    fact: Working | None = None
+    for event in events:
+        if event.callSid is None or event.type not in FOLDED_TYPES:
+            continue
+        if fact is None:
+            if current is not None:
+                fact = dict(current.__dict__)
+            else:
+                fact = dict(_EMPTY.__dict__, callSid=event.callSid, startedAt=event.occurred_at)
+        _apply(fact, event)
+    if fact is None:
+        return current
+    _decide(fact)
+    return CallFact(**fact)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EMPTY = CallFact(callSid="", startedAt=_EPOCH)
+
+
+def _apply(fact: Working, event: Event) -> None:
+    if fact["callSid"] != event.callSid:
+        raise ValueError(f"event for {event.callSid} folded into fact of {fact['callSid']}")
+    occurred = event.occurred_at
+    if occurred < fact["startedAt"]:
+        fact["startedAt"] = occurred
+    if event.clientId and not fact["clientId"]:
+        fact["clientId"] = event.clientId
+    kind = event.type
+    if kind == "call.received":
+        _fill(fact, _caller_fields(_params(event)))
+    elif kind == "call.placed":
+        _placed(fact, event.data)
+    elif kind == "call.routed":
+        _routed(fact, event.data)
+    elif kind == "call.fallback-served":
+        fact["fallback"] = True
+    elif kind == "call.dial-completed":
+        _dial_completed(fact, _params(event), occurred)
+    elif kind == "call.status-reported":
+        _status_reported(fact, _params(event), occurred)
+    elif kind == "recording.status-reported":
         if _params(event).get("RecordingStatus") == "completed":
-            fact = replace(fact, recorded=True)
-    return _decide(fact)
+            fact["recorded"] = True
 
 
 def _params(event: Event) -> dict[str, str]:
@@ -127,65 +163,74 @@ def _seconds(raw: str | None) -> int:
         return 0
 
 
-def _fill(fact: CallFact, **values: str) -> CallFact:
+def _fill(fact: Working, values: dict[str, str]) -> None:
     """Set the fields that are still empty; the first report of a number wins."""
-    missing: dict[str, Any] = {
-        name: value for name, value in values.items() if value and not getattr(fact, name)
-    }
-    return replace(fact, **missing) if missing else fact
+    for name, value in values.items():
+        if value and not fact[name]:
+            fact[name] = value
 
 
 def _caller_fields(params: dict[str, str]) -> dict[str, str]:
+    """Who the other party is and where Twilio places them.
+
+    On an inbound call that is the caller (From*); on an outbound call the
+    From* fields describe our own Twilio number, so the place is the called
+    party's (To*).
+    """
+    direction = _direction(params.get("Direction", ""))
+    side, alias = ("To", "Called") if direction == "outbound" else ("From", "Caller")
     return {
-        "direction": _direction(params.get("Direction", "")),
+        "direction": direction,
         "fromNumber": params.get("From", ""),
         "toNumber": params.get("To", ""),
-        "callerCity": params.get("FromCity") or params.get("CallerCity", ""),
-        "callerState": params.get("FromState") or params.get("CallerState", ""),
-        "callerCountry": params.get("FromCountry") or params.get("CallerCountry", ""),
+        "callerCity": params.get(f"{side}City") or params.get(f"{alias}City", ""),
+        "callerState": params.get(f"{side}State") or params.get(f"{alias}State", ""),
+        "callerCountry": params.get(f"{side}Country") or params.get(f"{alias}Country", ""),
     }
 
 
-def _received(fact: CallFact, params: dict[str, str]) -> CallFact:
-    return _fill(fact, **_caller_fields(params))
+def _placed(fact: Working, data: dict[str, Any]) -> None:
+    _fill(
+        fact,
+        {
+            "direction": "outbound",
+            "fromNumber": str(data.get("fromNumber") or ""),
+            "toNumber": str(data.get("toNumber") or ""),
+            "clientId": str(data.get("clientId") or ""),
+            "campaign": str(data.get("campaign") or ""),
+        },
+    )
+    fact["recordingEnabled"] = fact["recordingEnabled"] or bool(data.get("recording"))
 
 
-def _routed(fact: CallFact, data: dict[str, Any]) -> CallFact:
+def _routed(fact: Working, data: dict[str, Any]) -> None:
     disposition = str(data.get("disposition") or "")
     # A forwarding decision outranks "unassigned"; an equal one (a retried
     # webhook routed again) brings the same values.
-    if _DISPOSITION_RANK.get(disposition, 0) < _DISPOSITION_RANK.get(fact.disposition, 0):
-        return fact
-    return replace(
-        fact,
-        disposition=disposition,
-        clientId=data.get("clientId") or fact.clientId,
-        forwardedTo=data.get("forwardTo") or "",
-        campaign=data.get("campaign") or "",
-        recordingEnabled=bool(data.get("recording")),
-    )
+    if _DISPOSITION_RANK.get(disposition, 0) < _DISPOSITION_RANK.get(fact["disposition"], 0):
+        return
+    fact["disposition"] = disposition
+    fact["clientId"] = data.get("clientId") or fact["clientId"]
+    fact["forwardedTo"] = data.get("forwardTo") or ""
+    fact["campaign"] = data.get("campaign") or ""
+    fact["recordingEnabled"] = bool(data.get("recording"))
 
 
 def _later(first: datetime | None, second: datetime) -> datetime:
     return second if first is None else max(first, second)
 
 
-def _dial_completed(fact: CallFact, params: dict[str, str], occurred: datetime) -> CallFact:
+def _dial_completed(fact: Working, params: dict[str, str], occurred: datetime) -> None:
     status = params.get("DialCallStatus", "")
     if status == "answered":
         status = COMPLETED
     new = (status, _seconds(params.get("DialCallDuration")), params.get("DialBridged", ""))
-    old = (fact.dialStatus, fact.dialDurationSec, fact.dialBridged)
+    old = (fact["dialStatus"], fact["dialDurationSec"], fact["dialBridged"])
     # Twilio sends one dial result per call; if two differ, keep the one that
     # ranks higher so the answer does not depend on arrival order.
-    best = max(new, old, key=_dial_rank) if fact.dialStatus else new
-    return replace(
-        fact,
-        dialStatus=best[0],
-        dialDurationSec=best[1],
-        dialBridged=best[2],
-        endedAt=_later(fact.endedAt, occurred),
-    )
+    best = max(new, old, key=_dial_rank) if fact["dialStatus"] else new
+    fact["dialStatus"], fact["dialDurationSec"], fact["dialBridged"] = best
+    fact["endedAt"] = _later(fact["endedAt"], occurred)
 
 
 def _dial_rank(result: tuple[str, int, str]) -> tuple[bool, int, str, str]:
@@ -202,29 +247,24 @@ def _is_child_leg(params: dict[str, str]) -> bool:
     return bool(params.get("ParentCallSid")) or params.get("Direction") == "outbound-dial"
 
 
-def _status_reported(fact: CallFact, params: dict[str, str], occurred: datetime) -> CallFact:
+def _status_reported(fact: Working, params: dict[str, str], occurred: datetime) -> None:
     status = params.get("CallStatus", "")
     child = _is_child_leg(params)
     if not child:
-        fact = _fill(fact, **_caller_fields(params))
+        _fill(fact, _caller_fields(params))
     if status not in FINAL_STATUSES:
-        return fact  # queued, ringing, in-progress: nothing final to keep
+        return  # queued, ringing, in-progress: nothing final to keep
     new = (status, _seconds(params.get("CallDuration")) if status == COMPLETED else 0)
-    if child:
-        old = (fact.childStatus, fact.childDurationSec)
-        best = max(new, old, key=_leg_rank) if fact.childStatus else new
-        fact = replace(fact, childStatus=best[0], childDurationSec=best[1])
-    else:
-        old = (fact.parentStatus, fact.parentDurationSec)
-        best = max(new, old, key=_leg_rank) if fact.parentStatus else new
-        fact = replace(fact, parentStatus=best[0], parentDurationSec=best[1])
-    return replace(fact, endedAt=_later(fact.endedAt, occurred))
+    leg = "child" if child else "parent"
+    old = (fact[f"{leg}Status"], fact[f"{leg}DurationSec"])
+    best = max(new, old, key=_leg_rank) if old[0] else new
+    fact[f"{leg}Status"], fact[f"{leg}DurationSec"] = best
+    fact["endedAt"] = _later(fact["endedAt"], occurred)
 
 
-def _decide(fact: CallFact) -> CallFact:
-    status, answered, duration = decide_outcome(fact)
-    routed = fact.disposition == "forwarded" and not fact.fallback
-    return replace(fact, status=status, answered=answered, durationSec=duration, routed=routed)
+def _decide(fact: Working) -> None:
+    fact["status"], fact["answered"], fact["durationSec"] = _outcome(fact)
+    fact["routed"] = fact["disposition"] == "forwarded" and not fact["fallback"]
 
 
 def decide_outcome(fact: CallFact) -> tuple[str, bool, int]:
@@ -244,34 +284,33 @@ def decide_outcome(fact: CallFact) -> tuple[str, bool, int]:
        arriving later overrides this.
     6. Otherwise the call is still in progress.
     """
-    if fact.dialStatus in FINAL_STATUSES:
-        if fact.dialStatus == COMPLETED:
-            if fact.dialBridged == "false":
+    return _outcome(fact.__dict__)
+
+
+def _outcome(fact: Working) -> tuple[str, bool, int]:
+    dial = fact["dialStatus"]
+    if dial in FINAL_STATUSES:
+        if dial == COMPLETED:
+            if fact["dialBridged"] == "false":
                 return "no-answer", False, 0
-            return COMPLETED, True, fact.dialDurationSec
-        return fact.dialStatus, False, 0
-    if fact.childStatus:
-        if fact.childStatus == COMPLETED:
-            return COMPLETED, True, fact.childDurationSec
-        return fact.childStatus, False, 0
-    if fact.fallback:
+            return COMPLETED, True, fact["dialDurationSec"]
+        return dial, False, 0
+    child = fact["childStatus"]
+    if child:
+        if child == COMPLETED:
+            return COMPLETED, True, fact["childDurationSec"]
+        return child, False, 0
+    if fact["fallback"]:
         return "failed", False, 0
-    if fact.disposition == "unassigned":
+    if fact["disposition"] == "unassigned":
         return UNROUTED, False, 0
-    if fact.parentStatus:
-        if fact.disposition == "forwarded":
-            if fact.parentStatus == COMPLETED:
+    parent = fact["parentStatus"]
+    if parent:
+        if fact["disposition"] == "forwarded":
+            if parent == COMPLETED:
                 return "canceled", False, 0
-            return fact.parentStatus, False, 0
-        if fact.parentStatus == COMPLETED:
-            return COMPLETED, True, fact.parentDurationSec
-        return fact.parentStatus, False, 0
+            return parent, False, 0
+        if parent == COMPLETED:
+            return COMPLETED, True, fact["parentDurationSec"]
+        return parent, False, 0
     return IN_PROGRESS, False, 0
-
-
-def fold_all(current: CallFact | None, events: list[Event]) -> CallFact | None:
-    """Fold several events of one call, in the given order."""
-    fact = current
-    for event in events:
-        fact = fold(fact, event)
-    return fact

@@ -1,21 +1,29 @@
 """Analytics' ClickHouse: the schema migrations and every query, in one place.
 
-Tables are qualified with the configured database. Call facts are always read
-through the `calls` view (`call_facts FINAL`), so a call whose fact was
-written several times counts once. Timestamps cross the boundary as Unix
-milliseconds, which means the same on chDB and on a server whatever either
-thinks the local time zone is. On chDB (one engine per process, no sessions)
-every call is serialized with a lock.
+Tables are qualified with the configured database. The consumer keeps one
+fact per call in `call_facts` (sorted by callSid, for its own look-ups) and
+writes a changed fact as two rows: the previous version with sign -1 and
+the new one with sign +1. A materialized view copies both into
+`calls_by_client`, sorted by (clientId, startedAt) for the metrics, and
+from there into the hourly sums of `client_hourly`. Metrics read the
+current calls as the +1 rows that no -1 row cancels (`_current`); since a
+cancelling row carries exactly the values of the row it cancels, any filter
+treats both alike and nothing is counted twice, without FINAL.
+
+Timestamps cross the boundary as Unix milliseconds, which means the same on
+chDB and on a server whatever either thinks the local time zone is. On chDB
+(one engine per process, no sessions) every call is serialized with a lock.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import string
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +33,12 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from services.analytics.calls import CallFilter, CallRecord, Cursor, Summary
-from services.analytics.facts import MISSED_STATUSES, CallFact
+from services.analytics.campaigns import CampaignCalls
+from services.analytics.clients import ClientSettings, LeadThresholds, valid_timezone
+from services.analytics.config import Prices
+from services.analytics.facts import FINAL_STATUSES, MISSED_STATUSES, CallFact
+from services.analytics.metrics import Caller, CallerStats, Durations
+from services.analytics.numbers import NumberAssignment
 from switchboard.events import Event
 
 log = logging.getLogger(__name__)
@@ -81,8 +94,24 @@ _EVENT_COLUMNS = (
 _RECORD_SELECT = """
     callSid, clientId, direction, fromNumber, toNumber, forwardedTo, status,
     answered, durationSec, toUnixTimestamp64Milli(startedAt) AS startedAtMs,
-    recorded, callerCity, callerState, callerCountry
+    recorded, callerCity, callerState, callerCountry, campaign
 """
+
+# Numbers Twilio reports for a withheld or unknown caller: not someone to rank.
+ANONYMOUS_CALLERS = ("", "anonymous", "Anonymous", "restricted", "unknown", "+266696687")
+
+# Tables that take a retention TTL, with the time column it counts from.
+_RETENTION = (
+    ("events", "occurredAt"),
+    ("call_facts", "startedAt"),
+    ("calls_by_client", "startedAt"),
+    ("client_hourly", "hour"),
+    ("conversions", "recordedAt"),
+)
+
+_MISSED_SQL = ", ".join(f"'{status}'" for status in MISSED_STATUSES)
+_DECIDED_SQL = ", ".join(f"'{status}'" for status in FINAL_STATUSES)
+_ANONYMOUS_SQL = ", ".join(f"'{number}'" for number in ANONYMOUS_CALLERS)
 
 
 @dataclass(frozen=True)
@@ -95,6 +124,23 @@ class StoredFact:
 class CallPage:
     calls: list[CallRecord]
     next_cursor: Cursor | None
+
+
+@dataclass(frozen=True)
+class GeoRow:
+    country: str
+    state: str
+    city: str
+    calls: int
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """An answered call with `number` (either way) at `startedAt`."""
+
+    clientId: str
+    number: str
+    startedAt: datetime
 
 
 def from_ms(ms: int) -> datetime:
@@ -111,6 +157,18 @@ def connect(url: str) -> Client:
         return clickhouse_connect.get_client(dsn=url)
     # Without a session id the HTTP client may run queries from several threads.
     return clickhouse_connect.get_client(dsn=url, autogenerate_session_id=False)
+
+
+def tz_literal(tz: str) -> str:
+    """A time zone as an SQL string literal; only names zoneinfo knows pass."""
+    if not valid_timezone(tz) or "'" in tz or "\\" in tz:
+        raise ValueError(f"not a known time zone: {tz!r}")
+    return f"'{tz}'"
+
+
+def _finite(value: Any) -> float:
+    number = float(value or 0)
+    return 0.0 if math.isnan(number) or math.isinf(number) else number
 
 
 class Store:
@@ -189,6 +247,23 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def apply_retention(self, days: int) -> None:
+        """Set (days > 0) or remove (0) the TTL that drops rows older than `days` days."""
+        rows = self._query(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+            {"db": self.database},
+        )
+        engines = {name: engine for name, engine in rows}
+        for table, column in _RETENTION:
+            has_ttl = " TTL " in engines.get(table, "")
+            if days > 0:
+                self._command(
+                    f"ALTER TABLE {self.database}.{table} "
+                    f"MODIFY TTL toDateTime({column}) + INTERVAL {int(days)} DAY"
+                )
+            elif has_ttl:
+                self._command(f"ALTER TABLE {self.database}.{table} REMOVE TTL")
+
     # -- the consumer's writes ---------------------------------------------
 
     def stored_event_ids(self, events: Sequence[Event]) -> set[str]:
@@ -205,7 +280,11 @@ class Store:
         )
         return {row[0] for row in rows}
 
-    def insert_events(self, events: Sequence[Event]) -> None:
+    def insert_events(
+        self, events: Sequence[Event], payloads: Mapping[str, bytes] | None = None
+    ) -> None:
+        """Store events; the payload is the message as it arrived when given, else re-encoded."""
+        raw = payloads or {}
         rows = [
             [
                 e.id,
@@ -216,7 +295,7 @@ class Store:
                 e.occurred_at,
                 e.source,
                 e.requestId or "",
-                e.to_json().decode(),
+                (raw.get(e.id) or e.to_json()).decode("utf-8", "replace"),
             ]
             for e in events
         ]
@@ -247,16 +326,175 @@ class Store:
             found[fact.callSid] = StoredFact(fact, int(row[-1]))
         return found
 
-    def insert_facts(self, facts: Sequence[StoredFact]) -> None:
+    def insert_facts(
+        self,
+        facts: Sequence[StoredFact],
+        previous: Mapping[str, StoredFact] | None = None,
+    ) -> None:
+        """Write new fact versions, each with the row that cancels its previous version.
+
+        `previous` is what the caller read before folding (as `load_facts`
+        returns it); without it the store reads it now. A version not newer
+        than the stored one is not written: it could only count twice.
+        """
+        if not facts:
+            return
+        if previous is None:
+            previous = self.load_facts(stored.fact.callSid for stored in facts)
         now = datetime.now(UTC)
         rows = []
         for stored in facts:
-            row: list[Any] = []
-            for name in _FACT_COLUMNS:
-                value = getattr(stored.fact, name)
-                row.append(int(value) if isinstance(value, bool) else value)
-            rows.append([*row, stored.version, now])
-        self._insert("call_facts", rows, (*_FACT_COLUMNS, "version", "updatedAt"))
+            before = previous.get(stored.fact.callSid)
+            if before is not None:
+                if before.version >= stored.version:
+                    log.warning(
+                        "fact of %s not written: version %d is not newer than stored %d",
+                        stored.fact.callSid,
+                        stored.version,
+                        before.version,
+                    )
+                    continue
+                rows.append([*self._fact_row(before.fact), before.version, -1, now])
+            rows.append([*self._fact_row(stored.fact), stored.version, 1, now])
+        self._insert("call_facts", rows, (*_FACT_COLUMNS, "version", "sign", "updatedAt"))
+
+    @staticmethod
+    def _fact_row(fact: CallFact) -> list[Any]:
+        row: list[Any] = []
+        for name in _FACT_COLUMNS:
+            value = getattr(fact, name)
+            row.append(int(value) if isinstance(value, bool) else value)
+        return row
+
+    def upsert_assignments(self, assignments: Sequence[NumberAssignment]) -> None:
+        rows = [
+            [a.phoneNumber, a.assignedAt, a.clientId, a.campaign, a.releasedAt, a.version]
+            for a in assignments
+        ]
+        self._insert(
+            "number_assignments",
+            rows,
+            ("phoneNumber", "assignedAt", "clientId", "campaign", "releasedAt", "version"),
+        )
+
+    def load_assignments(
+        self, numbers: Iterable[str] | None = None, client_id: str | None = None
+    ) -> list[NumberAssignment]:
+        """Assignments of these numbers (all when None), of one client when given."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if numbers is not None:
+            wanted = sorted(set(numbers))
+            if not wanted:
+                return []
+            clauses.append("phoneNumber IN {numbers:Array(String)}")
+            params["numbers"] = wanted
+        if client_id is not None:
+            clauses.append("clientId = {clientId:String}")
+            params["clientId"] = client_id
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._query(
+            "SELECT phoneNumber, toUnixTimestamp64Milli(assignedAt), clientId, campaign, "
+            "toUnixTimestamp64Milli(releasedAt), version "
+            f"FROM {self.database}.number_assignments FINAL {where}",
+            params,
+        )
+        return [
+            NumberAssignment(
+                phoneNumber=number,
+                assignedAt=from_ms(assigned),
+                clientId=client,
+                campaign=campaign,
+                releasedAt=from_ms(released) if released is not None else None,
+                version=int(version),
+            )
+            for number, assigned, client, campaign, released, version in rows
+        ]
+
+    def calls_to_attribute(self, assignment: NumberAssignment) -> list[str]:
+        """CallSids of calls on this number, in its period, that miss a client or campaign."""
+        clauses = [
+            "((direction != 'outbound' AND toNumber = {number:String}) OR "
+            "(direction = 'outbound' AND fromNumber = {number:String}))",
+            "startedAt >= fromUnixTimestamp64Milli({assignedMs:Int64}, 'UTC')",
+            "disposition != 'unassigned'",
+            "(clientId = '' OR (clientId = {clientId:String} AND campaign = ''))",
+        ]
+        params: dict[str, Any] = {
+            "number": assignment.phoneNumber,
+            "assignedMs": to_ms(assignment.assignedAt),
+            "clientId": assignment.clientId,
+        }
+        if assignment.releasedAt is not None:
+            clauses.append("startedAt < fromUnixTimestamp64Milli({releasedMs:Int64}, 'UTC')")
+            params["releasedMs"] = to_ms(assignment.releasedAt)
+        rows = self._query(f"SELECT callSid {self._current_sql(clauses)}", params)
+        return [row[0] for row in rows]
+
+    def upsert_client_settings(self, settings: Sequence[ClientSettings]) -> None:
+        rows = [
+            [
+                s.clientId,
+                s.name,
+                s.timezone,
+                s.valuePerConversion,
+                s.leadShortSec,
+                s.leadLongSec,
+                s.leadQualifiedSec,
+                int(s.deleted),
+                s.version,
+            ]
+            for s in settings
+        ]
+        self._insert(
+            "client_settings",
+            rows,
+            (
+                "clientId",
+                "name",
+                "timezone",
+                "valuePerConversion",
+                "leadShortSec",
+                "leadLongSec",
+                "leadQualifiedSec",
+                "deleted",
+                "version",
+            ),
+        )
+
+    def client_settings(self, client_id: str | None = None) -> dict[str, ClientSettings]:
+        """Settings by clientId: of one client when given, else of every client."""
+        where = "WHERE clientId = {clientId:String}" if client_id is not None else ""
+        rows = self._query(
+            "SELECT clientId, name, timezone, valuePerConversion, leadShortSec, leadLongSec, "
+            f"leadQualifiedSec, deleted, version FROM {self.database}.client_settings FINAL "
+            f"{where}",
+            {"clientId": client_id} if client_id is not None else {},
+        )
+        found = {}
+        for row in rows:
+            client, name, tz, value, short, long, qualified, deleted, version = row
+            found[client] = ClientSettings(
+                clientId=client,
+                name=name,
+                timezone=tz,
+                valuePerConversion=value,
+                leadShortSec=short,
+                leadLongSec=long,
+                leadQualifiedSec=qualified,
+                deleted=bool(deleted),
+                version=int(version),
+            )
+        return found
+
+    def record_conversion(self, client_id: str, call_sid: str, value: float) -> datetime:
+        now = datetime.now(UTC)
+        self._insert(
+            "conversions",
+            [[client_id, call_sid, float(value), now, to_ms(now)]],
+            ("clientId", "callSid", "value", "recordedAt", "version"),
+        )
+        return now
 
     # -- the API's reads ----------------------------------------------------
 
@@ -278,23 +516,47 @@ class Store:
         if flt.end is not None:
             clauses.append("startedAt < fromUnixTimestamp64Milli({toMs:Int64}, 'UTC')")
             params["toMs"] = to_ms(flt.end)
+        if flt.campaign is not None:
+            clauses.append("campaign = {campaign:String}")
+            params["campaign"] = flt.campaign
+        if flt.min_duration_sec is not None:
+            clauses.append("durationSec >= {minDuration:UInt32}")
+            params["minDuration"] = flt.min_duration_sec
         return clauses, params
+
+    def _current_sql(self, clauses: Sequence[str]) -> str:
+        """FROM/WHERE selecting the current version of each call that matches `clauses`.
+
+        The +1 rows, less those a -1 row cancels (same callSid and version).
+        A cancelling row holds the values of the row it cancels, so it
+        matches the same clauses, and looking for it among them is enough.
+        """
+        table = f"{self.database}.calls_by_client"
+        matching = " AND ".join(clauses) or "1"
+        return (
+            f"FROM {table} WHERE sign = 1 AND {matching} AND (callSid, version) NOT IN "
+            f"(SELECT callSid, version FROM {table} WHERE sign = -1 AND {matching})"
+        )
+
+    def _current(self, flt: CallFilter, extra: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
+        clauses, params = self._where(flt)
+        return self._current_sql([*clauses, *extra]), params
 
     def list_calls(self, flt: CallFilter, limit: int, after: Cursor | None = None) -> CallPage:
         """Calls newest first (startedAt, then callSid, descending), `limit` at most."""
-        clauses, params = self._where(flt)
+        extra = []
+        cursor_params: dict[str, Any] = {}
         if after is not None:
-            clauses.append(
+            extra.append(
                 "(startedAt, callSid) < "
                 "(fromUnixTimestamp64Milli({afterMs:Int64}, 'UTC'), {afterSid:String})"
             )
-            params["afterMs"] = after.started_ms
-            params["afterSid"] = after.call_sid
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            cursor_params = {"afterMs": after.started_ms, "afterSid": after.call_sid}
+        current, params = self._current(flt, extra)
         rows = self._query(
-            f"SELECT {_RECORD_SELECT} FROM {self.database}.calls {where} "
+            f"SELECT {_RECORD_SELECT} {current} "
             f"ORDER BY startedAt DESC, callSid DESC LIMIT {int(limit) + 1}",
-            params,
+            {**params, **cursor_params},
         )
         calls = [_record(row) for row in rows[:limit]]
         more = len(rows) > limit
@@ -307,7 +569,7 @@ class Store:
         flt: CallFilter,
         limit: int | None = None,
         after: Cursor | None = None,
-        page_size: int = 1000,
+        page_size: int = 5000,
     ) -> Iterator[CallRecord]:
         """Every matching call, newest first, fetched a page at a time.
 
@@ -335,9 +597,7 @@ class Store:
         return _record(rows[0]) if rows else None
 
     def summary(self, flt: CallFilter) -> Summary:
-        clauses, params = self._where(flt)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        missed = ", ".join(f"'{status}'" for status in MISSED_STATUSES)
+        current, params = self._current(flt)
         rows = self._query(
             f"""
             SELECT
@@ -345,14 +605,15 @@ class Store:
                 countIf(direction = 'inbound'),
                 countIf(direction = 'outbound'),
                 countIf(status = 'completed'),
-                countIf(status IN ({missed})),
+                countIf(status IN ({_MISSED_SQL})),
                 sum(durationSec),
-                countIf(answered = 1)
-            FROM {self.database}.calls {where}
+                countIf(answered = 1),
+                countIf(status = 'unrouted')
+            {current}
             """,
             params,
         )
-        total, inbound, outbound, completed, missed_count, duration, answered = (
+        total, inbound, outbound, completed, missed, duration, answered, unrouted = (
             int(v or 0) for v in rows[0]
         )
         return Summary.compute(
@@ -360,10 +621,290 @@ class Store:
             inbound=inbound,
             outbound=outbound,
             completed=completed,
-            missed=missed_count,
+            missed=missed,
             total_duration_sec=duration,
             answered=answered,
+            unrouted=unrouted,
         )
+
+    def timeseries(self, flt: CallFilter, interval: str, tz: str) -> list[tuple[Any, ...]]:
+        """(bucket key, total, inbound, outbound, completed, missed, answered, durationSec)."""
+        zone = tz_literal(tz)
+        key = {
+            "hour": f"toUnixTimestamp(toStartOfHour(startedAt, {zone}))",
+            "day": f"toString(toDate(startedAt, {zone}))",
+            "month": f"toString(toStartOfMonth(startedAt, {zone}))",
+        }[interval]
+        current, params = self._current(flt)
+        return self._query(
+            f"""
+            SELECT
+                {key} AS bucket,
+                count(),
+                countIf(direction = 'inbound'),
+                countIf(direction = 'outbound'),
+                countIf(status = 'completed'),
+                countIf(status IN ({_MISSED_SQL})),
+                countIf(answered = 1),
+                sum(durationSec)
+            {current}
+            GROUP BY bucket
+            ORDER BY bucket
+            """,
+            params,
+        )
+
+    def durations(self, flt: CallFilter) -> Durations:
+        """Talk time of the answered calls: total, mean, median and 90th percentile.
+
+        Percentiles interpolate between neighbours (as numpy's default and
+        a spreadsheet's PERCENTILE.INC do).
+        """
+        current, params = self._current(flt, ["answered = 1"])
+        rows = self._query(
+            "SELECT count(), sum(durationSec), avg(durationSec), "
+            "quantileExactInclusive(0.5)(durationSec), quantileExactInclusive(0.9)(durationSec) "
+            f"{current}",
+            params,
+        )
+        calls, total, mean, median, p90 = rows[0]
+        return Durations(
+            calls=int(calls or 0),
+            totalSec=int(total or 0),
+            avgSec=round(_finite(mean), 1),
+            medianSec=round(_finite(median), 1),
+            p90Sec=round(_finite(p90), 1),
+        )
+
+    def peak_hours(self, flt: CallFilter, tz: str) -> dict[tuple[int, int], tuple[int, int]]:
+        """{(dayOfWeek 1=Monday..7, hour 0-23): (calls, answered)} in the time zone."""
+        zone = tz_literal(tz)
+        current, params = self._current(flt)
+        rows = self._query(
+            f"SELECT toDayOfWeek(startedAt, 0, {zone}) AS day, toHour(startedAt, {zone}) AS hour, "
+            f"count(), countIf(answered = 1) {current} GROUP BY day, hour",
+            params,
+        )
+        return {(int(d), int(h)): (int(c), int(a)) for d, h, c, a in rows}
+
+    def _caller_scope(self, flt: CallFilter) -> tuple[str, dict[str, Any], str]:
+        """Inbound calls with a known caller up to the range's end (for first-ever calls)."""
+        history = CallFilter(
+            client_id=flt.client_id,
+            end=flt.end,
+            campaign=flt.campaign,
+            status=flt.status,
+            min_duration_sec=flt.min_duration_sec,
+        )
+        current, params = self._current(
+            history, ["direction = 'inbound'", f"fromNumber NOT IN ({_ANONYMOUS_SQL})"]
+        )
+        in_range = "1"
+        if flt.start is not None:
+            in_range = "startedAt >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC')"
+            params["fromMs"] = to_ms(flt.start)
+        return current, params, in_range
+
+    def top_callers(self, flt: CallFilter, limit: int) -> tuple[list[Caller], CallerStats]:
+        """The callers with most calls in the range, and the stats over all of them.
+
+        One scan: the stats are window aggregates over every caller, taken
+        before LIMIT keeps the top ones.
+        """
+        current, params, in_range = self._caller_scope(flt)
+        first_in_range = (
+            "1" if flt.start is None else "first >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC')"
+        )
+        rows = self._query(
+            f"""
+            SELECT
+                fromNumber, calls, answered,
+                toUnixTimestamp64Milli(last), toUnixTimestamp64Milli(first),
+                count() OVER (), countIf(calls >= 2) OVER (),
+                countIf({first_in_range}) OVER (), sum(calls) OVER ()
+            FROM (
+                SELECT
+                    fromNumber,
+                    countIf({in_range}) AS calls,
+                    countIf({in_range} AND answered = 1) AS answered,
+                    maxIf(startedAt, {in_range}) AS last,
+                    min(startedAt) AS first
+                {current}
+                GROUP BY fromNumber
+                HAVING calls > 0
+            )
+            ORDER BY calls DESC, last DESC, fromNumber
+            LIMIT {int(limit)}
+            """,
+            params,
+        )
+        callers = [
+            Caller(number, int(calls), int(answered), from_ms(last), from_ms(first))
+            for number, calls, answered, last, first, *_ in rows
+        ]
+        unique, repeat, first_time, total = (int(v) for v in rows[0][5:]) if rows else (0,) * 4
+        stats = CallerStats(
+            uniqueCallers=unique,
+            repeatCallers=repeat,
+            firstTimeCallers=first_time,
+            firstTimeCalls=first_time,
+            totalCalls=total,
+        )
+        return callers, stats
+
+    def geography(self, flt: CallFilter) -> tuple[list[GeoRow], int]:
+        """Inbound calls by (country, state, city); and how many had no country."""
+        current, params = self._current(flt, ["direction = 'inbound'"])
+        rows = self._query(
+            "SELECT callerCountry, callerState, callerCity, count() "
+            f"{current} GROUP BY callerCountry, callerState, callerCity",
+            params,
+        )
+        places = [GeoRow(country, state, city, int(n)) for country, state, city, n in rows]
+        unknown = sum(place.calls for place in places if not place.country)
+        return [place for place in places if place.country], unknown
+
+    def lead_buckets(
+        self,
+        flt: CallFilter,
+        thresholds: LeadThresholds,
+        qualified_by_client: Mapping[str, int] | None = None,
+    ) -> tuple[list[int], int, int]:
+        """(calls per talk-time bucket, decided calls, qualified leads).
+
+        `qualified_by_client` gives some clients their own qualifying talk
+        time (across clients); the others use `thresholds.qualified_sec`.
+        """
+        qualified, q_params = self._qualified_sql(thresholds, qualified_by_client)
+        current, params = self._current(flt, [f"status IN ({_DECIDED_SQL})"])
+        rows = self._query(
+            f"""
+            SELECT
+                countIf(durationSec < {{shortSec:UInt32}}),
+                countIf(durationSec >= {{shortSec:UInt32}} AND durationSec < {{longSec:UInt32}}),
+                countIf(durationSec >= {{longSec:UInt32}}),
+                count(),
+                countIf({qualified})
+            {current}
+            """,
+            {
+                **params,
+                **q_params,
+                "shortSec": thresholds.short_sec,
+                "longSec": thresholds.long_sec,
+            },
+        )
+        short, medium, long, decided, leads = (int(v or 0) for v in rows[0])
+        return [short, medium, long], decided, leads
+
+    @staticmethod
+    def _qualified_sql(
+        thresholds: LeadThresholds, by_client: Mapping[str, int] | None
+    ) -> tuple[str, dict[str, Any]]:
+        params: dict[str, Any] = {"qualifiedSec": thresholds.qualified_sec}
+        if not by_client:
+            return "answered = 1 AND durationSec >= {qualifiedSec:UInt32}", params
+        params["qClients"] = list(by_client)
+        params["qSeconds"] = [int(v) for v in by_client.values()]
+        return (
+            "answered = 1 AND durationSec >= transform(clientId, {qClients:Array(String)}, "
+            "{qSeconds:Array(UInt32)}, {qualifiedSec:UInt32})",
+            params,
+        )
+
+    def campaign_calls(
+        self,
+        flt: CallFilter,
+        thresholds: LeadThresholds,
+        prices: Prices,
+        qualified_by_client: Mapping[str, int] | None = None,
+    ) -> list[CampaignCalls]:
+        """Per (client, campaign): calls, answered, qualified, usage cost, conversions, value."""
+        qualified, q_params = self._qualified_sql(thresholds, qualified_by_client)
+        current, params = self._current(flt, ["clientId != ''"])
+        price_params = {
+            "inRate": prices.inbound_per_min,
+            "outRate": prices.outbound_per_min,
+            "recRate": prices.recording_per_min,
+        }
+        usage = (
+            "ceil(greatest(parentDurationSec, durationSec) / 60) * "
+            "if(direction = 'outbound', {outRate:Float64}, {inRate:Float64}) + "
+            "if(direction = 'inbound' AND answered = 1, "
+            "ceil(durationSec / 60) * {outRate:Float64}, 0) + "
+            "if(recorded = 1, ceil(durationSec / 60) * {recRate:Float64}, 0)"
+        )
+        conversion_where = "WHERE clientId = {clientId:String}" if flt.client_id else ""
+        rows = self._query(
+            f"""
+            SELECT clientId, campaign, count(), countIf(answered = 1), countIf({qualified}),
+                   sum({usage}), countIf(v.callSid != ''), sum(v.value)
+            FROM (
+                SELECT callSid, clientId, campaign, answered, durationSec, parentDurationSec,
+                       direction, recorded
+                {current}
+            ) AS c
+            LEFT JOIN (
+                SELECT callSid, argMax(value, version) AS value
+                FROM {self.database}.conversions {conversion_where}
+                GROUP BY callSid
+            ) AS v ON v.callSid = c.callSid
+            GROUP BY clientId, campaign
+            """,
+            {**params, **q_params, **price_params},
+        )
+        return [
+            CampaignCalls(
+                client,
+                campaign,
+                int(calls),
+                int(answered),
+                int(leads),
+                float(cost or 0),
+                int(conversions),
+                float(value or 0),
+            )
+            for client, campaign, calls, answered, leads, cost, conversions, value in rows
+        ]
+
+    def missed_calls(self, flt: CallFilter, limit: int) -> list[CallRecord]:
+        """Missed calls (no-answer, busy, failed, canceled), newest first."""
+        current, params = self._current(flt, [f"status IN ({_MISSED_SQL})"])
+        rows = self._query(
+            f"SELECT {_RECORD_SELECT} {current} ORDER BY startedAt DESC, callSid DESC "
+            f"LIMIT {int(limit)}",
+            params,
+        )
+        return [_record(row) for row in rows]
+
+    def follow_ups(
+        self, client_ids: Sequence[str], numbers: Sequence[str], since: datetime
+    ) -> list[FollowUp]:
+        """Answered calls since `since` from (inbound) or to (outbound) these numbers."""
+        if not numbers:
+            return []
+        clauses = [
+            "answered = 1",
+            "startedAt >= fromUnixTimestamp64Milli({sinceMs:Int64}, 'UTC')",
+            "((direction = 'inbound' AND fromNumber IN {numbers:Array(String)}) OR "
+            "(direction = 'outbound' AND toNumber IN {numbers:Array(String)}))",
+            "clientId IN {clients:Array(String)}",
+        ]
+        rows = self._query(
+            "SELECT clientId, if(direction = 'inbound', fromNumber, toNumber), "
+            f"toUnixTimestamp64Milli(startedAt) {self._current_sql(clauses)}",
+            {
+                "sinceMs": to_ms(since),
+                "numbers": sorted(set(numbers)),
+                "clients": sorted(set(client_ids)),
+            },
+        )
+        return [FollowUp(client, number, from_ms(ms)) for client, number, ms in rows]
+
+    def call_client(self, call_sid: str) -> str | None:
+        """The client a call belongs to ('' for none); None when there is no such call."""
+        call = self.get_call(call_sid)
+        return None if call is None else (call.clientId or "")
 
     # -- counts the tests and operators look at ---------------------------------
 
@@ -374,8 +915,10 @@ class Store:
         return int(self._query(f"SELECT count() FROM {self.database}.calls")[0][0])
 
     def count_fact_versions(self) -> int:
-        """Rows in call_facts, superseded versions included (before merges)."""
-        return int(self._query(f"SELECT count() FROM {self.database}.call_facts")[0][0])
+        """Rows in call_facts that carry a version (+1), superseded ones included."""
+        return int(
+            self._query(f"SELECT count() FROM {self.database}.call_facts WHERE sign = 1")[0][0]
+        )
 
 
 def _record(row: tuple[Any, ...]) -> CallRecord:
@@ -394,6 +937,7 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         city,
         state,
         country,
+        campaign,
     ) = row
     return CallRecord(
         callSid=call_sid,
@@ -410,6 +954,7 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         callerCity=city,
         callerState=state,
         callerCountry=country,
+        campaign=campaign,
     )
 
 

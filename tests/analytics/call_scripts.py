@@ -33,9 +33,18 @@ def webhook(
     )
 
 
+NEW_YORK = ("NEW YORK", "NY", "US")
+
+
 def received(
-    sid: str, base: datetime, caller: str = "+12125550123", direction: str = "inbound"
+    sid: str,
+    base: datetime,
+    caller: str = "+12125550123",
+    direction: str = "inbound",
+    place: tuple[str, str, str] = NEW_YORK,
+    to: str = TWILIO_NUMBER,
 ) -> Event:
+    city, state, country = place
     params = {
         "AccountSid": ACCOUNT,
         "ApiVersion": "2010-04-01",
@@ -43,16 +52,16 @@ def received(
         "CallStatus": "ringing",
         "Direction": direction,
         "From": caller,
-        "To": TWILIO_NUMBER,
+        "To": to,
         "Caller": caller,
-        "Called": TWILIO_NUMBER,
-        "FromCity": "NEW YORK",
-        "FromState": "NY",
+        "Called": to,
+        "FromCity": city,
+        "FromState": state,
         "FromZip": "10001",
-        "FromCountry": "US",
-        "CallerCity": "NEW YORK",
-        "CallerState": "NY",
-        "CallerCountry": "US",
+        "FromCountry": country,
+        "CallerCity": city,
+        "CallerState": state,
+        "CallerCountry": country,
         "ToCity": "SAN FRANCISCO",
         "ToState": "CA",
         "ToCountry": "US",
@@ -67,6 +76,7 @@ def routed(
     disposition: str = "forwarded",
     recording: bool = True,
     campaign: str | None = "spring",
+    number: str = TWILIO_NUMBER,
 ) -> Event:
     forwarded = disposition == "forwarded"
     return Event(
@@ -77,7 +87,7 @@ def routed(
         callSid=sid,
         clientId=client_id,
         data={
-            "phoneNumber": TWILIO_NUMBER,
+            "phoneNumber": number,
             "disposition": disposition,
             "clientId": client_id,
             "forwardTo": CLIENT_PHONE if forwarded else None,
@@ -170,13 +180,19 @@ def recording(sid: str, base: datetime, status: str = "completed") -> Event:
 
 
 def answered_call(
-    sid: str, base: datetime, client_id: str = "client-1", talk: int = 42
+    sid: str,
+    base: datetime,
+    client_id: str = "client-1",
+    talk: int = 42,
+    caller: str = "+12125550123",
+    campaign: str | None = "spring",
+    place: tuple[str, str, str] = NEW_YORK,
 ) -> list[Event]:
     """Forwarded, the client picks up after 8 s of ringing and talks `talk` s."""
     ringing = 8
     return [
-        received(sid, base),
-        routed(sid, base, client_id),
+        received(sid, base, caller=caller, place=place),
+        routed(sid, base, client_id, campaign=campaign),
         child_status(sid, base, "ringing", None, 3, 1),
         child_status(sid, base, "in-progress", None, 3 + ringing, 2),
         child_status(sid, base, "completed", talk, 3 + ringing + talk, 3),
@@ -186,11 +202,18 @@ def answered_call(
     ]
 
 
-def missed_call(sid: str, base: datetime, client_id: str = "client-1") -> list[Event]:
+def missed_call(
+    sid: str,
+    base: datetime,
+    client_id: str = "client-1",
+    caller: str = "+12125550123",
+    campaign: str | None = "spring",
+    place: tuple[str, str, str] = NEW_YORK,
+) -> list[Event]:
     """Forwarded, the client's phone rings out; Twilio answered the parent, so it completed."""
     return [
-        received(sid, base),
-        routed(sid, base, client_id),
+        received(sid, base, caller=caller, place=place),
+        routed(sid, base, client_id, campaign=campaign),
         child_status(sid, base, "no-answer", None, 33, 1),
         dial_completed(sid, base, "no-answer", None, 33.2),
         parent_status(sid, base, "completed", 35, 35),
@@ -206,6 +229,161 @@ def unrouted_call(sid: str, base: datetime) -> list[Event]:
     ]
 
 
-def fallback_call(sid: str, base: datetime) -> list[Event]:
+def fallback_call(
+    sid: str,
+    base: datetime,
+    caller: str = "+12125550123",
+    place: tuple[str, str, str] = NEW_YORK,
+    to: str = TWILIO_NUMBER,
+) -> list[Event]:
     """Router did not answer in time; ingress served the fallback TwiML."""
-    return [received(sid, base), fallback(sid, base), parent_status(sid, base, "completed", 9, 9)]
+    return [
+        received(sid, base, caller=caller, place=place, to=to),
+        fallback(sid, base),
+        parent_status(sid, base, "completed", 9, 9),
+    ]
+
+
+def placed(
+    sid: str,
+    base: datetime,
+    client_id: str = "client-1",
+    to: str = "+13105550177",
+    campaign: str | None = None,
+    recording: bool = False,
+) -> Event:
+    """Router placed an outbound call (POST /api/twilio/make-call)."""
+    return Event(
+        type="call.placed",
+        source="router",
+        id=delivery_id("call.placed", {"CallSid": sid}),
+        occurredAt=at(base, 0),
+        callSid=sid,
+        clientId=client_id,
+        data={
+            "fromNumber": TWILIO_NUMBER,
+            "toNumber": to,
+            "clientId": client_id,
+            "direction": "outbound",
+            "recording": recording,
+            "campaign": campaign,
+        },
+    )
+
+
+def outbound_status(
+    sid: str,
+    base: datetime,
+    status: str,
+    duration: int | None,
+    offset: float,
+    to: str = "+13105550177",
+    seq: int = 0,
+) -> Event:
+    """A status callback of an outbound call: its own (parent) leg, Direction outbound-api."""
+    params = {
+        "AccountSid": ACCOUNT,
+        "CallSid": sid,
+        "CallStatus": status,
+        "Direction": "outbound-api",
+        "From": TWILIO_NUMBER,
+        "To": to,
+        "ToCity": "LOS ANGELES",
+        "ToState": "CA",
+        "ToCountry": "US",
+        "FromCity": "SAN FRANCISCO",
+        "FromState": "CA",
+        "FromCountry": "US",
+        "SequenceNumber": str(seq),
+    }
+    if duration is not None:
+        params["CallDuration"] = str(duration)
+    return webhook("status", "call.status-reported", sid, params, at(base, offset))
+
+
+def outbound_call(
+    sid: str,
+    base: datetime,
+    client_id: str = "client-1",
+    to: str = "+13105550177",
+    talk: int | None = 60,
+    status: str = "completed",
+    campaign: str | None = None,
+) -> list[Event]:
+    """An outbound call: placed, ringing, then its final status (talk time as CallDuration)."""
+    return [
+        placed(sid, base, client_id, to=to, campaign=campaign),
+        outbound_status(sid, base, "ringing", None, 1, to=to, seq=1),
+        outbound_status(sid, base, status, talk, 5 + (talk or 20), to=to, seq=2),
+    ]
+
+
+def number_assigned(
+    number: str,
+    client_id: str,
+    campaign: str | None,
+    assigned_at: datetime,
+    occurred: datetime | None = None,
+) -> Event:
+    return Event(
+        type="number.assigned",
+        source="router",
+        occurredAt=at(occurred or assigned_at, 0),
+        clientId=client_id,
+        data={
+            "phoneNumber": number,
+            "clientId": client_id,
+            "campaign": campaign,
+            "forwardTo": CLIENT_PHONE,
+            "recording": True,
+            "assignedAt": at(assigned_at, 0),
+        },
+    )
+
+
+def number_released(
+    number: str,
+    client_id: str,
+    campaign: str | None,
+    assigned_at: datetime,
+    released_at: datetime,
+) -> Event:
+    return Event(
+        type="number.released",
+        source="router",
+        occurredAt=at(released_at, 0),
+        clientId=client_id,
+        data={
+            "phoneNumber": number,
+            "clientId": client_id,
+            "campaign": campaign,
+            "assignedAt": at(assigned_at, 0),
+            "releasedAt": at(released_at, 0),
+        },
+    )
+
+
+def settings_changed(
+    client_id: str,
+    timezone: str = "UTC",
+    occurred: datetime | None = None,
+    **extra: object,
+) -> Event:
+    """client.settings-changed as router publishes it, with analytics' fields in `extra`."""
+    return Event(
+        type="client.settings-changed",
+        source="router",
+        occurredAt=at(occurred or datetime(2024, 1, 1, tzinfo=UTC), 0),
+        clientId=client_id,
+        data={
+            "clientId": client_id,
+            "recordingEnabled": True,
+            "retentionDays": None,
+            "deleteFromTwilio": False,
+            "recordingDisclaimer": None,
+            "name": f"Client {client_id}",
+            "timezone": timezone,
+            "deleted": False,
+            **extra,
+        },
+    )

@@ -16,13 +16,27 @@ from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.store import Store
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics
+from tests.analytics.key_service import KeyService
 
 ADMIN_TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
+@pytest.fixture(scope="session")
+def keys() -> Iterator[KeyService]:
+    """Router's key introspection, as a real HTTP server; tests issue keys on it."""
+    with KeyService() as service:
+        yield service
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @pytest.fixture
-def config(ch_url: str, ch_database: str, kafka_bootstrap: str, topics: Topics) -> Config:
+def config(
+    ch_url: str, ch_database: str, kafka_bootstrap: str, topics: Topics, keys: KeyService
+) -> Config:
     return Config(
         clickhouse_url=ch_url,
         clickhouse_database=ch_database,
@@ -31,6 +45,8 @@ def config(ch_url: str, ch_database: str, kafka_bootstrap: str, topics: Topics) 
         topics=topics,
         batch_size=100,
         batch_seconds=0.2,
+        router_url=keys.url,
+        key_cache_seconds=0.0,
     )
 
 

@@ -84,6 +84,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "callerCity": "NEW YORK",
         "callerState": "NY",
         "callerCountry": "US",
+        "campaign": "spring",
     }
     unrouted = get(client, "/api/calls/CAunrouted")
     assert (unrouted["clientId"], unrouted["forwardedTo"], unrouted["status"]) == (
@@ -94,6 +95,10 @@ def test_consumed_events_show_in_calls_and_summary(
 
     everyone = get(client, "/api/analytics/summary")
     assert everyone == {
+        "clientId": None,
+        "timezone": "UTC",
+        "from": None,
+        "to": None,
         "totalCalls": 5,
         "inbound": 5,
         "outbound": 0,
@@ -102,9 +107,15 @@ def test_consumed_events_show_in_calls_and_summary(
         "totalDurationSec": 62,
         "avgDurationSec": 31.0,
         "answerRate": 0.5,  # 2 answered of 4 decided (unrouted left out)
+        "answered": 2,
+        "unrouted": 1,
     }
     client_one = get(client, "/api/analytics/summary", clientId="client-1")
     assert client_one == {
+        "clientId": "client-1",
+        "timezone": "UTC",
+        "from": None,
+        "to": None,
         "totalCalls": 2,
         "inbound": 2,
         "outbound": 0,
@@ -113,6 +124,8 @@ def test_consumed_events_show_in_calls_and_summary(
         "totalDurationSec": 42,
         "avgDurationSec": 42.0,
         "answerRate": 0.5,
+        "answered": 1,
+        "unrouted": 0,
     }
     assert [c["callSid"] for c in get(client, "/api/calls", clientId="client-1")["calls"]] == [
         "CAmissed",
@@ -196,6 +209,7 @@ def test_csv_export_streams_header_and_rows(make_app: AppFactory, store: Store) 
         "callerCity",
         "callerState",
         "callerCountry",
+        "campaign",
     ]
     assert len(rows) == 3
     assert rows[1][:3] == ["CAtwo", "", "inbound"]

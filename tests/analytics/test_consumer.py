@@ -186,3 +186,48 @@ def test_batch_closes_on_size_before_its_age(
     topic = config.topics.call_events
     assert committed_total(config.kafka_bootstrap, config.group_id, topic) == 4
     assert store.count_events() == 4
+
+
+def test_number_and_client_events_are_consumed_and_attribute_calls(
+    config: Config,
+    store: Store,
+    topics: Topics,
+    producer: EventProducer,
+    publish: Publish,
+    start_consumer: ConsumerFactory,
+) -> None:
+    """A fallback call (no routing decision) gets its client and campaign from the number.
+
+    The call is published first, so a consumer may well fold it before it
+    reads the number event: either way it ends up attributed.
+    """
+    publish(script.fallback_call("CAfallback", BASE))
+    publish(script.outbound_call("CAout", BASE + timedelta(minutes=5), client_id="acme"))
+    assigned = script.number_assigned(
+        script.TWILIO_NUMBER, "acme", "google", BASE - timedelta(days=30)
+    )
+    producer.publish(topics.number_events, assigned, key=script.TWILIO_NUMBER, timeout=10)
+    settings = script.settings_changed("acme", "Europe/Berlin", valuePerConversion=80)
+    producer.publish(topics.client_events, settings, key="acme", timeout=10)
+    start_consumer(store)
+
+    def attributed() -> bool:
+        facts = store.load_facts(["CAfallback", "CAout"])
+        return len(facts) == 2 and all(
+            (f.fact.clientId, f.fact.campaign) == ("acme", "google") for f in facts.values()
+        )
+
+    eventually(attributed)
+    fallback = store.get_call("CAfallback")
+    assert fallback is not None and fallback.status == "failed"
+    outbound = store.get_call("CAout")
+    assert outbound is not None
+    assert (outbound.direction, outbound.status, outbound.durationSec) == (
+        "outbound",
+        "completed",
+        60,
+    )
+    eventually(lambda: "acme" in store.client_settings())
+    acme = store.client_settings("acme")["acme"]
+    assert (acme.timezone, acme.valuePerConversion) == ("Europe/Berlin", 80.0)
+    assert store.summary(CallFilter(client_id="acme")).totalCalls == 2

@@ -232,3 +232,41 @@ def test_client_id_arriving_late_is_kept() -> None:
     routed = next(e for e in events if e.type == "call.routed")
     after = fold(fact, routed)
     assert after is not None and after.clientId == "client-1"
+
+
+def test_placed_outbound_call_takes_its_own_status_and_duration() -> None:
+    fact = folded(script.outbound_call(SID, BASE, client_id="client-9", talk=75))
+    assert (fact.direction, fact.status, fact.answered, fact.durationSec) == (
+        "outbound",
+        "completed",
+        True,
+        75,
+    )
+    assert fact.clientId == "client-9"
+    assert (fact.fromNumber, fact.toNumber) == (script.TWILIO_NUMBER, "+13105550177")
+    # The place of an outbound call is the called party's, not our own number's.
+    assert (fact.callerCity, fact.callerState) == ("LOS ANGELES", "CA")
+
+
+def test_outbound_call_not_picked_up_is_missed() -> None:
+    fact = folded(script.outbound_call(SID, BASE, talk=None, status="no-answer"))
+    assert (fact.status, fact.answered, fact.durationSec) == ("no-answer", False, 0)
+
+
+def test_outbound_call_in_any_order_gives_the_same_fact() -> None:
+    events = script.outbound_call(SID, BASE, talk=30, campaign="radio")
+    facts = {folded(list(order)) for order in itertools.permutations(events)}
+    assert len(facts) == 1
+    (fact,) = facts
+    assert (fact.status, fact.durationSec, fact.campaign) == ("completed", 30, "radio")
+
+
+def test_new_scripts_produce_schema_valid_events() -> None:
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for event in (
+        *script.outbound_call(SID, BASE),
+        script.number_assigned(script.TWILIO_NUMBER, "client-1", "spring", start),
+        script.number_released(script.TWILIO_NUMBER, "client-1", None, start, BASE),
+        script.settings_changed("client-1", "America/New_York", leadThresholds={"shortSec": 20}),
+    ):
+        validate(event.to_dict())

@@ -10,7 +10,13 @@ from services.analytics.calls import CallFilter
 from services.analytics.config import Config
 from services.analytics.consumer import write
 from services.analytics.facts import fold_all
-from services.analytics.store import Store, StoredFact, migration_files
+from services.analytics.store import (
+    _FACT_COLUMNS,
+    Store,
+    StoredFact,
+    migration_files,
+    migration_statements,
+)
 from tests.analytics import call_scripts as script
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -31,7 +37,20 @@ def test_migrations_twice_are_harmless(config: Config, ch_client: Any) -> None:
                 parameters={"db": config.clickhouse_database},
             ).result_rows
         }
-        assert {"events", "call_facts", "calls", "schema_migrations"} <= tables
+        assert {
+            "events",
+            "call_facts",
+            "calls",
+            "schema_migrations",
+            "calls_by_client",
+            "client_calls",
+            "client_hourly",
+            "calls_by_client_mv",
+            "client_hourly_mv",
+            "number_assignments",
+            "client_settings",
+            "conversions",
+        } <= tables
     finally:
         store.close()
 
@@ -104,3 +123,55 @@ def test_unmigrated_database_is_reported_not_created_silently(config: Config) ->
             raise AssertionError("query on an unmigrated database succeeded")
     finally:
         store.close()
+
+
+def test_a_fact_whose_client_arrives_late_moves_to_that_client(store: Store) -> None:
+    events = script.answered_call("CA5", BASE, client_id="acme")
+    write(store, events[:1])  # call.received only: no client yet
+    assert store.summary(CallFilter(client_id="")).totalCalls == 1
+    write(store, events[1:])
+    assert store.summary(CallFilter(client_id="")).totalCalls == 0
+    assert store.summary(CallFilter(client_id="acme")).totalCalls == 1
+    assert [c.callSid for c in store.list_calls(CallFilter(client_id="acme"), 10).calls] == ["CA5"]
+
+
+def test_retention_ttl_can_be_set_and_removed(store: Store, ch_client: Any) -> None:
+    def engines() -> dict[str, str]:
+        rows = ch_client.query(
+            "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+            parameters={"db": store.database},
+        ).result_rows
+        return {name: engine for name, engine in rows}
+
+    store.apply_retention(400)
+    assert "toIntervalDay(400)" in engines()["calls_by_client"]
+    assert " TTL " in engines()["events"]
+    store.apply_retention(0)
+    assert " TTL " not in engines()["calls_by_client"]
+
+
+def test_legacy_facts_are_copied_into_the_client_projection_once(
+    config: Config, ch_client: Any
+) -> None:
+    """Facts stored before 0004-0007 existed are copied over by 0007, and only once."""
+    old = Store.open(config.clickhouse_url, config.clickhouse_database)
+    try:
+        db = config.clickhouse_database
+        ch_client.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+        # Only the first three migrations, as before this schema change.
+        for path in migration_files()[:3]:
+            for statement in migration_statements(path, db):
+                ch_client.command(statement)
+        fact = fold_all(None, script.missed_call("CAold", BASE, client_id="acme"))
+        assert fact is not None
+        ch_client.insert(
+            f"{db}.call_facts",
+            [[*Store._fact_row(fact), 1, datetime.now(UTC)]],
+            column_names=[*_FACT_COLUMNS, "version", "updatedAt"],
+        )
+        old.migrate()
+        old.migrate()
+        assert old.summary(CallFilter(client_id="acme")).totalCalls == 1
+        assert old.summary(CallFilter(client_id="acme")).missed == 1
+    finally:
+        old.close()

@@ -7,7 +7,14 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+# A fresh broker answers these while its group coordinator is still loading.
+_NOT_READY = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+}
 
 
 def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
@@ -16,11 +23,19 @@ def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
 
 
 def committed_total(bootstrap: str, group_id: str, topic: str) -> int:
-    """Sum of the group's committed offsets over the topic (0 where none)."""
+    """Sum of the group's committed offsets over the topic (0 where none).
+
+    -1 while the broker's group coordinator is not ready yet, so a poll
+    for "everything committed" simply asks again.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
     try:
         committed = consumer.committed(_partitions(consumer, topic), timeout=10)
         return sum(max(tp.offset, 0) for tp in committed)
+    except KafkaException as err:
+        if err.args[0].code() in _NOT_READY:
+            return -1
+        raise
     finally:
         consumer.close()
 
