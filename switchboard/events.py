@@ -18,8 +18,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-from referencing import Registry, Resource
+import jsonschema_rs
 
 SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
@@ -82,12 +81,12 @@ def delivery_id(kind: str, params: dict[str, str]) -> str:
 
 
 @lru_cache(maxsize=1)
-def _registry() -> Registry:
+def _registry() -> jsonschema_rs.Registry:
     resources = []
     for path in sorted(SCHEMAS_DIR.glob("*.json")):
         schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
+        resources.append((schema["$id"], schema))
+    return jsonschema_rs.Registry(resources)
 
 
 def event_types() -> list[tuple[str, int]]:
@@ -100,15 +99,16 @@ def event_types() -> list[tuple[str, int]]:
     return found
 
 
+# Validation runs on every event a producer sends and a consumer reads, so it
+# uses a compiled validator (jsonschema-rs: about a microsecond per event,
+# where a pure-Python validator takes over a hundred).
 @cache
 def _validator(event_type: str, version: int) -> Any:
     path = SCHEMAS_DIR / f"{event_type}.v{version}.json"
     if not path.is_file():
         raise InvalidEvent(f"unknown event type {event_type!r} version {version}")
     schema = json.loads(path.read_text())
-    validator_cls = jsonschema.validators.validator_for(schema)
-    validator_cls.check_schema(schema)
-    return validator_cls(schema, registry=_registry(), format_checker=jsonschema.FormatChecker())
+    return jsonschema_rs.validator_for(schema, registry=_registry(), validate_formats=True)
 
 
 def validate(body: dict[str, Any]) -> None:
@@ -117,11 +117,12 @@ def validate(body: dict[str, Any]) -> None:
     version = body.get("version")
     if not isinstance(event_type, str) or not isinstance(version, int):
         raise InvalidEvent("envelope lacks a string 'type' and an integer 'version'")
-    errors = sorted(_validator(event_type, version).iter_errors(body), key=str)
-    if errors:
-        first = errors[0]
-        where = "/".join(str(p) for p in first.absolute_path) or "(root)"
-        raise InvalidEvent(f"{event_type} v{version} invalid at {where}: {first.message}")
+    validator = _validator(event_type, version)
+    if validator.is_valid(body):
+        return
+    first = min(validator.iter_errors(body), key=lambda e: e.message)
+    where = "/".join(str(p) for p in first.instance_path) or "(root)"
+    raise InvalidEvent(f"{event_type} v{version} invalid at {where}: {first.message}")
 
 
 def decode(raw: bytes | None) -> Event:
