@@ -33,7 +33,9 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 
 
 def install_error_handlers(app: Flask) -> None:
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    # Flask's default config holds MAX_CONTENT_LENGTH = None, so set it outright.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
 
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError) -> tuple[Response, int]:

@@ -161,9 +161,21 @@ def _add_call_routes(app: Flask, runtime: RouterRuntime) -> None:
                 key=call_sid,
                 timeout=config.publish_timeout_seconds,
             )
-        except Exception:
-            # Whatever went wrong with the event, the caller is on the line: answer.
-            log.exception("call.routed not published", extra=context)
+        except Exception as err:
+            # The caller is on the line: answer in any case. Kafka may keep the
+            # event only briefly in memory, so it also goes to the outbox, which
+            # the relay publishes once Kafka is back (a copy that Kafka did
+            # deliver after all is a duplicate by event id, dropped downstream).
+            log.warning(
+                "call.routed not acknowledged by Kafka, keeping it in the outbox: %s",
+                err,
+                extra=context,
+            )
+            try:
+                with runtime.store.transaction() as tx:
+                    tx.enqueue(config.topics.call_events, call_sid, event)
+            except Exception:
+                log.exception("call.routed neither published nor kept", extra=context)
         log.info("call routed: %s", decision.disposition, extra=context)
         return Response(twiml, status=200, mimetype="text/xml")
 

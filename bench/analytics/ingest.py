@@ -1,0 +1,385 @@
+"""The consumer's ingest rate: realistic call events from a real Kafka broker into ClickHouse.
+
+Events are what ingress and router publish for whole calls (answered and
+missed forwarded calls, outbound calls, unassigned numbers), with Twilio's
+full webhook parameters, keyed by CallSid on the call-events topic. The
+rate is events written to ClickHouse per second, from the consumer's first
+message to its last write, against the store the benchmark loaded (so the
+look-ups of existing facts run on a table of the benchmark's size).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from confluent_kafka import Producer
+
+from services.analytics.config import Config
+from services.analytics.consumer import AnalyticsConsumer
+from services.analytics.store import Store
+from switchboard import kafka
+from switchboard.devstack.kafka import start_kafka
+from switchboard.devstack.processes import free_port
+from switchboard.events import Event, delivery_id
+
+ACCOUNT = "AC" + "0" * 31 + "1"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    events: int
+    calls: int
+    seconds: float
+    batch_size: int
+    batches: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _webhook(kind: str, event_type: str, sid: str, params: dict[str, str], at: datetime) -> Event:
+    return Event(
+        type=event_type,
+        source="ingress",
+        id=delivery_id(kind, params),
+        occurredAt=_iso(at),
+        callSid=sid,
+        data={"params": params, "url": f"https://edge.example/api/twilio/{kind}"},
+    )
+
+
+def call_events(index: int, base: datetime, rng: random.Random) -> list[Event]:
+    """The events of one call; which kind of call is drawn from `rng`."""
+    sid = f"CAbench{index:026d}"
+    client = f"bench-client-{rng.randrange(1000):04d}"
+    number = f"+1415{rng.randrange(3000):07d}"
+    caller = f"+1{2000000000 + rng.randrange(5_000_000)}"
+    start = base + timedelta(seconds=index)
+    kind = rng.random()
+    if kind < 0.15:  # outbound
+        placed = Event(
+            type="call.placed",
+            source="router",
+            id=delivery_id("call.placed", {"CallSid": sid}),
+            occurredAt=_iso(start),
+            callSid=sid,
+            clientId=client,
+            data={
+                "fromNumber": number,
+                "toNumber": caller,
+                "clientId": client,
+                "direction": "outbound",
+                "recording": False,
+                "campaign": "google",
+            },
+        )
+        talk = rng.randrange(10, 400)
+        status = {
+            "AccountSid": ACCOUNT,
+            "CallSid": sid,
+            "Direction": "outbound-api",
+            "From": number,
+            "To": caller,
+            "ToCity": "AUSTIN",
+            "ToState": "TX",
+            "ToCountry": "US",
+        }
+        return [
+            placed,
+            _webhook(
+                "status",
+                "call.status-reported",
+                sid,
+                {**status, "CallStatus": "ringing", "SequenceNumber": "1"},
+                start + timedelta(seconds=1),
+            ),
+            _webhook(
+                "status",
+                "call.status-reported",
+                sid,
+                {
+                    **status,
+                    "CallStatus": "completed",
+                    "CallDuration": str(talk),
+                    "SequenceNumber": "2",
+                },
+                start + timedelta(seconds=talk + 5),
+            ),
+        ]
+    received = {
+        "AccountSid": ACCOUNT,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "From": caller,
+        "To": number,
+        "Caller": caller,
+        "Called": number,
+        "FromCity": "NEW YORK",
+        "FromState": "NY",
+        "FromZip": "10001",
+        "FromCountry": "US",
+        "CallerCity": "NEW YORK",
+        "CallerState": "NY",
+        "CallerZip": "10001",
+        "CallerCountry": "US",
+        "ToCity": "SAN FRANCISCO",
+        "ToState": "CA",
+        "ToZip": "94105",
+        "ToCountry": "US",
+        "CalledCity": "SAN FRANCISCO",
+        "CalledState": "CA",
+        "CalledZip": "94105",
+        "CalledCountry": "US",
+    }
+    events = [_webhook("webhook", "call.received", sid, received, start)]
+    if kind < 0.17:  # nobody owns the number
+        events.append(
+            Event(
+                type="call.routed",
+                source="router",
+                occurredAt=_iso(start),
+                callSid=sid,
+                data={
+                    "phoneNumber": number,
+                    "disposition": "unassigned",
+                    "clientId": None,
+                    "forwardTo": None,
+                    "recording": False,
+                    "campaign": None,
+                },
+            )
+        )
+        return events
+    events.append(
+        Event(
+            type="call.routed",
+            source="router",
+            occurredAt=_iso(start),
+            callSid=sid,
+            clientId=client,
+            data={
+                "phoneNumber": number,
+                "disposition": "forwarded",
+                "clientId": client,
+                "forwardTo": "+14155550199",
+                "recording": True,
+                "campaign": "google",
+            },
+        )
+    )
+    child = {
+        "AccountSid": ACCOUNT,
+        "CallSid": sid + "c",
+        "ParentCallSid": sid,
+        "Direction": "outbound-dial",
+        "From": number,
+        "To": "+14155550199",
+        "CallbackSource": "call-progress-events",
+    }
+    answered = kind < 0.75
+    talk = rng.randrange(5, 600) if answered else 0
+    end = start + timedelta(seconds=talk + 12)
+    events.append(
+        _webhook(
+            "status",
+            "call.status-reported",
+            sid,
+            {**child, "CallStatus": "ringing", "SequenceNumber": "1"},
+            start + timedelta(seconds=2),
+        )
+    )
+    if answered:
+        events += [
+            _webhook(
+                "status",
+                "call.status-reported",
+                sid,
+                {
+                    **child,
+                    "CallStatus": "completed",
+                    "CallDuration": str(talk),
+                    "SequenceNumber": "3",
+                },
+                end,
+            ),
+            _webhook(
+                "dial-status",
+                "call.dial-completed",
+                sid,
+                {
+                    "AccountSid": ACCOUNT,
+                    "CallSid": sid,
+                    "CallStatus": "in-progress",
+                    "DialCallSid": sid + "c",
+                    "DialCallStatus": "completed",
+                    "DialCallDuration": str(talk),
+                    "DialBridged": "true",
+                },
+                end,
+            ),
+            _webhook(
+                "recording-status",
+                "recording.status-reported",
+                sid,
+                {
+                    "AccountSid": ACCOUNT,
+                    "CallSid": sid,
+                    "RecordingSid": "RE" + sid[2:],
+                    "RecordingStatus": "completed",
+                    "RecordingDuration": str(talk),
+                    "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}"
+                    f"/Recordings/RE{sid[2:]}",
+                    "RecordingSource": "DialVerb",
+                },
+                end + timedelta(seconds=2),
+            ),
+        ]
+    else:
+        events += [
+            _webhook(
+                "status",
+                "call.status-reported",
+                sid,
+                {**child, "CallStatus": "no-answer", "SequenceNumber": "2"},
+                end,
+            ),
+            _webhook(
+                "dial-status",
+                "call.dial-completed",
+                sid,
+                {
+                    "AccountSid": ACCOUNT,
+                    "CallSid": sid,
+                    "CallStatus": "in-progress",
+                    "DialCallSid": sid + "c",
+                    "DialCallStatus": "no-answer",
+                },
+                end,
+            ),
+        ]
+    events.append(
+        _webhook(
+            "status",
+            "call.status-reported",
+            sid,
+            {
+                "AccountSid": ACCOUNT,
+                "CallSid": sid,
+                "CallStatus": "completed",
+                "Direction": "inbound",
+                "From": caller,
+                "To": number,
+                "CallDuration": str(talk + 14),
+                "SequenceNumber": "0",
+            },
+            end + timedelta(seconds=1),
+        )
+    )
+    return events
+
+
+def generate(count: int, base: datetime, seed: int = 11) -> Iterator[Event]:
+    """At least `count` events, whole calls."""
+    rng = random.Random(seed)
+    produced, index = 0, 0
+    while produced < count:
+        for event in call_events(index, base, rng):
+            produced += 1
+            yield event
+        index += 1
+
+
+def run(
+    store: Store,
+    events: int,
+    batch_size: int,
+    now: datetime,
+    progress: Callable[[str], None] = print,
+    work_dir: Path | None = None,
+) -> IngestResult:
+    folder = Path(tempfile.mkdtemp(prefix="bench-kafka-", dir=work_dir))
+    progress(f"  starting a Kafka broker in {folder}")
+    broker = start_kafka(folder, free_port(), free_port())
+    try:
+        topics = kafka.Topics(prefix="bench.")
+        kafka.ensure_topics(broker.bootstrap, topics)
+        producer = Producer(kafka.producer_config(broker.bootstrap, **{"linger.ms": 20}))
+        calls: set[str] = set()
+        produced = 0
+        started = time.monotonic()
+        for event in generate(events, now - timedelta(days=2)):
+            while True:
+                try:
+                    producer.produce(topics.call_events, event.to_json(), key=event.callSid)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            calls.add(event.callSid or "")
+            produced += 1
+            if produced % 50_000 == 0:
+                producer.poll(0)
+                progress(f"  produced {produced:,} events")
+        producer.flush(60)
+        progress(
+            f"  produced {produced:,} events for {len(calls):,} calls "
+            f"in {time.monotonic() - started:.1f} s"
+        )
+
+        config = Config(
+            clickhouse_url="chdb:///unused",
+            admin_token="bench",
+            kafka_bootstrap=broker.bootstrap,
+            clickhouse_database=store.database,
+            topics=topics,
+            batch_size=batch_size,
+            batch_seconds=1.0,
+            group_id="bench-ingest",
+        )
+        consumer = AnalyticsConsumer(replace(config), store)
+        first: list[float] = []
+        watching = threading.Event()
+
+        def watch() -> None:
+            while not watching.is_set():
+                if consumer.stats.messages and not first:
+                    first.append(time.monotonic())
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        consumer.start()
+        last_report = time.monotonic()
+        while consumer.stats.events_written < produced:
+            if consumer.error is not None:
+                raise RuntimeError(f"consumer failed: {consumer.error}")
+            time.sleep(0.02)
+            if time.monotonic() - last_report > 5:
+                last_report = time.monotonic()
+                progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
+        done = time.monotonic()
+        watching.set()
+        consumer.stop()
+        seconds = done - (first[0] if first else done)
+        return IngestResult(produced, len(calls), seconds, batch_size, consumer.stats.batches)
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

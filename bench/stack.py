@@ -1,0 +1,376 @@
+"""A whole Switchboard on this machine for one bench or fault run.
+
+`Stack` starts what a run needs as child processes on free loopback ports:
+its own Kafka broker and PostgreSQL cluster (or a fresh topic prefix and
+database on ones it is given), the Twilio simulator, router, analytics and
+ingress, and the nginx edge in front of them. It can kill, stop and restart
+any part, as the fault scenarios do, and `close()` stops everything it
+started. Children die with the thread that started them (see
+switchboard.devstack.processes), so start and restart parts from a thread
+that outlives them: the main thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import psycopg
+from psycopg import sql
+
+from switchboard.devstack import REPO_ROOT, kafka, nginx, postgres
+from switchboard.devstack.processes import Child, StartError, free_port
+from switchboard.kafka import Topics, ensure_topics
+
+ADMIN_TOKEN = "bench-admin-token"
+ACCOUNT_SID = "AC" + "be" * 16
+AUTH_TOKEN = "bench-twilio-auth-token"
+# The order matters: router needs the simulator's URL, ingress needs router's.
+SERVICES = ("twilio_sim", "router", "analytics", "ingress")
+
+Say = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    """A `say` that says nothing (tests)."""
+
+
+def healthy(url: str, path: str = "/healthz") -> bool:
+    try:
+        with urllib.request.urlopen(url + path, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class Service:
+    """One `python -m <module>` child serving HTTP on 127.0.0.1:<port>."""
+
+    def __init__(
+        self,
+        name: str,
+        env: Mapping[str, str],
+        port: int,
+        log_dir: Path,
+        module: str | None = None,
+        bind_variable: str | None = None,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.module = module or f"services.{name}"
+        self.env = {
+            **os.environ,
+            **env,
+            bind_variable or f"{name.upper()}_BIND": f"127.0.0.1:{port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_file = log_dir / f"{name}.log"
+        self._child: Child | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    def start(self, timeout: float = 90.0) -> Service:
+        child = Child(
+            self.name,
+            [sys.executable, "-m", self.module],
+            self.log_file,
+            env=self.env,
+            cwd=REPO_ROOT,
+            append_log=True,
+        ).start()
+        self._child = child
+        deadline = time.monotonic() + timeout
+        while not healthy(self.url):
+            if not child.alive():
+                child.stop()
+                raise child.fail(f"exited with code {child.returncode} during start-up")
+            if time.monotonic() > deadline:
+                child.stop()
+                raise child.fail(f"no answer on {self.url}/healthz within {timeout:.0f}s")
+            time.sleep(0.1)
+        return self
+
+    def alive(self) -> bool:
+        return self._child is not None and self._child.alive()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (gunicorn's master and its workers), as a crash."""
+        if self._child is None or self._child.pid is None:
+            return
+        try:
+            os.killpg(self._child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._child.stop(timeout=5)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self._child is not None:
+            self._child.stop(timeout)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self._child.tail(lines) if self._child is not None else ""
+
+
+class Stack:
+    """Kafka, PostgreSQL, the services and the edge for one run; see the module doc."""
+
+    def __init__(
+        self,
+        folder: Path,
+        kafka_bootstrap: str | None = None,
+        postgres_url: str | None = None,
+        services: Iterable[str] = SERVICES,
+        edge: bool = True,
+        env: Mapping[str, str] | None = None,
+        say: Say = quiet,
+    ) -> None:
+        """`kafka_bootstrap` / `postgres_url` (a superuser DSN): use these instead of our own."""
+        self.folder = folder.resolve()
+        self.logs = self.folder / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.say = say
+        self._given_kafka = kafka_bootstrap
+        self._given_postgres = postgres_url
+        self._wanted = tuple(services)
+        self._with_edge = edge
+        self._extra_env = dict(env or {})
+        self.topics = Topics(prefix=f"b{uuid.uuid4().hex[:10]}.")
+        self.kafka: kafka.KafkaBroker | None = None
+        self.postgres: postgres.PostgresCluster | None = None
+        self.edge: nginx.Edge | None = None
+        self.services: dict[str, Service] = {}
+        self.bootstrap = ""
+        self.database_url = ""
+        self._database: str | None = None
+        self._pg_scratch: Path | None = None
+        self._pg_base: Path | None = None
+        self._kafka_ports: tuple[int, int] = (0, 0)
+        self._pg_port = 0
+        self.edge_port = free_port()
+        self.ports = {name: free_port() for name in self._wanted}
+        self.env: dict[str, str] = {}
+
+    # ---- the whole stack -------------------------------------------------
+
+    def start(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._timed("kafka", self._start_kafka)
+        self._timed("postgres", self._start_postgres)
+        ensure_topics(self.bootstrap, self.topics)
+        self.env = self._service_env()
+        for name in self._wanted:
+            self._timed(name, lambda name=name: self.start_service(name))  # type: ignore[misc]
+        if self._with_edge:
+            self._timed("edge", self._start_edge)
+
+    def _timed(self, what: str, start: Callable[[], object]) -> None:
+        began = time.monotonic()
+        start()
+        self.say(f"  {what:<11} up ({time.monotonic() - began:.1f}s)")
+
+    @property
+    def url(self) -> str:
+        """The public base URL: the edge's, or ingress's when the run has no edge."""
+        if not self._with_edge and "ingress" in self.ports:
+            return f"http://127.0.0.1:{self.ports['ingress']}"
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def close(self) -> None:
+        """Stop everything this stack started, in reverse order; drop what it created."""
+        if self.edge is not None:
+            self.edge.stop()
+            self.edge = None
+        for service in reversed(list(self.services.values())):
+            service.stop()
+        self.services.clear()
+        if self.kafka is not None:
+            self.kafka.stop()
+            self.kafka = None
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+        if self._database is not None and self._given_postgres:
+            try:
+                with psycopg.connect(self._given_postgres, autocommit=True) as conn:
+                    conn.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(self._database)
+                        )
+                    )
+            except psycopg.Error:
+                pass
+            self._database = None
+        for scratch in (self._pg_scratch, self._pg_base):
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+        self._pg_scratch = self._pg_base = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ---- Kafka -----------------------------------------------------------
+
+    def _start_kafka(self) -> None:
+        if self._given_kafka:
+            self.bootstrap = self._given_kafka
+            return
+        self._kafka_ports = (free_port(), free_port())
+        self.kafka = kafka.start_kafka(
+            self.folder / "kafka",
+            *self._kafka_ports,
+            log_file=self.logs / "kafka.log",
+        )
+        self.bootstrap = self.kafka.bootstrap
+
+    def kill_kafka(self) -> None:
+        """SIGKILL our broker, as a crash (no clean shutdown, no flushed logs)."""
+        broker = self._own_kafka()
+        pid = broker.child.pid
+        if pid is not None:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        broker.child.stop(timeout=5)
+
+    def restart_kafka(self) -> None:
+        """Start our broker again on the same ports and data (after `kill_kafka`)."""
+        broker = self._own_kafka()
+        self.kafka = kafka.start_kafka(
+            broker.data_dir,
+            *self._kafka_ports,
+            log_file=self.logs / "kafka.log",
+        )
+
+    def _own_kafka(self) -> kafka.KafkaBroker:
+        if self.kafka is None:
+            raise RuntimeError("this stack runs on a Kafka broker it did not start")
+        return self.kafka
+
+    # ---- PostgreSQL --------------------------------------------------------
+
+    def _start_postgres(self) -> None:
+        if self._given_postgres:
+            self._database = f"bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(self._given_postgres, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self._database)))
+            self.database_url = self._given_postgres.rsplit("/", 1)[0] + f"/{self._database}"
+            return
+        # The server runs as its own unprivileged user: every folder above it must be reachable.
+        self._pg_scratch = Path(tempfile.mkdtemp(prefix="switchboard-bench-pg-"))
+        self._pg_scratch.chmod(0o755)
+        self._pg_base = postgres.usable_dir(self._pg_scratch / "postgres")
+        self._pg_port = free_port()
+        self.start_postgres()
+        assert self.postgres is not None
+        self.database_url = self.postgres.url
+
+    def start_postgres(self) -> None:
+        """Start (or start again, after `stop_postgres`) our cluster on the same port and data."""
+        if self._pg_base is None:
+            raise RuntimeError("this stack runs on a PostgreSQL it did not start")
+        self.postgres = postgres.start_postgres(
+            self._pg_base, self._pg_port, log_file=self.logs / "postgres.log", durable=False
+        )
+
+    def stop_postgres(self) -> None:
+        """Stop our cluster (fast shutdown: sessions are cut, as in an outage)."""
+        if self.postgres is None:
+            raise RuntimeError("this stack runs on a PostgreSQL it did not start")
+        self.postgres.stop()
+
+    # ---- the services ------------------------------------------------------
+
+    def _service_env(self) -> dict[str, str]:
+        env = {
+            # A developer's .env (real Twilio credentials, say) must not leak in.
+            "SWITCHBOARD_ENV_FILE": os.devnull,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_TOPIC_PREFIX": self.topics.prefix,
+            "DATABASE_URL": self.database_url,
+            "CLICKHOUSE_URL": f"chdb://{self.folder / 'chdb'}",
+            "CLICKHOUSE_DATABASE": "switchboard",
+            "ADMIN_API_TOKEN": ADMIN_TOKEN,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_VALIDATE_SIGNATURES": "true",
+            "PUBLIC_BASE_URL": self.url,
+            "TWILIO_WEBHOOK_URL": "",
+            "INGRESS_SPOOL_DIR": str(self.folder / "spool"),
+            "ANALYTICS_BATCH_SECONDS": "0.2",
+            # Its own consumer group, also on a broker shared with other runs.
+            "ANALYTICS_GROUP_ID": f"analytics-{self.topics.prefix.rstrip('.')}",
+        }
+        if "router" in self.ports:
+            env["ROUTER_URL"] = f"http://127.0.0.1:{self.ports['router']}"
+        if "twilio_sim" in self.ports:
+            env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{self.ports['twilio_sim']}"
+        env.update(self._extra_env)
+        return env
+
+    def start_service(self, name: str) -> Service:
+        """Start `name` (again, after a stop or kill) on its port, with the stack's settings."""
+        bind = "TWILIO_SIM_BIND" if name == "twilio_sim" else None
+        service = Service(name, self.env, self.ports[name], self.logs, bind_variable=bind)
+        self.services[name] = service.start()
+        return service
+
+    def service(self, name: str) -> Service:
+        return self.services[name]
+
+    # ---- the edge ------------------------------------------------------------
+
+    def _start_edge(self) -> None:
+        # Upstreams this run does not start (recordings, say) point at a port
+        # nobody listens on: the edge answers 503 there, as in production.
+        nobody = f"127.0.0.1:{free_port()}"
+        upstreams = {
+            name: f"127.0.0.1:{self.ports[name]}" if name in self.ports else nobody
+            for name in nginx.UPSTREAMS
+        }
+        self.edge = nginx.start_nginx(
+            self.folder / "edge",
+            f"127.0.0.1:{self.edge_port}",
+            upstreams,
+            log_file=self.logs / "edge.log",
+        )
+
+
+__all__ = [
+    "ACCOUNT_SID",
+    "ADMIN_TOKEN",
+    "AUTH_TOKEN",
+    "Service",
+    "Stack",
+    "StartError",
+    "healthy",
+    "quiet",
+]

@@ -1,0 +1,259 @@
+"""Webhook throughput and latency: ingress (+ router, Kafka, PostgreSQL) beside a bare baseline.
+
+Both targets get the same signed incoming-call webhooks (form-encoded, one
+new CallSid each, to numbers router forwards) from the open-loop generator
+in bench.loadgen, at rising rates: each step offers `growth` times the last
+until the target saturates (answers fall below 90% of the offered rate, more
+than 1% fail, or p99 passes a second). The most it answered per second is
+its throughput at saturation; a last step at half of that gives p50/p99.
+The baseline (bench.baseline) is the same gunicorn stack answering constant
+TwiML; the ratio of the two throughputs is what ingress's work costs.
+
+`python -m bench.webhook` prints each step and one table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+from bench.calls import assign, create_client, tracked_numbers
+from bench.loadgen import LoadGenerator, StepResult, http_post
+from bench.report import table
+from bench.stack import ACCOUNT_SID, ADMIN_TOKEN, AUTH_TOKEN, Service, Stack
+from switchboard.devstack.processes import free_port
+
+PATH = "/api/twilio/webhook"
+P99_LIMIT_MS = 1000.0  # past this a step counts as saturated
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+
+
+def incoming_call(call_sid: str, caller: str, to: str) -> dict[str, str]:
+    """The form fields of Twilio's incoming-call webhook."""
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+        "From": caller,
+        "To": to,
+        "Caller": caller,
+        "Called": to,
+        "CallToken": secrets.token_urlsafe(24),
+        "StirVerstat": "TN-Validation-Passed-A",
+    }
+    for prefix, (city, state, zip_code) in (
+        ("From", ("NEW YORK", "NY", "10001")),
+        ("Caller", ("NEW YORK", "NY", "10001")),
+        ("To", ("OAKLAND", "CA", "94612")),
+        ("Called", ("OAKLAND", "CA", "94612")),
+    ):
+        params.update(
+            {
+                f"{prefix}City": city,
+                f"{prefix}State": state,
+                f"{prefix}Zip": zip_code,
+                f"{prefix}Country": "US",
+            }
+        )
+    return params
+
+
+def signed_webhooks(port: int, numbers: list[str], count: int) -> list[bytes]:
+    """`count` distinct incoming-call webhooks, signed for http://127.0.0.1:<port>."""
+    validator = RequestValidator(AUTH_TOKEN)
+    url = f"http://127.0.0.1:{port}{PATH}"
+    prepared = []
+    for index in range(count):
+        params = incoming_call(
+            "CA" + secrets.token_hex(16),
+            f"+1212555{index % 10000:04d}",
+            numbers[index % len(numbers)],
+        )
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": validator.compute_signature(url, params),
+        }
+        prepared.append(http_post("127.0.0.1", port, PATH, headers, urlencode(params).encode()))
+    return prepared
+
+
+@dataclass
+class Measured:
+    target: str
+    steps: list[StepResult]
+    half: StepResult | None
+
+    @property
+    def saturation_rps(self) -> float:
+        return max((s.achieved_rps for s in self.steps), default=0.0)
+
+
+def saturated(step: StepResult) -> bool:
+    return (
+        step.achieved_rps < 0.9 * step.offered_rps
+        or step.failure_ratio > 0.01
+        or step.p(0.99) > P99_LIMIT_MS
+    )
+
+
+def step_line(label: str, step: StepResult) -> str:
+    codes = ",".join(f"{code}x{n}" for code, n in sorted(step.statuses.items()))
+    codes += "".join(f",{kind}x{n}" for kind, n in sorted(step.error_kinds.items()))
+    return (
+        f"  {label:<9} offered {step.offered_rps:7.0f}/s  answered {step.achieved_rps:7.1f}/s  "
+        f"p50 {step.p(0.5):7.1f} ms  p99 {step.p(0.99):7.1f} ms  "
+        f"failed {step.failed}/{step.sent}  [{codes or 'no answers'}]"
+    )
+
+
+def measure(
+    target: str,
+    port: int,
+    requests: Iterator[bytes],
+    start_rate: float,
+    growth: float,
+    max_rate: float,
+    step_seconds: float,
+    half_seconds: float,
+    say: Callable[[str], None],
+) -> Measured:
+    generator = LoadGenerator("127.0.0.1", port)
+    say(f"[{target}] warming up")
+    generator.run(requests, rate=min(20.0, start_rate), duration=2.0)
+    steps: list[StepResult] = []
+    rate = start_rate
+    while rate <= max_rate:
+        step = generator.run(requests, rate=rate, duration=step_seconds)
+        steps.append(step)
+        say(step_line(target, step))
+        if saturated(step):
+            break
+        rate *= growth
+    else:
+        say(f"  {target}: not saturated at {max_rate:.0f}/s (the cap); throughput is a floor")
+    measured = Measured(target, steps, None)
+    half_rate = measured.saturation_rps / 2
+    if half_rate >= 1:
+        time.sleep(1.0)  # let the queues of the last step drain
+        measured.half = generator.run(requests, rate=half_rate, duration=half_seconds)
+        say(step_line("half load", measured.half))
+    return measured
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.webhook",
+        description="Signed incoming-call webhooks at rising rates: ingress vs a bare baseline.",
+    )
+    parser.add_argument("--start-rate", type=float, default=25.0, help="first step, requests/s")
+    parser.add_argument("--growth", type=float, default=1.5, help="each step offers this much more")
+    parser.add_argument("--max-rate", type=float, default=6000.0, help="never offer more than this")
+    parser.add_argument("--step-seconds", type=float, default=5.0, help="length of each step")
+    parser.add_argument("--half-seconds", type=float, default=10.0, help="the half-load step")
+    parser.add_argument("--requests", type=int, default=20000, help="distinct signed webhooks")
+    parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, data)")
+    args = parser.parse_args(argv)
+    if not (
+        1 <= args.start_rate <= args.max_rate <= 20000
+        and 1.1 <= args.growth <= 4
+        and 0.5 <= args.step_seconds <= 60
+        and 1 <= args.half_seconds <= 120
+        and 100 <= args.requests <= 200000
+    ):
+        parser.error("rates 1..20000, growth 1.1..4, steps 0.5..60 s, half 1..120 s")
+
+    folder = Path(tempfile.mkdtemp(prefix="switchboard-bench-webhook-"))
+    print(f"Webhook benchmark (state in {folder})", flush=True)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    stack = Stack(folder, services=("router", "ingress"), edge=False, say=say)
+    baseline: Service | None = None
+    try:
+        stack.start()
+        baseline = Service(
+            "baseline",
+            {"SWITCHBOARD_ENV_FILE": os.devnull},
+            free_port(),
+            stack.logs,
+            module="bench.baseline",
+            bind_variable="BENCH_BASELINE_BIND",
+        ).start()
+        say("  baseline    up")
+        router = stack.service("router").url
+        numbers = tracked_numbers(10)
+        client_id = create_client(router, ADMIN_TOKEN)
+        for number in numbers:
+            assign(router, ADMIN_TOKEN, client_id, number)
+        ingress_port = stack.ports["ingress"]
+        say(f"  signing {args.requests} webhooks")
+        prepared = signed_webhooks(ingress_port, numbers, args.requests)
+        results = []
+        for target, port in (("baseline", baseline.port), ("ingress", ingress_port)):
+            results.append(
+                measure(
+                    target,
+                    port,
+                    itertools.cycle(prepared),
+                    args.start_rate,
+                    args.growth,
+                    args.max_rate,
+                    args.step_seconds,
+                    args.half_seconds,
+                    say,
+                )
+            )
+    finally:
+        if baseline is not None:
+            baseline.stop()
+        stack.close()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    base, real = results
+    print()
+    rows = []
+    for measured in results:
+        half = measured.half
+        rows.append(
+            [
+                measured.target,
+                round(measured.saturation_rps, 1),
+                round(half.offered_rps, 1) if half else "-",
+                round(half.p(0.5), 1) if half else "-",
+                round(half.p(0.99), 1) if half else "-",
+                f"{half.failed}/{half.sent}" if half else "-",
+            ]
+        )
+    print(
+        table(["target", "rps at saturation", "half load rps", "p50 ms", "p99 ms", "failed"], rows)
+    )
+    ratio = real.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
+    p99 = real.half.p(0.99) if real.half else float("nan")
+    print(
+        f"\ningress / baseline throughput: {ratio:.2f} (target >= {TARGET_RATIO:.2f}: "
+        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); ingress p99 at half load "
+        f"{p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if p99 < TARGET_P99_MS else 'NOT met'})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
