@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -109,6 +110,7 @@ def create_app(config: Config | None = None) -> Flask:
     sink.drainer.start()
     atexit.register(sink.close)
     router = RouterClient(config.router_url, config.router_timeout)
+    lookups = ThreadPoolExecutor(max_workers=32, thread_name_prefix="router-lookup")
     app.extensions["ingress.sink"] = sink
     metrics = install_metrics(app, "ingress")
     metrics.on_scrape(
@@ -120,7 +122,8 @@ def create_app(config: Config | None = None) -> Flask:
     def _request_id() -> None:
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
-    def accept(kind: str) -> tuple[events.Event, dict[str, str]]:
+    def checked(kind: str) -> tuple[events.Event, dict[str, str]]:
+        """The webhook's event once its signature and fields check out (nothing stored yet)."""
         hook = WEBHOOKS[kind]
         if request.mimetype != "application/x-www-form-urlencoded":
             raise ApiError(
@@ -144,11 +147,15 @@ def create_app(config: Config | None = None) -> Flask:
         params = {name: request.form[name] for name in request.form}
         try:
             event = to_event(hook, params, url, g.request_id)
+            events.validate(event.to_dict())
+        except (MalformedWebhook, events.InvalidEvent) as err:
+            raise ApiError(400, "malformed_webhook", str(err)) from None
+        return event, params
+
+    def make_durable(event: events.Event) -> None:
+        """Kafka or the spool has the event, or the request fails with 503."""
+        try:
             where = sink.put(event)
-        except MalformedWebhook as err:
-            raise ApiError(400, "malformed_webhook", str(err)) from None
-        except events.InvalidEvent as err:
-            raise ApiError(400, "malformed_webhook", str(err)) from None
         except SpoolError as err:
             log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
             raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
@@ -159,13 +166,21 @@ def create_app(config: Config | None = None) -> Flask:
             where,
             extra={"callSid": event.callSid, "requestId": g.request_id, "eventId": event.id},
         )
-        return event, params
+
+    def accept(kind: str) -> None:
+        event, _ = checked(kind)
+        make_durable(event)
 
     @app.post("/api/twilio/webhook")
     def incoming_call() -> Response:
-        _, params = accept("voice")
+        event, params = checked("voice")
+        # Ask router while Kafka acknowledges the event: the caller waits for
+        # the slower of the two, not for both in turn. The TwiML is only
+        # answered once the event is durable.
+        asked = lookups.submit(router.twiml_for, params, g.request_id)
+        make_durable(event)
         try:
-            body = router.twiml_for(params, g.request_id)
+            body = asked.result()
         except RouterUnavailable as err:
             log.error(
                 "serving fallback TwiML: %s",
