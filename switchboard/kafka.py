@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from switchboard import events
+from switchboard.metrics import dead_letter_counter
 from switchboard.settings import env_str
 
 log = logging.getLogger(__name__)
@@ -171,3 +172,4 @@ def dead_letter(
     producer.publish_raw(
         topics.dead_letters, json.dumps(envelope).encode(), key or None, timeout=10
     )
+    dead_letter_counter().labels(consumer).inc()

@@ -63,9 +63,7 @@ class Metrics:
         self.events_consumed = counter(
             "events_consumed_total", "Events a consumer processed", ("service", "type")
         )
-        self.dead_letters = counter(
-            "dead_letters_total", "Messages sent to the dead-letter topic", ("service",)
-        )
+        self.dead_letters = dead_letter_counter()
 
     def produced(self, event_type: str) -> None:
         self.events_produced.labels(self.service, event_type).inc()
@@ -106,6 +104,11 @@ class Metrics:
         live = prometheus_client.CollectorRegistry()
         live.register(_Live())
         return body + prometheus_client.generate_latest(live), prometheus_client.CONTENT_TYPE_LATEST
+
+
+def dead_letter_counter() -> Any:
+    """Counted by switchboard.kafka.dead_letter for every consumer, labelled by consumer."""
+    return counter("dead_letters_total", "Messages sent to the dead-letter topic", ("consumer",))
 
 
 def install_metrics(app: Flask, service: str) -> Metrics:

@@ -38,6 +38,7 @@ from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.store import Store
 from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
+from switchboard.metrics import install_metrics
 
 
 @dataclass
@@ -90,6 +91,7 @@ def create_app(
 
     app = Flask(__name__)
     install_error_handlers(app)
+    install_metrics(app, "analytics")
     app.extensions["analytics"] = service
 
     def who() -> Principal:

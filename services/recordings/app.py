@@ -35,6 +35,7 @@ from services.recordings.twilio_rest import TwilioRecordings
 from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
+from switchboard.metrics import install_metrics
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ def create_app(
 
     app = Flask("services.recordings")
     install_error_handlers(app)
+    install_metrics(app, "recordings")
     app.extensions[EXTENSION] = runtime
 
     @app.errorhandler(psycopg.OperationalError)

@@ -35,6 +35,7 @@ from services.router.twiml import build_twiml
 from services.router.webhooks import Deployment
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
+from switchboard.metrics import install_metrics
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("services.router")
     app.extensions[EXTENSION] = runtime
     install_error_handlers(app)
+    install_metrics(app, "router")
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(err: psycopg.OperationalError) -> tuple[Response, int]:

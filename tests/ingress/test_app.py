@@ -239,3 +239,34 @@ def test_metrics_count_webhooks_and_report_spool_depth(
     assert 'events_produced_total{service="ingress",type="call.dial-completed"}' in text
     assert "ingress_spool_depth" in text
     assert 'route="/api/twilio/status",service="ingress",status="200"' in text
+
+
+def test_dead_letters_are_counted_by_consumer(kafka_bootstrap: str, topics: Topics) -> None:
+    from confluent_kafka import Consumer, Producer
+
+    from switchboard.kafka import dead_letter
+    from switchboard.metrics import dead_letter_counter
+
+    raw = Producer({"bootstrap.servers": kafka_bootstrap})
+    raw.produce(topics.call_events, b"garbage")
+    assert raw.flush(10) == 0
+    reader = Consumer(
+        {
+            "bootstrap.servers": kafka_bootstrap,
+            "group.id": f"g-{topics.prefix}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    reader.subscribe([topics.call_events])
+    msg = None
+    for _ in range(100):
+        msg = reader.poll(0.2)
+        if msg is not None and not msg.error():
+            break
+    reader.close()
+    assert msg is not None
+    before = dead_letter_counter().labels("test-consumer")._value.get()
+    dead_letter(EventProducer(kafka_bootstrap), topics, msg, "not JSON", "test-consumer")
+    assert dead_letter_counter().labels("test-consumer")._value.get() == before + 1
+    landed = read_topic(kafka_bootstrap, topics.dead_letters, expect=1)
+    assert landed[0]["value"]["reason"] == "not JSON"
