@@ -43,6 +43,7 @@ CSV_COLUMNS = (
     "callerState",
     "callerCountry",
     "campaign",
+    "recordingStored",
 )
 
 
@@ -103,6 +104,7 @@ class CallRecord:
     callerState: str
     callerCountry: str
     campaign: str = ""
+    recordingStored: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,7 @@ class CallRecord:
             "callerState": self.callerState,
             "callerCountry": self.callerCountry,
             "campaign": self.campaign or None,
+            "recordingStored": self.recordingStored,
         }
 
     def to_csv_row(self) -> list[str]:
@@ -189,6 +192,9 @@ class Summary:
         return dict(self.__dict__)
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999
+
+
 def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -205,18 +211,28 @@ def parse_instant(name: str, raw: str, end_of_day: bool = False, tz: str = "UTC"
             day = date.fromisoformat(text)
             if end_of_day:
                 day += timedelta(days=1)
-            return datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+            moment = datetime.combine(day, time.min, tzinfo=zone).astimezone(UTC)
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=zone)
+            moment = moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise ApiError(
             400,
             "invalid_parameter",
             f"{name} must be an ISO 8601 date or date-time (e.g. 2024-05-01T00:00:00Z), "
             f"got {raw!r}",
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+    # Calls are stored as DateTime64 from 1970 on; far-off bounds would also
+    # overflow the date arithmetic of ranges and buckets.
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ApiError(
+            400,
+            "invalid_parameter",
+            f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}, got {raw!r}",
+        )
+    return moment
 
 
 def _choice(args: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:

@@ -2,10 +2,11 @@
 
 A call fact keeps two kinds of fields. Evidence (what each leg reported: the
 dial result, the child leg's and the parent's final status, the routing
-decision, fallback, recording) is merged with order-free rules (max, min, or),
-so applying an event twice, or the events of one call in any order, gives the
-same evidence. The outcome (`status`, `answered`, `durationSec`, `routed`) is
-then derived from the evidence alone, with the dial result as the authority:
+decision, fallback, recording, the RecordingSids stored and deleted) is merged
+with order-free rules (max, min, or, set union), so applying an event twice,
+or the events of one call in any order, gives the same evidence. The outcome
+(`status`, `answered`, `durationSec`, `routed`, `recordingStored`) is then
+derived from the evidence alone, with the dial result as the authority:
 one forwarded call is two Twilio calls, and the parent's status and duration
 (which include ringing) say nothing about whether the client picked up. An
 outbound call (`call.placed`, made through router) has no <Dial>: its own
@@ -36,6 +37,8 @@ FOLDED_TYPES = frozenset(
         "call.dial-completed",
         "call.status-reported",
         "recording.status-reported",
+        "recording.stored",
+        "recording.deleted",
     }
 )
 
@@ -71,11 +74,16 @@ class CallFact:
     parentDurationSec: int = 0
     recorded: bool = False
     endedAt: datetime | None = None
+    # evidence: recordings service (recording.stored / recording.deleted),
+    # sorted RecordingSids; a deleted one stays deleted whatever the order
+    storedRecordings: tuple[str, ...] = ()
+    deletedRecordings: tuple[str, ...] = ()
     # derived from the evidence by `_decide`
     status: str = IN_PROGRESS
     answered: bool = False
     durationSec: int = 0
     routed: bool = False
+    recordingStored: bool = False
 
 
 Working = dict[str, Any]  # a CallFact's fields while events are applied to it
@@ -141,6 +149,16 @@ def _apply(fact: Working, event: Event) -> None:
     elif kind == "recording.status-reported":
         if _params(event).get("RecordingStatus") == "completed":
             fact["recorded"] = True
+    elif kind == "recording.stored":
+        _add_recording(fact, "storedRecordings", event.data)
+    elif kind == "recording.deleted":
+        _add_recording(fact, "deletedRecordings", event.data)
+
+
+def _add_recording(fact: Working, field: str, data: dict[str, Any]) -> None:
+    sid = str(data.get("recordingSid") or "")
+    if sid and sid not in fact[field]:
+        fact[field] = tuple(sorted((*fact[field], sid)))
 
 
 def _params(event: Event) -> dict[str, str]:
@@ -265,6 +283,7 @@ def _status_reported(fact: Working, params: dict[str, str], occurred: datetime) 
 def _decide(fact: Working) -> None:
     fact["status"], fact["answered"], fact["durationSec"] = _outcome(fact)
     fact["routed"] = fact["disposition"] == "forwarded" and not fact["fallback"]
+    fact["recordingStored"] = bool(set(fact["storedRecordings"]) - set(fact["deletedRecordings"]))
 
 
 def decide_outcome(fact: CallFact) -> tuple[str, bool, int]:

@@ -75,9 +75,20 @@ _FACT_COLUMNS = (
     "childDurationSec",
     "parentStatus",
     "parentDurationSec",
+    "storedRecordings",
+    "deletedRecordings",
+    "recordingStored",
 )
+_ARRAY_COLUMNS = ("storedRecordings", "deletedRecordings")
 _TIME_COLUMNS = ("startedAt", "endedAt")
-_BOOL_COLUMNS = ("answered", "recorded", "routed", "recordingEnabled", "fallback")
+_BOOL_COLUMNS = (
+    "answered",
+    "recorded",
+    "routed",
+    "recordingEnabled",
+    "fallback",
+    "recordingStored",
+)
 
 _EVENT_COLUMNS = (
     "id",
@@ -94,7 +105,7 @@ _EVENT_COLUMNS = (
 _RECORD_SELECT = """
     callSid, clientId, direction, fromNumber, toNumber, forwardedTo, status,
     answered, durationSec, toUnixTimestamp64Milli(startedAt) AS startedAtMs,
-    recorded, callerCity, callerState, callerCountry, campaign
+    recorded, callerCity, callerState, callerCountry, campaign, recordingStored
 """
 
 # Numbers Twilio reports for a withheld or unknown caller: not someone to rank.
@@ -322,6 +333,8 @@ class Store:
                     values[name] = from_ms(values[name])
             for name in _BOOL_COLUMNS:
                 values[name] = bool(values[name])
+            for name in _ARRAY_COLUMNS:
+                values[name] = tuple(values[name])
             fact = CallFact(**values)
             found[fact.callSid] = StoredFact(fact, int(row[-1]))
         return found
@@ -363,7 +376,11 @@ class Store:
         row: list[Any] = []
         for name in _FACT_COLUMNS:
             value = getattr(fact, name)
-            row.append(int(value) if isinstance(value, bool) else value)
+            if isinstance(value, bool):
+                value = int(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            row.append(value)
         return row
 
     def upsert_assignments(self, assignments: Sequence[NumberAssignment]) -> None:
@@ -938,6 +955,7 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         state,
         country,
         campaign,
+        recording_stored,
     ) = row
     return CallRecord(
         callSid=call_sid,
@@ -955,6 +973,7 @@ def _record(row: tuple[Any, ...]) -> CallRecord:
         callerState=state,
         callerCountry=country,
         campaign=campaign,
+        recordingStored=bool(recording_stored),
     )
 
 

@@ -74,7 +74,9 @@ def verify(secret: str, recording_sid: str, args: dict[str, str], now: float) ->
     if disposition not in DISPOSITIONS or "\n" in by:
         raise InvalidLink("link is malformed")
     link = MediaLink(recording_sid, expires, disposition, by)
-    if not hmac.compare_digest(signature(secret, link), given):
+    # Bytes, because compare_digest refuses str with non-ASCII characters
+    # and a tampered link may carry any.
+    if not hmac.compare_digest(signature(secret, link).encode(), given.encode("utf-8", "replace")):
         raise InvalidLink("link signature does not match")
     if now >= expires:
         raise InvalidLink("link has expired")

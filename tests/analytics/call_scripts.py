@@ -179,6 +179,47 @@ def recording(sid: str, base: datetime, status: str = "completed") -> Event:
     return webhook("recording-status", "recording.status-reported", sid, params, at(base, 60))
 
 
+def recording_stored(sid: str, base: datetime, recording_sid: str, offset: float = 90) -> Event:
+    """The recordings service stored `recording_sid`; its id derives from the sid."""
+    return Event(
+        type="recording.stored",
+        source="recordings",
+        id=delivery_id("recording.stored", {"RecordingSid": recording_sid}),
+        occurredAt=at(base, offset),
+        callSid=sid,
+        data={
+            "recordingSid": recording_sid,
+            "callSid": sid,
+            "clientId": None,
+            "durationSec": 40,
+            "channels": 1,
+            "bytes": 64000,
+            "sha256": "0" * 64,
+            "format": "wav",
+            "recordedAt": at(base, 60),
+            "twilioCopyDeleted": False,
+        },
+    )
+
+
+def recording_deleted(sid: str, base: datetime, recording_sid: str, offset: float = 3600) -> Event:
+    return Event(
+        type="recording.deleted",
+        source="recordings",
+        id=delivery_id("recording.deleted", {"RecordingSid": recording_sid}),
+        occurredAt=at(base, offset),
+        callSid=sid,
+        data={
+            "recordingSid": recording_sid,
+            "callSid": sid,
+            "clientId": None,
+            "reason": "request",
+            "deletedBy": "admin",
+            "twilioCopyDeleted": True,
+        },
+    )
+
+
 def answered_call(
     sid: str,
     base: datetime,

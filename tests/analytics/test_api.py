@@ -85,6 +85,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "callerState": "NY",
         "callerCountry": "US",
         "campaign": "spring",
+        "recordingStored": False,
     }
     unrouted = get(client, "/api/calls/CAunrouted")
     assert (unrouted["clientId"], unrouted["forwardedTo"], unrouted["status"]) == (
@@ -210,6 +211,7 @@ def test_csv_export_streams_header_and_rows(make_app: AppFactory, store: Store) 
         "callerState",
         "callerCountry",
         "campaign",
+        "recordingStored",
     ]
     assert len(rows) == 3
     assert rows[1][:3] == ["CAtwo", "", "inbound"]
@@ -271,3 +273,32 @@ def test_health_and_readiness(make_app: AppFactory) -> None:
     client = make_app().test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_consumed_recording_stored_shows_in_calls(
+    make_app: AppFactory, publish: Callable[[list[Event]], None]
+) -> None:
+    app = make_app(start_consumer=True)
+    client = app.test_client()
+    publish(
+        [
+            *script.answered_call("CAkept", BASE, client_id="client-1"),
+            script.recording_stored("CAkept", BASE, "REkept"),
+            *script.answered_call("CAplain", BASE + timedelta(minutes=1), client_id="client-1"),
+        ]
+    )
+
+    def stored() -> dict[str, bool] | None:
+        calls = get(client, "/api/calls")["calls"]
+        flags = {c["callSid"]: c["recordingStored"] for c in calls}
+        return flags if len(flags) == 2 and flags["CAkept"] else None
+
+    assert eventually(stored) == {"CAkept": True, "CAplain": False}
+    assert get(client, "/api/calls/CAkept")["recordingStored"] is True
+    response = client.get("/api/calls?format=csv", headers=AUTH)
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    column = rows[0].index("recordingStored")
+    assert {row[0]: row[column] for row in rows[1:]} == {"CAkept": "true", "CAplain": "false"}
+
+    publish([script.recording_deleted("CAkept", BASE, "REkept")])
+    eventually(lambda: get(client, "/api/calls/CAkept")["recordingStored"] is False)

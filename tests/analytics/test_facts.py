@@ -270,3 +270,42 @@ def test_new_scripts_produce_schema_valid_events() -> None:
         script.settings_changed("client-1", "America/New_York", leadThresholds={"shortSec": 20}),
     ):
         validate(event.to_dict())
+
+
+def test_recording_stored_and_deleted_set_and_clear_recording_stored() -> None:
+    call = script.answered_call(SID, BASE)
+    assert folded(call).recordingStored is False
+    stored = [script.recording_stored(SID, BASE, "RE1"), script.recording_stored(SID, BASE, "RE2")]
+    for event in stored:
+        validate(event.to_dict())
+    assert folded([*call, stored[0]]).recordingStored is True
+    deleted_one = script.recording_deleted(SID, BASE, "RE1")
+    validate(deleted_one.to_dict())
+    # one of two recordings deleted: the other is still stored
+    assert folded([*call, *stored, deleted_one]).recordingStored is True
+    everything = [*call, *stored, deleted_one, script.recording_deleted(SID, BASE, "RE2")]
+    gone = folded(everything)
+    assert gone.recordingStored is False
+    assert (gone.storedRecordings, gone.deletedRecordings) == (("RE1", "RE2"), ("RE1", "RE2"))
+
+
+def test_recording_events_twice_or_in_any_order_give_the_same_fact() -> None:
+    call = script.answered_call(SID, BASE)
+    recordings = [
+        script.recording_stored(SID, BASE, "RE1"),
+        script.recording_stored(SID, BASE, "RE2"),
+        script.recording_deleted(SID, BASE, "RE1"),
+    ]
+    expected = folded([*call, *recordings])
+    assert expected.recordingStored is True
+    for order in itertools.permutations(recordings):
+        assert folded([*call, *order]) == expected
+        assert folded([*order, *call]) == expected
+        assert folded([*call, *order, *order]) == expected
+    for event in recordings:
+        assert fold(expected, event) == expected
+    # a deletion seen before the store event still wins
+    late_store = folded(
+        [script.recording_deleted(SID, BASE, "RE9"), script.recording_stored(SID, BASE, "RE9")]
+    )
+    assert late_store.recordingStored is False

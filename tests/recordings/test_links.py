@@ -72,3 +72,10 @@ def test_link_url_carries_the_media_path_and_every_signed_field() -> None:
     parts = urlsplit(url)
     assert parts.path == f"/api/recordings/media/{SID}"
     assert links.verify(SECRET, SID, dict(parse_qsl(parts.query)), now=1001) == link
+
+
+def test_link_whose_signature_has_non_ascii_characters_is_refused_not_an_error() -> None:
+    minted = links.mint("secret", "RE1", "inline", "admin", 1000.0, 60)
+    args = {**minted.query("secret"), "sig": "s\u0080c\u00ee"}
+    with pytest.raises(links.InvalidLink, match="signature"):
+        links.verify("secret", "RE1", args, 1001.0)

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from services.router.openapi import router_paths
 from tests.router.actions import AUTH, LiveRouter, assign_number, create_client, issue_key
 
 EXAMPLES = 25
@@ -88,9 +89,11 @@ def test_every_answer_is_documented_and_none_is_a_server_error(live_router: Live
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", live_router.app)
     failures: list[str] = []
     operations = []
+    ours = set(router_paths())  # analytics and recordings check their own paths
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"the document is not valid: {result}"
-        operations.append(result.ok())
+        if result.ok().path in ours:
+            operations.append(result.ok())
     assert len(operations) >= 20
 
     for serial, operation in enumerate(operations):
