@@ -14,14 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
+
+from switchboard.twilio_http import RedirectingHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -41,48 +39,8 @@ class TwilioUnavailable(Exception):
     """Twilio (or the network to it) failed a REST call in a way worth retrying later."""
 
 
-class RewritingHttpClient(TwilioHttpClient):  # type: ignore[misc]
-    """twilio-python's HTTP client, pointed at `base_url` when one is given."""
-
-    def __init__(self, base_url: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
-
-    def rewrite(self, url: str) -> str:
-        if self._base is None:
-            return url
-        parts = urlsplit(url)
-        return urlunsplit(
-            (
-                self._base.scheme,
-                self._base.netloc,
-                self._base.path + parts.path,
-                parts.query,
-                parts.fragment,
-            )
-        )
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        return super().request(
-            method,
-            self.rewrite(url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
+class RewritingHttpClient(RedirectingHttpClient):
+    """The shared redirecting client, plus streaming of binary media bodies."""
 
     def stream(self, url: str, auth: tuple[str, str], timeout: float) -> requests.Response:
         """GET `url` with the library's session, body not yet read (stream=True)."""

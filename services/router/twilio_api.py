@@ -19,15 +19,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.rest import Client
 
 from switchboard.http import ApiError
+from switchboard.twilio_http import RedirectingHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -37,45 +36,6 @@ NOTHING_TO_BUY = {21452, 21422}
 # Codes about the number to call: the caller's input, so a 400.
 UNCALLABLE = {21210, 21211, 21214, 21215, 21216, 21217, 21612, 13224}
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
-
-
-class RedirectingHttpClient(TwilioHttpClient):  # type: ignore[misc]
-    """Sends every request of the twilio library to `base_url` instead of Twilio's hosts."""
-
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        parts = urlsplit(base_url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-        self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
-
-    def rewrite(self, url: str) -> str:
-        parts = urlsplit(url)
-        return urlunsplit(
-            (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
-        )
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        return super().request(
-            method,
-            self.rewrite(url),
-            params=params,
-            data=data,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-            allow_redirects=allow_redirects,
-        )
 
 
 @dataclass(frozen=True)
