@@ -25,6 +25,7 @@ from services.recordings.config import Config
 from services.recordings.consumer import RecordingsWorker
 from services.recordings.deletion import HousekeepingJob
 from services.recordings.storage import StorageError, open_storage
+from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
 from switchboard.serve import serve
@@ -54,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recordings: configuration error: {err}", file=sys.stderr)
         return 2
 
-    where = store.describe_dsn(config.database_url)
+    where = pg_migrations.describe_dsn(config.database_url)
     try:
-        store.check_reachable(config.database_url)
+        pg_migrations.check_reachable(config.database_url)
     except psycopg.OperationalError as err:
         print(f"recordings: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
         return 1

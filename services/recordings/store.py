@@ -11,14 +11,10 @@ a row that failed earlier may be upgraded by a later successful download.
 from __future__ import annotations
 
 import logging
-import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -29,6 +25,12 @@ from services.recordings.metadata import (
     StoredCopy,
 )
 from services.recordings.retention import Candidate
+from switchboard import pg_migrations
+from switchboard.pg_migrations import (
+    CONNECT_TIMEOUT_SECONDS,
+    Migration,
+    load_migrations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +38,6 @@ SCHEMA = "recordings"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # pg_advisory_lock key for "recordings migrations"; unique to this store.
 MIGRATION_LOCK_KEY = 0x5245434F5244494E
-CONNECT_TIMEOUT_SECONDS = 5
-_MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 
 _RECORDING_COLUMNS = (
     "recording_sid, call_sid, client_id, status, twilio_status, duration_sec, channels,"
@@ -46,80 +46,17 @@ _RECORDING_COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def describe_dsn(dsn: str) -> str:
-    """host:port/dbname of a DSN, without credentials, for messages."""
-    try:
-        parts = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "(unparsable database URL)"
-    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
-
-
-def check_reachable(dsn: str) -> None:
-    """Raise psycopg.OperationalError unless PostgreSQL answers a query."""
-    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        conn.execute("SELECT 1")
-
-
 def migrations() -> list[Migration]:
-    found: list[Migration] = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        match = _MIGRATION_FILE.fullmatch(path.name)
-        if match is None:
-            raise RuntimeError(f"migration file name must be NNNN_name.sql: {path.name}")
-        found.append(Migration(int(match[1]), path.stem, path.read_text()))
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a number: {versions}")
-    return found
+    return load_migrations(MIGRATIONS_DIR)
 
 
 def apply_migrations(dsn: str) -> list[str]:
-    """Apply the migrations not yet recorded; return the names applied now."""
-    applied_now: list[str] = []
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        try:
-            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {SCHEMA}.schema_migrations ("
-                " version integer PRIMARY KEY,"
-                " name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {
-                row[0] for row in conn.execute(f"SELECT version FROM {SCHEMA}.schema_migrations")
-            }
-            for migration in migrations():
-                if migration.version in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        f"INSERT INTO {SCHEMA}.schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                log.info("migration applied: %s", migration.name)
-                applied_now.append(migration.name)
-        finally:
-            if not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-    return applied_now
+    """Apply recordings's migrations not yet recorded; return the names applied now."""
+    return pg_migrations.apply_migrations(dsn, MIGRATIONS_DIR, MIGRATION_LOCK_KEY, schema=SCHEMA)
 
 
 def applied_migrations(dsn: str) -> list[tuple[int, str]]:
-    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        rows = conn.execute(
-            f"SELECT version, name FROM {SCHEMA}.schema_migrations ORDER BY version"
-        )
-        return [(version, name) for version, name in rows]
+    return pg_migrations.applied_migrations(dsn, schema=SCHEMA)
 
 
 def open_pool(dsn: str, max_size: int = 8) -> ConnectionPool:

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaException
 from services.router import store
 from services.router.app import create_app
 from services.router.config import Config
+from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
 from switchboard.serve import serve
@@ -41,9 +42,9 @@ def main(argv: list[str]) -> int:
     except ConfigError as err:
         print(f"router: configuration error: {err}", file=sys.stderr)
         return 2
-    where = store.describe_dsn(config.database_url)
+    where = pg_migrations.describe_dsn(config.database_url)
     try:
-        store.check_reachable(config.database_url)
+        pg_migrations.check_reachable(config.database_url)
     except psycopg.OperationalError as err:
         print(f"router: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
         return 1

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,6 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
@@ -46,7 +43,12 @@ from services.router.directory import (
     TwilioConfigState,
     TwilioSyncState,
 )
-from switchboard import events
+from switchboard import events, pg_migrations
+from switchboard.pg_migrations import (
+    CONNECT_TIMEOUT_SECONDS,
+    Migration,
+    load_migrations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +59,6 @@ NUMBERS_CHANNEL = "router_numbers_changed"
 MIGRATION_LOCK_KEY = 0x524F555445524D47
 OUTBOX_LOCK_KEY = 0x524F555445524F42
 TWILIO_SYNC_LOCK_KEY = 0x524F555445525453
-CONNECT_TIMEOUT_SECONDS = 5
-_MIGRATION_FILE = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 # Keep an idle LISTEN connection honest: a dead server is noticed in ~25 s.
 _KEEPALIVES: dict[str, Any] = {
     "keepalives": 1,
@@ -92,80 +92,17 @@ class NumberTaken(Exception):
     """The phone number is already assigned to a client."""
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
-def describe_dsn(dsn: str) -> str:
-    """host:port/dbname of a DSN, without credentials, for messages."""
-    try:
-        parts = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        return "(unparsable DATABASE_URL)"
-    return f"{parts.get('host', 'localhost')}:{parts.get('port', 5432)}/{parts.get('dbname', '')}"
-
-
-def check_reachable(dsn: str) -> None:
-    """Raise psycopg.OperationalError unless PostgreSQL answers a query."""
-    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        conn.execute("SELECT 1")
-
-
 def migrations() -> list[Migration]:
-    found: list[Migration] = []
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        match = _MIGRATION_FILE.fullmatch(path.name)
-        if match is None:
-            raise RuntimeError(f"migration file name must be NNNN_name.sql: {path.name}")
-        found.append(Migration(int(match[1]), path.stem, path.read_text()))
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"two migrations share a number: {versions}")
-    return found
+    return load_migrations(MIGRATIONS_DIR)
 
 
 def apply_migrations(dsn: str) -> list[str]:
-    """Apply the migrations not yet recorded; return the names applied now.
-
-    Each migration runs in its own transaction together with its record in
-    schema_migrations. The advisory lock makes concurrent runs (several
-    workers starting at once) wait for each other instead of racing.
-    """
-    applied_now: list[str] = []
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version integer PRIMARY KEY,"
-                " name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-            for migration in migrations():
-                if migration.version in done:
-                    continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                        (migration.version, migration.name),
-                    )
-                log.info("migration applied: %s", migration.name)
-                applied_now.append(migration.name)
-        finally:
-            if not conn.closed:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-    return applied_now
+    """Apply router's migrations not yet recorded; return the names applied now."""
+    return pg_migrations.apply_migrations(dsn, MIGRATIONS_DIR, MIGRATION_LOCK_KEY)
 
 
 def applied_migrations(dsn: str) -> list[tuple[int, str]]:
-    with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
-        rows = conn.execute("SELECT version, name FROM schema_migrations ORDER BY version")
-        return [(version, name) for version, name in rows]
+    return pg_migrations.applied_migrations(dsn)
 
 
 def open_pool(dsn: str, max_size: int = 8) -> ConnectionPool:
