@@ -130,11 +130,15 @@ def measure(
     max_rate: float,
     step_seconds: float,
     half_seconds: float,
+    warmup_rate: float,
+    warmup_seconds: float,
     say: Callable[[str], None],
 ) -> Measured:
     generator = LoadGenerator("127.0.0.1", port)
-    say(f"[{target}] warming up")
-    generator.run(requests, rate=min(20.0, start_rate), duration=2.0)
+    say(f"[{target}] warming up: {warmup_rate:.0f}/s for {warmup_seconds:.0f} s (not measured)")
+    warm = generator.run(requests, rate=warmup_rate, duration=warmup_seconds)
+    say(step_line("warm-up", warm))
+    time.sleep(1.0)  # let the warm-up's queues drain
     steps: list[StepResult] = []
     rate = start_rate
     while rate <= max_rate:
@@ -166,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=5.0, help="length of each step")
     parser.add_argument("--half-seconds", type=float, default=10.0, help="the half-load step")
     parser.add_argument("--requests", type=int, default=20000, help="distinct signed webhooks")
+    parser.add_argument(
+        "--warmup-rate", type=float, default=300.0, help="requests/s before the steps, unmeasured"
+    )
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=30.0,
+        help="how long to warm up (the broker's JIT compiler needs about half a minute of load)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, data)")
     args = parser.parse_args(argv)
     if not (
@@ -174,8 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         and 0.5 <= args.step_seconds <= 60
         and 1 <= args.half_seconds <= 120
         and 100 <= args.requests <= 200000
+        and 1 <= args.warmup_rate <= 20000
+        and 0 <= args.warmup_seconds <= 600
     ):
-        parser.error("rates 1..20000, growth 1.1..4, steps 0.5..60 s, half 1..120 s")
+        parser.error(
+            "rates 1..20000, growth 1.1..4, steps 0.5..60 s, half 1..120 s, warm-up 0..600 s"
+        )
 
     folder = Path(tempfile.mkdtemp(prefix="switchboard-bench-webhook-"))
     print(f"Webhook benchmark (state in {folder})", flush=True)
@@ -216,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                     args.max_rate,
                     args.step_seconds,
                     args.half_seconds,
+                    args.warmup_rate,
+                    args.warmup_seconds,
                     say,
                 )
             )

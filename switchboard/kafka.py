@@ -2,7 +2,9 @@
 
 Producers are idempotent with acks=all, and `EventProducer.publish` returns
 only after the broker acknowledged the event (or raises), so a caller that
-answers HTTP after it knows the event is durable. Call events are keyed by
+answers HTTP after it knows the event is durable. `send` hands the event
+over and returns its `Acknowledgement` at once, for a caller with other
+work to do while the broker answers. Call events are keyed by
 CallSid so one call's events stay in order on one partition.
 """
 
@@ -107,47 +109,77 @@ def consumer_config(bootstrap: str, group_id: str, **overrides: Any) -> dict[str
     return config
 
 
+class Acknowledgement:
+    """The broker's answer for one sent event, awaited with `wait`."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._error: KafkaError | None = None
+
+    def report(self, err: KafkaError | None, msg: Message) -> None:
+        self._error = err
+        self._done.set()
+
+    def wait(self, timeout: float) -> None:
+        """Return once the broker acknowledged the event; raise PublishError otherwise."""
+        if not self._done.wait(timeout):
+            raise PublishError(f"no acknowledgement from Kafka within {timeout:.1f}s")
+        if self._error is not None:
+            raise PublishError(f"Kafka rejected the event: {self._error}")
+
+
 class EventProducer:
-    """Publishes validated events and waits for the broker's acknowledgement."""
+    """Publishes validated events and waits for the broker's acknowledgement.
+
+    One background thread serves the delivery reports (librdkafka's poll);
+    each publisher waits on its own event, woken the moment its report
+    arrives. (Publishers polling for themselves would each sit in poll()
+    until it returned, however early another thread had served their
+    report, which caps a threaded server at a few hundred publishes a
+    second.)
+    """
 
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         self._producer = Producer(producer_config(bootstrap, **overrides))
-        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._reporter = threading.Thread(
+            target=self._serve_delivery_reports, name="kafka-delivery-reports", daemon=True
+        )
+        self._reporter.start()
+
+    def _serve_delivery_reports(self) -> None:
+        while not self._closing.is_set():
+            self._producer.poll(0.1)
 
     def publish(self, topic: str, event: events.Event, key: str | None, timeout: float) -> None:
+        self.send(topic, event, key).wait(timeout)
+
+    def send(self, topic: str, event: events.Event, key: str | None) -> Acknowledgement:
+        """Validate and hand the event to the producer; `wait` on the result."""
         events.validate(event.to_dict())
-        self.publish_raw(topic, event.to_json(), key, timeout)
+        return self.send_raw(topic, event.to_json(), key)
 
     def publish_raw(self, topic: str, value: bytes, key: str | None, timeout: float) -> None:
-        done = threading.Event()
-        outcome: dict[str, Any] = {}
+        self.send_raw(topic, value, key).wait(timeout)
 
-        def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            outcome["err"] = err
-            done.set()
-
+    def send_raw(self, topic: str, value: bytes, key: str | None) -> Acknowledgement:
+        """Hand the event to the producer and return at once; `wait` on the result."""
+        ack = Acknowledgement()
         try:
             self._producer.produce(
-                topic, value=value, key=key.encode() if key else None, on_delivery=on_delivery
+                topic, value=value, key=key.encode() if key else None, on_delivery=ack.report
             )
         except (BufferError, KafkaException) as err:
             raise PublishError(f"could not enqueue event: {err}") from err
-        # poll() serves delivery callbacks; several request threads may wait at
-        # once, each polling until its own callback has fired.
-        waited = 0.0
-        while not done.is_set() and waited < timeout:
-            self._producer.poll(0.05)
-            waited += 0.05
-        if not done.is_set():
-            raise PublishError(f"no acknowledgement from Kafka within {timeout:.1f}s")
-        if outcome["err"] is not None:
-            raise PublishError(f"Kafka rejected the event: {outcome['err']}")
+        return ack
 
     def flush(self, timeout: float = 10.0) -> int:
         return int(self._producer.flush(timeout))
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush, then drop what the broker never took (its publishers were told so)."""
+        self._closing.set()
+        self._reporter.join(1.0)
         if self._producer.flush(timeout):
             self._producer.purge()
             self._producer.flush(0)

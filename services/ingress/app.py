@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
+import urllib3
 from confluent_kafka.admin import AdminClient
 from flask import Flask, Response, g, jsonify, request
 
@@ -26,7 +28,7 @@ from services.ingress.spool import Drainer, Spool, SpooledEvent, SpoolError
 from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
 from switchboard import events
 from switchboard.http import ApiError, install_error_handlers
-from switchboard.kafka import EventProducer, PublishError
+from switchboard.kafka import Acknowledgement, EventProducer, PublishError
 from switchboard.metrics import counter, install_metrics
 
 log = logging.getLogger(__name__)
@@ -46,46 +48,88 @@ class EventSink:
 
     def put(self, event: events.Event) -> str:
         """Return where the event went ("kafka" or "spool"); raise SpoolError if nowhere."""
-        events.validate(event.to_dict())
-        key = event.callSid
-        if self.spool.is_empty():
+        return self.send(event).settle()
+
+    def send(self, event: events.Event) -> PendingEvent:
+        """Start making the event durable; `settle()` the result to finish."""
+        ack: Acknowledgement | None = None
+        if self.spool.is_empty():  # else Kafka is (or was just) down: keep the order, spool it
             try:
-                self.producer.publish(self.topic, event, key, self.timeout)
-                return "kafka"
+                ack = self.producer.send(self.topic, event, event.callSid)
             except PublishError as err:
-                log.warning(
-                    "Kafka did not take event in time, spooling: %s",
-                    err,
-                    extra={"callSid": key, "eventId": event.id},
-                )
-        self.spool.append(SpooledEvent(self.topic, key, event.to_json()))
+                self._warn_spooling(event, err)
+        return PendingEvent(self, event, ack, time.monotonic() + self.timeout)
+
+    def spool_event(self, event: events.Event) -> str:
+        self.spool.append(SpooledEvent(self.topic, event.callSid, event.to_json()))
         return "spool"
+
+    @staticmethod
+    def _warn_spooling(event: events.Event, err: PublishError) -> None:
+        log.warning(
+            "Kafka did not take event in time, spooling: %s",
+            err,
+            extra={"callSid": event.callSid, "eventId": event.id},
+        )
 
     def close(self) -> None:
         self.drainer.stop()
         self.producer.close(timeout=2.0)
 
 
-class RouterClient:
-    def __init__(self, base_url: str, timeout: float) -> None:
-        self.url = f"{base_url}/internal/route"
-        self.timeout = timeout
-        self.session = requests.Session()
+@dataclass
+class PendingEvent:
+    """An event handed to Kafka (or not: `ack` is None) and not yet known durable."""
 
-    def twiml_for(self, params: dict[str, str], request_id: str) -> str:
-        """Router's TwiML, or raise RouterUnavailable."""
+    sink: EventSink
+    event: events.Event
+    ack: Acknowledgement | None
+    deadline: float
+
+    def settle(self) -> str:
+        """Wait for Kafka up to the deadline, else spool; raise SpoolError if neither holds it.
+
+        A copy that Kafka acknowledges after the deadline is a duplicate by
+        event id, which every consumer drops.
+        """
+        if self.ack is not None:
+            try:
+                self.ack.wait(max(0.0, self.deadline - time.monotonic()))
+                return "kafka"
+            except PublishError as err:
+                self.sink._warn_spooling(self.event, err)
+        return self.sink.spool_event(self.event)
+
+
+class RouterClient:
+    """Asks router for a call's TwiML over a pool of kept-alive connections."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        self.path = urlsplit(base_url).path.rstrip("/") + "/internal/route"
+        self.pool = urllib3.connection_from_url(
+            base_url, maxsize=32, block=False, retries=False, timeout=urllib3.Timeout(timeout)
+        )
+        self.timeout = timeout
+
+    def twiml_for(self, form: bytes, request_id: str) -> str:
+        """Router's TwiML for the webhook's form body, or raise RouterUnavailable."""
         try:
-            reply = self.session.post(
-                self.url,
-                data=params,
-                timeout=self.timeout,
-                headers={"X-Request-Id": request_id},
+            reply = self.pool.urlopen(
+                "POST",
+                self.path,
+                body=form,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Request-Id": request_id,
+                },
+                timeout=urllib3.Timeout(total=self.timeout),
             )
-        except requests.RequestException as err:
+        except urllib3.exceptions.HTTPError as err:
             raise RouterUnavailable(f"router unreachable: {type(err).__name__}") from err
-        if reply.status_code != 200 or "<Response" not in reply.text:
-            raise RouterUnavailable(f"router answered {reply.status_code}")
-        return reply.text
+        text = reply.data.decode("utf-8", "replace")
+        if reply.status != 200 or "<Response" not in text:
+            raise RouterUnavailable(f"router answered {reply.status}")
+        return text
 
 
 class RouterUnavailable(Exception):
@@ -110,7 +154,6 @@ def create_app(config: Config | None = None) -> Flask:
     sink.drainer.start()
     atexit.register(sink.close)
     router = RouterClient(config.router_url, config.router_timeout)
-    lookups = ThreadPoolExecutor(max_workers=32, thread_name_prefix="router-lookup")
     app.extensions["ingress.sink"] = sink
     metrics = install_metrics(app, "ingress")
     metrics.on_scrape(
@@ -152,10 +195,11 @@ def create_app(config: Config | None = None) -> Flask:
             raise ApiError(400, "malformed_webhook", str(err)) from None
         return event, params
 
-    def make_durable(event: events.Event) -> None:
+    def make_durable(pending: PendingEvent) -> None:
         """Kafka or the spool has the event, or the request fails with 503."""
+        event = pending.event
         try:
-            where = sink.put(event)
+            where = pending.settle()
         except SpoolError as err:
             log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
             raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
@@ -169,31 +213,34 @@ def create_app(config: Config | None = None) -> Flask:
 
     def accept(kind: str) -> None:
         event, _ = checked(kind)
-        make_durable(event)
+        make_durable(sink.send(event))
 
     @app.post("/api/twilio/webhook")
     def incoming_call() -> Response:
+        form = request.get_data()  # kept, so the form parses from it and router gets it as is
         event, params = checked("voice")
         # Ask router while Kafka acknowledges the event: the caller waits for
         # the slower of the two, not for both in turn. The TwiML is only
         # answered once the event is durable.
-        asked = lookups.submit(router.twiml_for, params, g.request_id)
-        make_durable(event)
+        pending = sink.send(event)
+        failure: str | None = None
         try:
-            body = asked.result()
+            body = router.twiml_for(form, g.request_id)
         except RouterUnavailable as err:
+            body, failure = twiml.fallback(), str(err)
+        make_durable(pending)
+        if failure is not None:
             log.error(
                 "serving fallback TwiML: %s",
-                err,
+                failure,
                 extra={"callSid": params["CallSid"], "requestId": g.request_id},
             )
             try:
-                sink.put(fallback_event(params, str(err), g.request_id))
+                sink.put(fallback_event(params, failure, g.request_id))
             except SpoolError:
                 log.error(
                     "fallback event lost: spool unavailable", extra={"callSid": params["CallSid"]}
                 )
-            body = twiml.fallback()
             fallbacks.inc()
         return Response(body, mimetype="text/xml")
 
