@@ -10,13 +10,21 @@ settings). One short pipeline, each step a method of the same name:
 
 A batch closes on size or age, whichever comes first. `write` makes it
 durable in ClickHouse; only then does `commit` store the batch's offsets, so
-a crash re-delivers at most the batch in flight. Re-delivery is harmless: the
-write skips event ids already stored and the fold is idempotent. A message
-that does not decode goes to the dead-letter topic with the reason and its
-offset is committed with the batch; past a ratio of invalid messages the
-consumer stops loudly. While ClickHouse refuses a write the partitions are
-paused and the loop keeps polling (so the group sees it alive) until a retry
-succeeds.
+a crash re-delivers at most the batches in flight. Re-delivery is harmless:
+the write skips event ids already stored and the fold is idempotent. A
+message that does not decode goes to the dead-letter topic with the reason
+and its offset is committed with the batch; past a ratio of invalid messages
+the consumer stops loudly.
+
+The write runs in a writer thread, one batch at a time, while the loop
+polls and decodes the next batch: chDB does its part in C++ without holding
+the GIL, so the two overlap. The loop alone talks to Kafka: it hands a
+closed batch to the writer, and commits it when it sees that write done,
+always before the next batch is handed over, so commits stay in order and
+never run ahead of a write. While the writer is busy and the next batch is
+full, or while ClickHouse refuses a write, the partitions are paused and
+the loop keeps polling (so the group sees it alive); a failed write is
+retried with the same batch until it succeeds.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -49,6 +58,12 @@ log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "analytics"
 _POLL_SECONDS = 0.2
+# How long one poll waits while a write is running: the loop looks for the
+# write's end between polls, and a paused consumer gets no messages anyway.
+_WRITING_POLL_SECONDS = 0.005
+# With the next batch full, how long the loop waits for the running write
+# before it pauses the partitions and polls on (a rebalance waits that long).
+_WAIT_FOR_WRITE_SECONDS = 1.0
 _RETRY_FIRST_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 10.0
 
@@ -107,6 +122,10 @@ class Batch:
         return self.messages == 0
 
     @property
+    def full(self) -> bool:
+        return self.messages >= self.max_size
+
+    @property
     def room(self) -> int:
         return max(1, self.max_size - self.messages)
 
@@ -116,9 +135,7 @@ class Batch:
         return self.opened_at + self.max_age - now
 
     def closed(self, now: float) -> bool:
-        return self.messages >= self.max_size or (
-            self.opened_at is not None and self.seconds_left(now) <= 0
-        )
+        return self.full or (self.opened_at is not None and self.seconds_left(now) <= 0)
 
     def commit_offsets(self) -> list[TopicPartition]:
         return [TopicPartition(t, p, offset) for (t, p), offset in sorted(self.offsets.items())]
@@ -129,16 +146,20 @@ class InvalidRatioGuard:
 
     def __init__(self, window: int, max_ratio: float) -> None:
         self._recent: deque[bool] = deque(maxlen=window)
+        self._invalid = 0  # how many of `_recent` are True
         self._max_ratio = max_ratio
 
     def record(self, invalid: bool) -> None:
-        self._recent.append(invalid)
-        if len(self._recent) < (self._recent.maxlen or 0):
+        recent = self._recent
+        if len(recent) == recent.maxlen and recent[0]:
+            self._invalid -= 1  # about to drop out of the window
+        recent.append(invalid)
+        self._invalid += invalid
+        if len(recent) < (recent.maxlen or 0):
             return
-        ratio = sum(self._recent) / len(self._recent)
-        if ratio > self._max_ratio:
+        if self._invalid / len(recent) > self._max_ratio:
             raise TooManyInvalidMessages(
-                f"{sum(self._recent)} of the last {len(self._recent)} messages were invalid "
+                f"{self._invalid} of the last {len(recent)} messages were invalid "
                 f"(limit {self._max_ratio:.0%}); stopping instead of dead-lettering the topic"
             )
 
@@ -277,7 +298,10 @@ class AnalyticsConsumer:
         self.stats = ConsumerStats()
         self.error: BaseException | None = None
         self._guard = InvalidRatioGuard(config.invalid_window, config.max_invalid_ratio)
-        self._batch = self._new_batch()
+        self._batch = self._new_batch()  # the open batch, being filled
+        self._writing: Batch | None = None  # handed to the writer, not yet committed
+        self._write_done: Future[WriteResult] | None = None  # None while a retry waits
+        self._writer: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
         self._drain = True
         self._thread: threading.Thread | None = None
@@ -295,10 +319,11 @@ class AnalyticsConsumer:
         self._thread.start()
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
-        """Stop polling; with `drain` the open batch is written and committed first.
+        """Stop polling; with `drain` the batches read so far are written and committed first.
 
         `drain=False` leaves the open batch unwritten and uncommitted, as a
-        crash would: those messages are read again by the next consumer.
+        crash would (a write already running finishes, uncommitted): those
+        messages are read again by the next consumer.
         """
         self._drain = drain
         self._stopping.set()
@@ -328,6 +353,7 @@ class AnalyticsConsumer:
             self.error = err
             log.critical("analytics consumer could not start: %s", err, exc_info=True)
             raise
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-writer")
         consumer.subscribe(
             [
                 self.config.topics.call_events,
@@ -342,33 +368,48 @@ class AnalyticsConsumer:
         try:
             while not self._stopping.is_set():
                 self._step(consumer)
-            if self._drain and not self._batch.empty:
-                if not self._flush(consumer):
-                    log.warning("last batch not written on stop; it will be read again")
+            if self._drain and not self._finish(consumer):
+                log.warning("last batches not written on stop; they will be read again")
         except BaseException as err:
             self.error = err
             log.critical("analytics consumer stopped: %s", err, exc_info=True)
             raise
         finally:
             consumer.close()
+            self._writer.shutdown(wait=True)
             self._producer.flush(5)
             log.info("consumer stopped")
 
     # -- the pipeline ------------------------------------------------------------
 
     def _step(self, consumer: Consumer) -> None:
+        if self._write_done is not None and self._batch.full and not self._paused:
+            # The next batch is ready before the write is done: wait for it
+            # (as long as a write in this thread would have taken) rather
+            # than pause at once. A pause drops what librdkafka fetched
+            # ahead, and fetching it again after resume costs about a second.
+            wait((self._write_done,), timeout=_WAIT_FOR_WRITE_SECONDS)
         now = time.monotonic()
-        if self._retry_at is not None:
-            if now < self._retry_at:
-                # Paused: polling keeps the group membership alive while we wait.
-                self._poll(consumer, min(_POLL_SECONDS, self._retry_at - now))
-            else:
-                self._flush(consumer)
-            return
-        timeout = min(_POLL_SECONDS, max(0.0, self._batch.seconds_left(now)))
-        self._poll(consumer, timeout)
-        if self._batch.closed(time.monotonic()):
-            self._flush(consumer)
+        if self._write_done is not None and self._write_done.done():
+            self._written(consumer)  # committed, or to be retried
+        if self._retry_due(now):
+            assert self._writing is not None
+            self._write_done = self._submit(self._writing)
+        if self._writing is None and self._batch.closed(now):
+            self._hand_over()
+        self._back_pressure(consumer)
+        self._poll(consumer, self._poll_timeout(now))
+
+    def _retry_due(self, now: float) -> bool:
+        waiting = self._writing is not None and self._write_done is None
+        return waiting and (self._retry_at is None or now >= self._retry_at)
+
+    def _poll_timeout(self, now: float) -> float:
+        if self._write_done is not None:
+            return _WRITING_POLL_SECONDS
+        if self._writing is not None:  # a retry waits
+            return min(_POLL_SECONDS, max(0.0, (self._retry_at or now) - now))
+        return min(_POLL_SECONDS, max(0.0, self._batch.seconds_left(now)))
 
     def _poll(self, consumer: Consumer, timeout: float) -> None:
         for msg in consumer.consume(num_messages=self._batch.room, timeout=timeout):
@@ -401,17 +442,30 @@ class AnalyticsConsumer:
         self._guard.record(False)
         return event
 
-    def _flush(self, consumer: Consumer) -> bool:
-        """Write the batch, then commit it; on a failed write pause and retry later."""
-        batch = self._batch
+    def _hand_over(self) -> None:
+        """The closed batch goes to the writer; a new batch opens."""
+        self._writing = self._batch
+        self._write_done = self._submit(self._writing)
+        self._batch = self._new_batch()
+
+    def _submit(self, batch: Batch) -> Future[WriteResult]:
+        assert self._writer is not None
+        return self._writer.submit(self._write, batch)
+
+    def _write(self, batch: Batch) -> WriteResult:
+        """In the writer thread: make the batch durable."""
+        return write(self.store, batch.events, batch.payloads)
+
+    def _written(self, consumer: Consumer) -> bool:
+        """The write handed over has ended: commit it, or pause and retry it later."""
+        assert self._writing is not None and self._write_done is not None
+        batch, done = self._writing, self._write_done
+        self._write_done = None
         try:
-            result = self._write(batch)
+            result = done.result()
         except Exception as err:  # any store failure means: pause, retry later
             self.stats.write_failures += 1
             log.error("write failed, partitions paused, retry in %.1fs: %s", self._retry_delay, err)
-            if not self._paused:
-                consumer.pause(consumer.assignment())
-                self._paused = True
             self._retry_at = time.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_SECONDS)
             return False
@@ -420,16 +474,10 @@ class AnalyticsConsumer:
         self.stats.events_written += result.events_written
         self.stats.duplicates_skipped += result.duplicates_skipped
         self.stats.facts_written += result.facts_written
-        self._batch = self._new_batch()
+        self._writing = None
         self._retry_at = None
         self._retry_delay = _RETRY_FIRST_SECONDS
-        if self._paused:
-            consumer.resume(consumer.assignment())
-            self._paused = False
         return True
-
-    def _write(self, batch: Batch) -> WriteResult:
-        return write(self.store, batch.events, batch.payloads)
 
     def _commit(self, consumer: Consumer, batch: Batch) -> None:
         """Commit exactly this batch's offsets, now that its write is durable."""
@@ -441,6 +489,31 @@ class AnalyticsConsumer:
             return
         self.stats.commits += 1
 
+    def _back_pressure(self, consumer: Consumer) -> None:
+        """Paused while ClickHouse refuses writes, or while a slow write holds up a full batch."""
+        hold = self._writing is not None and (self._retry_at is not None or self._batch.full)
+        if hold and not self._paused:
+            consumer.pause(consumer.assignment())
+            self._paused = True
+        elif not hold and self._paused:
+            consumer.resume(consumer.assignment())
+            self._paused = False
+
+    def _finish(self, consumer: Consumer) -> bool:
+        """On stop: wait for the write running, then write the open batch; both committed."""
+        if self._writing is not None:
+            if self._write_done is None:
+                self._write_done = self._submit(self._writing)  # one last retry
+            wait((self._write_done,))
+            if not self._written(consumer):
+                return False  # the open batch must not be committed past it
+        if not self._batch.empty:
+            self._hand_over()
+            assert self._write_done is not None
+            wait((self._write_done,))
+            return self._written(consumer)
+        return True
+
     # -- rebalances ----------------------------------------------------------------
 
     def _new_batch(self) -> Batch:
@@ -450,25 +523,35 @@ class AnalyticsConsumer:
         log.info("partitions assigned: %s", [p.partition for p in partitions])
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Hand over cleanly: finish the open batch while we still own its
-        # partitions. If that fails, drop it; the next owner re-reads it. Not
-        # after a fatal error or a crash-like stop(drain=False) (close() also
-        # revokes): then the batch is left to be read again.
+        # Hand over cleanly: finish the batches read while we still own their
+        # partitions. If that fails, drop them; the next owner re-reads them.
+        # Not after a fatal error or a crash-like stop(drain=False) (close()
+        # also revokes): then they are left to be read again.
         abandon = self.error is not None or (self._stopping.is_set() and not self._drain)
-        if not self._batch.empty and self._retry_at is None and not abandon:
+        if abandon or (self._writing is not None and self._write_done is None):
+            self._forget_writes()
+        else:
             try:
-                self._write(self._batch)
-                self._commit(consumer, self._batch)
+                if not self._finish(consumer):
+                    log.warning("batches dropped on revoke, they will be re-read")
             except Exception as err:
-                log.warning("batch dropped on revoke, it will be re-read: %s", err)
+                log.warning("batches dropped on revoke, they will be re-read: %s", err)
         self._reset()
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.warning("partitions lost: %s", [p.partition for p in partitions])
+        self._forget_writes()
         self._reset()
+
+    def _forget_writes(self) -> None:
+        """Let a write that is running end, uncommitted: its batch will be read again."""
+        if self._write_done is not None:
+            wait((self._write_done,))
 
     def _reset(self) -> None:
         self._batch = self._new_batch()
+        self._writing = None
+        self._write_done = None
         self._paused = False
         self._retry_at = None
         self._retry_delay = _RETRY_FIRST_SECONDS

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
+import orjson
 from clickhouse_connect.driver.client import Client
 
 from services.analytics.calls import CallFilter, CallRecord, Cursor, Summary
@@ -267,6 +268,27 @@ class Store:
             )
             self._column_types[table] = types
 
+    def _insert_json(
+        self, table: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert rows as JSON lines, which ClickHouse parses in its own (GIL-free) code.
+
+        For rows of many columns this costs Python a fraction of building the
+        native format column by column: orjson writes datetimes (ISO 8601,
+        read with best_effort), booleans, tuples and strings as they are.
+        """
+        if not rows:
+            return
+        body = b"\n".join(map(orjson.dumps, rows))
+        with self._lock:
+            self._client.raw_insert(
+                f"{self.database}.{table}",
+                list(columns),
+                body,
+                settings={"date_time_input_format": "best_effort"},
+                fmt="JSONEachRow",
+            )
+
     def ping(self) -> None:
         """Raise unless ClickHouse answers a query."""
         self._query("SELECT 1")
@@ -404,7 +426,7 @@ class Store:
             return
         if previous is None:
             previous = self.load_facts(stored.fact.callSid for stored in facts)
-        now = _stored_ms(datetime.now(UTC))
+        now = datetime.now(UTC)
         rows: list[tuple[CallFact, int, int]] = []  # (fact, version, sign)
         for stored in facts:
             before = previous.get(stored.fact.callSid)
@@ -419,12 +441,14 @@ class Store:
                     continue
                 rows.append((before.fact, before.version, -1))
             rows.append((stored.fact, stored.version, 1))
-        written = [fact for fact, _, _ in rows]
-        columns = {name: _fact_column(name, written) for name in _FACT_COLUMNS}
-        columns["version"] = [version for _, version, _ in rows]
-        columns["sign"] = [sign for _, _, sign in rows]
-        columns["updatedAt"] = [now] * len(rows)
-        self._insert_columns("call_facts", columns)
+        self._insert_json(
+            "call_facts",
+            (*_FACT_COLUMNS, "version", "sign", "updatedAt"),
+            [
+                {**fact.__dict__, "version": v, "sign": sign, "updatedAt": now}
+                for fact, v, sign in rows
+            ],
+        )
 
     @staticmethod
     def _fact_row(fact: CallFact) -> list[Any]:

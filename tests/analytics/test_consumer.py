@@ -231,3 +231,27 @@ def test_number_and_client_events_are_consumed_and_attribute_calls(
     acme = store.client_settings("acme")["acme"]
     assert (acme.timezone, acme.valuePerConversion) == ("Europe/Berlin", 80.0)
     assert store.summary(CallFilter(client_id="acme")).totalCalls == 2
+
+
+def test_a_call_spread_over_many_small_batches_folds_into_one_fact(
+    config: Config, store: Store, publish: Publish, start_consumer: ConsumerFactory
+) -> None:
+    """Each batch is written (and committed) before the next, so each folds onto the last."""
+    events = [
+        *script.answered_call("CAspread", BASE),
+        *script.missed_call("CAspread2", BASE + timedelta(minutes=1)),
+    ]
+    publish(events)
+    consumer = start_consumer(store, batch_size=1, batch_seconds=3600)
+    eventually(lambda: all_committed(config, config.group_id))
+    assert consumer.stats.batches == len(events)
+    assert store.count_events() == len(events)
+    assert store.count_calls() == 2
+    assert statuses_of(store, ["CAspread", "CAspread2"]) == {
+        "CAspread": "completed",
+        "CAspread2": "no-answer",
+    }
+
+
+def statuses_of(store: Store, sids: list[str]) -> dict[str, str]:
+    return {sid: stored.fact.status for sid, stored in store.load_facts(sids).items()}

@@ -177,3 +177,34 @@ def test_legacy_facts_are_copied_into_the_client_projection_once(
         assert old.summary(CallFilter(client_id="acme")).missed == 1
     finally:
         old.close()
+
+
+def test_call_sids_with_quotes_and_backslashes_are_looked_up_as_they_are(store: Store) -> None:
+    """The consumer's look-ups put a batch's CallSids into the SQL as literals."""
+    sids = ["CA'quote", "CA\\backslash", "CA\\'both", "CA{x:String}", "CA`tick`\n"]
+    events = [e for sid in sids for e in script.missed_call(sid, BASE)]
+    assert write(store, events).events_written == len(events)
+    assert store.stored_event_ids(events) == {e.id for e in events}
+    assert sorted(store.load_facts(sids)) == sorted(sids)
+    assert store.load_facts(["CA'", "CA\\"]) == {}
+    again = write(store, events)
+    assert (again.events_written, again.duplicates_skipped) == (0, len(events))
+
+
+def test_events_without_a_call_sid_are_deduplicated_by_id(store: Store) -> None:
+    assigned = script.number_assigned(script.TWILIO_NUMBER, "acme", "google", BASE)
+    assert assigned.callSid is None
+    assert write(store, [assigned]).events_written == 1
+    assert store.stored_event_ids([assigned]) == {assigned.id}
+    assert write(store, [assigned]).duplicates_skipped == 1
+    assert store.count_events() == 1
+
+
+def test_fact_times_are_stored_to_the_millisecond_as_clickhouse_truncates(store: Store) -> None:
+    fact = fold_all(None, script.missed_call("CA5", BASE))
+    assert fact is not None
+    precise = replace(fact, startedAt=BASE + timedelta(microseconds=123_999))
+    store.insert_facts([StoredFact(precise, 1)])
+    stored = store.load_facts(["CA5"])["CA5"].fact
+    assert stored.startedAt == BASE + timedelta(milliseconds=123)
+    assert stored.storedRecordings == fact.storedRecordings
