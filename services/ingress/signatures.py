@@ -10,10 +10,12 @@ them would break the signature. The HMAC itself is twilio's RequestValidator.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote
 
 from flask import Request
 from twilio.request_validator import RequestValidator
+from werkzeug.datastructures import MultiDict
 
 
 def public_url(request: Request, public_base: str | None) -> str:
@@ -37,7 +39,32 @@ class SignatureChecker:
     def __init__(self, auth_token: str) -> None:
         self._validator = RequestValidator(auth_token)
 
-    def is_valid(self, url: str, params: object, signature: str | None) -> bool:
+    def is_valid(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
         if not signature:
             return False
-        return bool(self._validator.validate(url, params, signature))
+        return bool(self._validator.validate(url, _Values(form), signature))
+
+
+class _Values(Mapping[str, str]):
+    """The form as RequestValidator reads it first (`getall`: every value of a name).
+
+    Handed werkzeug's MultiDict (or a dict), the validator finds the values
+    of each field only after one AttributeError or two, twice per request (it
+    signs the URL with and without the port).
+    """
+
+    def __init__(self, form: Mapping[str, str]) -> None:
+        self._form = form
+        self._all = form.getlist if isinstance(form, MultiDict) else lambda name: [form[name]]
+
+    def getall(self, name: str) -> list[str]:
+        return list(self._all(name))
+
+    def __getitem__(self, name: str) -> str:
+        return self._form[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._form)
+
+    def __len__(self) -> int:
+        return len(self._form)

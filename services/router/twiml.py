@@ -10,6 +10,8 @@ XML text out.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from twilio.twiml.voice_response import VoiceResponse
 
 from services.router.routing import RoutingDecision
@@ -26,6 +28,9 @@ RECORDING_STATUS_PATH = "/api/twilio/recording-status"
 CALL_STATUS_PATH = "/api/twilio/status"
 
 
+# Every call to a number gets the same document until its assignment changes
+# (a new decision), so each is built once; the key is the whole decision.
+@lru_cache(maxsize=8192)
 def build_twiml(decision: RoutingDecision, base_url: str, dial_timeout: int) -> str:
     if decision.disposition == "forwarded":
         return forward_twiml(decision, base_url, dial_timeout)
