@@ -390,13 +390,16 @@ class AnalyticsConsumer:
             # ahead, and fetching it again after resume costs about a second.
             wait((self._write_done,), timeout=_WAIT_FOR_WRITE_SECONDS)
         now = time.monotonic()
+        written = None
         if self._write_done is not None and self._write_done.done():
-            self._written(consumer)  # committed, or to be retried
+            written = self._written()  # None if it failed: retried later
         if self._retry_due(now):
             assert self._writing is not None
             self._write_done = self._submit(self._writing)
         if self._writing is None and self._batch.closed(now):
-            self._hand_over()
+            self._hand_over()  # before the commit, so the writer goes on at once
+        if written is not None:
+            self._commit(consumer, written)
         self._back_pressure(consumer)
         self._poll(consumer, self._poll_timeout(now))
 
@@ -456,8 +459,8 @@ class AnalyticsConsumer:
         """In the writer thread: make the batch durable."""
         return write(self.store, batch.events, batch.payloads)
 
-    def _written(self, consumer: Consumer) -> bool:
-        """The write handed over has ended: commit it, or pause and retry it later."""
+    def _written(self) -> Batch | None:
+        """The write handed over has ended: its batch, to commit; None to retry it later."""
         assert self._writing is not None and self._write_done is not None
         batch, done = self._writing, self._write_done
         self._write_done = None
@@ -468,8 +471,7 @@ class AnalyticsConsumer:
             log.error("write failed, partitions paused, retry in %.1fs: %s", self._retry_delay, err)
             self._retry_at = time.monotonic() + self._retry_delay
             self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_SECONDS)
-            return False
-        self._commit(consumer, batch)
+            return None
         self.stats.batches += 1
         self.stats.events_written += result.events_written
         self.stats.duplicates_skipped += result.duplicates_skipped
@@ -477,7 +479,7 @@ class AnalyticsConsumer:
         self._writing = None
         self._retry_at = None
         self._retry_delay = _RETRY_FIRST_SECONDS
-        return True
+        return batch
 
     def _commit(self, consumer: Consumer, batch: Batch) -> None:
         """Commit exactly this batch's offsets, now that its write is durable."""
@@ -504,14 +506,20 @@ class AnalyticsConsumer:
         if self._writing is not None:
             if self._write_done is None:
                 self._write_done = self._submit(self._writing)  # one last retry
-            wait((self._write_done,))
-            if not self._written(consumer):
+            if not self._wait_and_commit(consumer):
                 return False  # the open batch must not be committed past it
         if not self._batch.empty:
             self._hand_over()
-            assert self._write_done is not None
-            wait((self._write_done,))
-            return self._written(consumer)
+            return self._wait_and_commit(consumer)
+        return True
+
+    def _wait_and_commit(self, consumer: Consumer) -> bool:
+        assert self._write_done is not None
+        wait((self._write_done,))
+        written = self._written()
+        if written is None:
+            return False
+        self._commit(consumer, written)
         return True
 
     # -- rebalances ----------------------------------------------------------------

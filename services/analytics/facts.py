@@ -85,6 +85,18 @@ class CallFact:
     routed: bool = False
     recordingStored: bool = False
 
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> CallFact:
+        """The fact of a complete dict of its fields (the dict becomes the fact's own).
+
+        Skips the frozen dataclass's __init__, which sets thirty fields one by
+        one through object.__setattr__: the consumer builds a fact per call
+        of every batch, and that was a quarter of its fold.
+        """
+        fact = object.__new__(cls)
+        object.__setattr__(fact, "__dict__", fields)
+        return fact
+
 
 Working = dict[str, Any]  # a CallFact's fields while events are applied to it
 
@@ -118,7 +130,7 @@ def fold_all(current: CallFact | None, events: list[Event]) -> CallFact | None:
     if fact is None:
         return current
     _decide(fact)
-    return CallFact(**fact)
+    return CallFact.from_fields(fact)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -407,7 +407,7 @@ class Store:
                 values[name] = bool(values[name])
             for name in _ARRAY_COLUMNS:
                 values[name] = tuple(values[name])
-            fact = CallFact(**values)
+            fact = CallFact.from_fields(values)
             found[fact.callSid] = StoredFact(fact, int(row[-1]))
         return found
 

@@ -309,3 +309,12 @@ def test_recording_events_twice_or_in_any_order_give_the_same_fact() -> None:
         [script.recording_deleted(SID, BASE, "RE9"), script.recording_stored(SID, BASE, "RE9")]
     )
     assert late_store.recordingStored is False
+
+
+def test_a_fact_built_from_its_fields_equals_the_constructed_one() -> None:
+    fact = folded(script.answered_call(SID, BASE))
+    constructed = CallFact(**fact.__dict__)
+    rebuilt = CallFact.from_fields(dict(fact.__dict__))
+    assert rebuilt == constructed == fact
+    assert repr(rebuilt) == repr(constructed)
+    assert sorted(vars(rebuilt)) == sorted(vars(constructed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -52,7 +53,10 @@ def test_invalid_event_is_refused_with_the_reason(
         events.validate(received(**overrides))
 
 
-@pytest.mark.parametrize("raw", [None, b"", b"not json", b"[1, 2]", b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "raw",
+    [None, b"", b"not json", b"[1, 2]", b"\xff\xfe", b'{"a": NaN}', b'{"a": "\\ud800"}'],
+)
 def test_undecodable_message_is_an_invalid_event(raw: bytes | None) -> None:
     with pytest.raises(events.InvalidEvent):
         events.decode(raw)
@@ -63,3 +67,21 @@ def test_webhook_delivery_id_ignores_field_order_but_not_values() -> None:
     b = events.delivery_id("call.received", {"From": "+1", "CallSid": "CA1"})
     c = events.delivery_id("call.received", {"From": "+2", "CallSid": "CA1"})
     assert a == b != c
+
+
+def test_occurred_at_is_parsed_once_and_does_not_change_equality() -> None:
+    event = events.decode(json.dumps(received(occurredAt="2024-05-01T14:00:00.250+02:00")).encode())
+    first = event.occurred_at
+    assert first.isoformat() == "2024-05-01T12:00:00.250000+00:00"
+    assert event.occurred_at is first
+    assert event == events.decode(event.to_json())
+    assert "occurred_at" not in event.to_dict()
+
+
+def test_decode_builds_the_same_event_as_the_constructor() -> None:
+    body = received(clientId="acme", requestId="req-1")
+    decoded = events.decode(json.dumps(body).encode())
+    built = events.Event(**{k: v for k, v in body.items()})
+    assert decoded == built
+    assert repr(decoded) == repr(built)
+    assert [f.name for f in dataclasses.fields(events.Event)] == list(vars(decoded))
