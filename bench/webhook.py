@@ -7,7 +7,9 @@ until the target saturates (answers fall below 90% of the offered rate, more
 than 1% fail, or p99 passes a second). The most it answered per second is
 its throughput at saturation; a last step at half of that gives p50/p99.
 The baseline (bench.baseline) is the same gunicorn stack answering constant
-TwiML; the ratio of the two throughputs is what ingress's work costs.
+TwiML; the ratio of the two throughputs is what ingress's work costs. The
+two-hop baseline is that stack asking a second one over HTTP (as ingress
+asks router) with no other work: the ceiling of the path's shape.
 
 `python -m bench.webhook` prints each step and one table at the end.
 """
@@ -162,7 +164,7 @@ def measure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.webhook",
-        description="Signed incoming-call webhooks at rising rates: ingress vs a bare baseline.",
+        description="Signed incoming-call webhooks at rising rates: ingress vs bare baselines.",
     )
     parser.add_argument("--start-rate", type=float, default=25.0, help="first step, requests/s")
     parser.add_argument("--growth", type=float, default=1.5, help="each step offers this much more")
@@ -201,18 +203,24 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
 
     stack = Stack(folder, services=("router", "ingress"), edge=False, say=say)
-    baseline: Service | None = None
+    baselines: list[Service] = []
     try:
         stack.start()
-        baseline = Service(
-            "baseline",
-            {"SWITCHBOARD_ENV_FILE": os.devnull},
-            free_port(),
-            stack.logs,
-            module="bench.baseline",
-            bind_variable="BENCH_BASELINE_BIND",
-        ).start()
-        say("  baseline    up")
+        for name, upstream in (("baseline", None), ("two-hop", "baseline")):
+            env = {"SWITCHBOARD_ENV_FILE": os.devnull}
+            if upstream is not None:
+                env["BENCH_BASELINE_UPSTREAM"] = baselines[0].url
+            baselines.append(
+                Service(
+                    name,
+                    env,
+                    free_port(),
+                    stack.logs,
+                    module="bench.baseline",
+                    bind_variable="BENCH_BASELINE_BIND",
+                ).start()
+            )
+            say(f"  {name:<11} up")
         router = stack.service("router").url
         numbers = tracked_numbers(10)
         client_id = create_client(router, ADMIN_TOKEN)
@@ -222,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  signing {args.requests} webhooks")
         prepared = signed_webhooks(ingress_port, numbers, args.requests)
         results = []
-        for target, port in (("baseline", baseline.port), ("ingress", ingress_port)):
+        targets = [(service.name, service.port) for service in baselines]
+        for target, port in (*targets, ("ingress", ingress_port)):
             results.append(
                 measure(
                     target,
@@ -239,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
                 )
             )
     finally:
-        if baseline is not None:
-            baseline.stop()
+        for service in reversed(baselines):
+            service.stop()
         stack.close()
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
 
-    base, real = results
+    base, two_hop, real = results
     print()
     rows = []
     for measured in results:
@@ -264,12 +273,16 @@ def main(argv: list[str] | None = None) -> int:
         table(["target", "rps at saturation", "half load rps", "p50 ms", "p99 ms", "failed"], rows)
     )
     ratio = real.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
+    ceiling = two_hop.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
     p99 = real.half.p(0.99) if real.half else float("nan")
     print(
         f"\ningress / baseline throughput: {ratio:.2f} (target >= {TARGET_RATIO:.2f}: "
         f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); ingress p99 at half load "
         f"{p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
-        f"{'met' if p99 < TARGET_P99_MS else 'NOT met'})"
+        f"{'met' if p99 < TARGET_P99_MS else 'NOT met'})\n"
+        f"two-hop baseline / baseline: {ceiling:.2f} (the most a call path that asks router "
+        f"over HTTP per call reaches here; ingress is at {ratio / ceiling if ceiling else 0:.0%} "
+        "of it)"
     )
     return 0
 
