@@ -49,11 +49,10 @@ def create_app(upstream: str | None = None) -> Flask:
 
     @app.post("/api/twilio/webhook")
     def webhook() -> Response:
-        form = request.get_data()
-        request.form.to_dict()  # read and parse the body, as any webhook server must
+        params = request.form.to_dict()  # read and parse the body, as any webhook server must
         if relay is None:
             return Response(TWIML, mimetype="text/xml")
-        return Response(relay.twiml_for(form, "two-hop"), mimetype="text/xml")
+        return Response(relay.twiml_for(params, "two-hop"), mimetype="text/xml")
 
     @app.post("/internal/route")
     def route() -> Response:

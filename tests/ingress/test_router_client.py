@@ -1,4 +1,4 @@
-"""ingress's client of router: kept-alive connections, a closed one is replaced, failures are clear."""
+"""ingress's client of router: kept-alive connections, a closed one replaced, clear failures."""
 
 from __future__ import annotations
 
@@ -69,16 +69,27 @@ def router() -> Iterator[OneShotRouter]:
     server.close()
 
 
-def test_router_gets_the_webhook_form_as_received(router: OneShotRouter) -> None:
+def test_router_is_told_who_called_which_number(router: OneShotRouter) -> None:
     client = RouterClient(f"http://127.0.0.1:{router.port}", timeout=2)
-    assert client.twiml_for(b"CallSid=CA1&To=%2B14155550100", "req-1") == TWIML.decode()
-    assert router.requests == [b"CallSid=CA1&To=%2B14155550100"]
+    webhook = {
+        "CallSid": "CA1",
+        "AccountSid": "AC1",
+        "From": "+12125550199",
+        "To": "+14155550100",
+        "Direction": "inbound",
+        "CallToken": "a-long-token-router-has-no-use-for",
+        "FromCity": "NEW YORK",
+    }
+    assert client.twiml_for(webhook, "req-1") == TWIML.decode()
+    assert router.requests == [
+        b"CallSid=CA1&AccountSid=AC1&From=%2B12125550199&To=%2B14155550100&Direction=inbound"
+    ]
 
 
 def test_a_connection_router_closed_is_replaced_without_a_fallback(router: OneShotRouter) -> None:
     client = RouterClient(f"http://127.0.0.1:{router.port}", timeout=2)
     for n in range(3):
-        assert "<Response>" in client.twiml_for(f"CallSid=CA{n}&To=x".encode(), f"req-{n}")
+        assert "<Response>" in client.twiml_for({"CallSid": f"CA{n}", "To": "x"}, f"req-{n}")
     assert len(router.requests) == 3
     assert router.connections == 3
 
@@ -86,7 +97,7 @@ def test_a_connection_router_closed_is_replaced_without_a_fallback(router: OneSh
 def test_router_down_is_router_unavailable() -> None:
     client = RouterClient(f"http://127.0.0.1:{free_port()}", timeout=1)
     with pytest.raises(RouterUnavailable, match="unreachable"):
-        client.twiml_for(b"CallSid=CA1&To=x", "req-1")
+        client.twiml_for({"CallSid": "CA1", "To": "x"}, "req-1")
 
 
 def test_a_router_error_or_a_non_twiml_answer_is_router_unavailable() -> None:
@@ -95,6 +106,6 @@ def test_a_router_error_or_a_non_twiml_answer_is_router_unavailable() -> None:
         try:
             client = RouterClient(f"http://127.0.0.1:{server.port}", timeout=2)
             with pytest.raises(RouterUnavailable, match=f"answered {status}"):
-                client.twiml_for(b"CallSid=CA1&To=x", "req-1")
+                client.twiml_for({"CallSid": "CA1", "To": "x"}, "req-1")
         finally:
             server.close()
