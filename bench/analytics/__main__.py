@@ -6,7 +6,8 @@
    days and over a year, and for all clients over 30 days.
 3. The consumer's ingest rate: E realistic events from a real Kafka broker
    into the loaded store.
-The chDB folder is removed afterwards unless --keep is given.
+--skip-latency or --skip-ingest leave out step 2 or 3. The chDB folder is
+removed afterwards unless --keep is given.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument(
+        "--skip-latency", action="store_true", help="measure the consumer's ingest only"
+    )
+    parser.add_argument(
         "--no-settle",
         action="store_true",
         help="skip the second latency round after merging parts (as a server does over time)",
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(config, start_consumer=False, store=store)
         http = app.test_client()
         rounds = [("as loaded", False)] + ([] if args.no_settle else [("settled", True)])
+        if args.skip_latency:
+            rounds = []
         for label, settle in rounds:
             if settle:
                 # A bulk load leaves several parts per month; a server merges a

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ def test_migrations_twice_are_harmless(config: Config, ch_client: Any) -> None:
         }
         assert {
             "events",
+            "events_arrived",
+            "events_arrived_mv",
             "call_facts",
             "calls",
             "schema_migrations",
@@ -208,3 +211,37 @@ def test_fact_times_are_stored_to_the_millisecond_as_clickhouse_truncates(store:
     stored = store.load_facts(["CA5"])["CA5"].fact
     assert stored.startedAt == BASE + timedelta(milliseconds=123)
     assert stored.storedRecordings == fact.storedRecordings
+
+
+def test_events_are_stored_as_they_arrived_with_their_envelope_columns(store: Store) -> None:
+    event = replace(
+        script.missed_call('CAé"1', BASE)[0],
+        occurredAt="2024-05-01T14:00:00.1239+02:00",
+        clientId="acme",
+        requestId="req-1",
+    )
+    arrived = json.dumps(event.to_dict(), indent=2).encode()  # whitespace, \\u escapes
+    write(store, [event], {event.id: arrived})
+    rows = store._query(
+        "SELECT id, type, version, callSid, clientId, toUnixTimestamp64Milli(occurredAt), "
+        f"source, requestId, payload FROM {store.database}.events"
+    )
+    assert rows == [
+        (
+            event.id,
+            event.type,
+            1,
+            'CAé"1',
+            "acme",
+            int(datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC).timestamp() * 1000),
+            event.source,
+            "req-1",
+            arrived.decode(),
+        )
+    ]
+    bare = script.missed_call("CA6", BASE)[1]
+    write(store, [bare])  # no payload given: stored re-encoded
+    stored = store._query(
+        f"SELECT callSid, requestId, payload FROM {store.database}.events WHERE id = '{bare.id}'"
+    )
+    assert stored == [("CA6", "", bare.to_json().decode())]
