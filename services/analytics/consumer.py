@@ -377,7 +377,8 @@ class AnalyticsConsumer:
         finally:
             consumer.close()
             self._writer.shutdown(wait=True)
-            self._producer.flush(5)
+            self._producer.close(5)  # its delivery-report thread too
+            self._producer = None
             log.info("consumer stopped")
 
     # -- the pipeline ------------------------------------------------------------
