@@ -24,13 +24,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from bench import cpu
 from bench.calls import assign, create_client, tracked_numbers
 from bench.loadgen import LoadGenerator, StepResult, http_post
 from bench.report import table
@@ -99,6 +100,7 @@ class Measured:
     target: str
     steps: list[StepResult]
     half: StepResult | None
+    half_cpu_us: dict[str, float] = field(default_factory=dict)  # per request, by part
 
     @property
     def saturation_rps(self) -> float:
@@ -123,6 +125,11 @@ def step_line(label: str, step: StepResult) -> str:
     )
 
 
+def cpu_line(per_request: Mapping[str, float]) -> str:
+    parts = [f"{name} {us:,.0f} us" for name, us in per_request.items()]
+    return ", ".join(parts) + f"; in all {sum(per_request.values()):,.0f} us"
+
+
 def measure(
     target: str,
     port: int,
@@ -134,8 +141,10 @@ def measure(
     half_seconds: float,
     warmup_rate: float,
     warmup_seconds: float,
+    parts: Mapping[str, int | None],
     say: Callable[[str], None],
 ) -> Measured:
+    """Warm up, step up to saturation, then half of it; `parts` are CPU-counted at half load."""
     generator = LoadGenerator("127.0.0.1", port)
     say(f"[{target}] warming up: {warmup_rate:.0f}/s for {warmup_seconds:.0f} s (not measured)")
     warm = generator.run(requests, rate=warmup_rate, duration=warmup_seconds)
@@ -156,8 +165,11 @@ def measure(
     half_rate = measured.saturation_rps / 2
     if half_rate >= 1:
         time.sleep(1.0)  # let the queues of the last step drain
+        before = cpu.snapshot(parts)
         measured.half = generator.run(requests, rate=half_rate, duration=half_seconds)
+        measured.half_cpu_us = cpu.per_request_us(before, cpu.snapshot(parts), measured.half.sent)
         say(step_line("half load", measured.half))
+        say("  CPU per request at half load: " + cpu_line(measured.half_cpu_us))
     return measured
 
 
@@ -230,8 +242,19 @@ def main(argv: list[str] | None = None) -> int:
         say(f"  signing {args.requests} webhooks")
         prepared = signed_webhooks(ingress_port, numbers, args.requests)
         results = []
-        targets = [(service.name, service.port) for service in baselines]
-        for target, port in (*targets, ("ingress", ingress_port)):
+        # The CPU each target's parts spend per request (None: this process,
+        # the load generator).
+        targets: list[tuple[str, int, dict[str, int | None]]] = [
+            (service.name, service.port, {service.name: service.pid}) for service in baselines
+        ]
+        targets[1][2]["baseline"] = baselines[0].pid  # the two-hop one's second hop
+        ingress_parts: dict[str, int | None] = {
+            name: stack.service(name).pid for name in ("ingress", "router")
+        }
+        if stack.kafka is not None:
+            ingress_parts["kafka"] = stack.kafka.child.pid
+        targets.append(("ingress", ingress_port, ingress_parts))
+        for target, port, parts in targets:
             results.append(
                 measure(
                     target,
@@ -244,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.half_seconds,
                     args.warmup_rate,
                     args.warmup_seconds,
+                    {**parts, "load generator": None},
                     say,
                 )
             )
@@ -272,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         table(["target", "rps at saturation", "half load rps", "p50 ms", "p99 ms", "failed"], rows)
     )
+    print("\nCPU per request at half load (user + system, from /proc):")
+    for measured in results:
+        if measured.half_cpu_us:
+            print(f"  {measured.target:<9} {cpu_line(measured.half_cpu_us)}")
     ratio = real.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
     ceiling = two_hop.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
     p99 = real.half.p(0.99) if real.half else float("nan")
