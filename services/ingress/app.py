@@ -59,24 +59,24 @@ class EventSink:
             try:
                 ack = self.producer.send(self.topic, event, event.callSid)
             except PublishError as err:
-                self._warn_spooling(event, err)
+                _log_spooling(event, err)
         return PendingEvent(self, event, ack, time.monotonic() + self.timeout)
 
     def spool_event(self, event: events.Event) -> str:
         self.spool.append(SpooledEvent(self.topic, event.callSid, event.to_json()))
         return "spool"
 
-    @staticmethod
-    def _warn_spooling(event: events.Event, err: PublishError) -> None:
-        log.warning(
-            "Kafka did not take event in time, spooling: %s",
-            err,
-            extra={"callSid": event.callSid, "eventId": event.id},
-        )
-
     def close(self) -> None:
         self.drainer.stop()
         self.producer.close(timeout=2.0)
+
+
+def _log_spooling(event: events.Event, err: PublishError) -> None:
+    log.warning(
+        "Kafka did not take event in time, spooling: %s",
+        err,
+        extra={"callSid": event.callSid, "eventId": event.id},
+    )
 
 
 @dataclass
@@ -99,7 +99,7 @@ class PendingEvent:
                 self.ack.wait(max(0.0, self.deadline - time.monotonic()))
                 return "kafka"
             except PublishError as err:
-                self.sink._warn_spooling(self.event, err)
+                _log_spooling(self.event, err)
         return self.sink.spool_event(self.event)
 
 
@@ -133,20 +133,19 @@ class RouterClient:
         """Router's TwiML for the call these webhook fields describe, or raise RouterUnavailable."""
         form = urlencode({name: params[name] for name in ROUTING_FIELDS if name in params}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Request-Id": request_id}
-        reused: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
-        connection = reused or self._connect()
-        try:
-            status, text = self._post(connection, form, headers)
-        except (OSError, http.client.HTTPException) as err:
-            self._drop(connection)
-            if connection is not reused or isinstance(err, TimeoutError):
-                raise RouterUnavailable(f"router unreachable: {type(err).__name__}") from err
-            connection = self._connect()
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        fresh = connection is None
+        while True:
+            if connection is None:
+                connection = self._connect()
             try:
                 status, text = self._post(connection, form, headers)
-            except (OSError, http.client.HTTPException) as again:
+                break
+            except (OSError, http.client.HTTPException) as err:
                 self._drop(connection)
-                raise RouterUnavailable(f"router unreachable: {type(again).__name__}") from again
+                if fresh or isinstance(err, TimeoutError):
+                    raise RouterUnavailable(f"router unreachable: {type(err).__name__}") from err
+                connection, fresh = None, True  # router closed the kept one: once more
         if status != 200 or "<Response" not in text:
             raise RouterUnavailable(f"router answered {status}")
         return text
