@@ -5,7 +5,8 @@ table and its refresher, Kafka producer, outbox relay, Twilio gateway and the
 sync of numbers' configuration at Twilio) and mounts the public API (api.py).
 `POST /internal/route` is what ingress calls for every incoming call; it
 answers from memory, and a Kafka outage costs the `call.routed` event
-(logged) but never the caller's TwiML.
+(logged) but never the caller's TwiML. It is served beneath Flask
+(route_endpoint.py), being the one path on every call.
 `POST /internal/keys/introspect` tells other services whose client API key a
 bearer token is (switchboard.auth.KeyResolver). `/internal/...` is not routed
 by the edge.
@@ -27,11 +28,10 @@ from services.router.api import management_api, public_api
 from services.router.config import Config
 from services.router.management import Management
 from services.router.outbox import OutboxRelay
-from services.router.routing import decide, routed_event
+from services.router.route_endpoint import RouteEndpoint
 from services.router.routing_table import RoutingTable, TableRefresher
 from services.router.twilio_api import TwilioGateway
 from services.router.twilio_sync import TwilioSync
-from services.router.twiml import build_twiml
 from services.router.webhooks import Deployment
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "switchboard.router"
 READY_CHECK_TIMEOUT_SECONDS = 2.0
-MAX_REQUEST_ID = 200
 
 
 @dataclass
@@ -117,7 +116,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask("services.router")
     app.extensions[EXTENSION] = runtime
     install_error_handlers(app)
-    install_metrics(app, "router")
+    metrics = install_metrics(app, "router")
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(err: psycopg.OperationalError) -> tuple[Response, int]:
@@ -126,7 +125,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.register_blueprint(public_api(runtime.management))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
-    _add_call_routes(app, runtime)
+    app.wsgi_app = RouteEndpoint(app.wsgi_app, runtime, metrics)  # type: ignore[method-assign]
     _add_key_introspection(app, runtime)
     _add_health_routes(app, runtime)
     return app
@@ -135,51 +134,6 @@ def create_app(config: Config | None = None) -> Flask:
 def runtime_of(app: Flask) -> RouterRuntime:
     runtime: RouterRuntime = app.extensions[EXTENSION]
     return runtime
-
-
-def _add_call_routes(app: Flask, runtime: RouterRuntime) -> None:
-    config = runtime.config
-
-    @app.post("/internal/route")
-    def route_call() -> Response:
-        call_sid = request.form.get("CallSid", "").strip()
-        called = request.form.get("To", "").strip()
-        missing = [name for name, value in (("CallSid", call_sid), ("To", called)) if not value]
-        if missing:
-            message = f"missing Twilio parameter(s): {', '.join(missing)}"
-            raise ApiError(400, "missing_field", message)
-        if not runtime.table.loaded:
-            # Better ingress's fallback than telling a caller a live number is not in service.
-            raise ApiError(503, "routing_table_not_loaded", "routing table not loaded yet")
-        request_id = request.headers.get("X-Request-Id", "").strip()[:MAX_REQUEST_ID] or None
-        decision = decide(called, runtime.table.lookup(called))
-        twiml = build_twiml(decision, config.public_base_url, config.dial_timeout_seconds)
-        event = routed_event(decision, call_sid, request_id)
-        context = {"callSid": call_sid, "requestId": request_id, "clientId": decision.client_id}
-        try:
-            runtime.producer.publish(
-                config.topics.call_events,
-                event,
-                key=call_sid,
-                timeout=config.publish_timeout_seconds,
-            )
-        except Exception as err:
-            # The caller is on the line: answer in any case. Kafka may keep the
-            # event only briefly in memory, so it also goes to the outbox, which
-            # the relay publishes once Kafka is back (a copy that Kafka did
-            # deliver after all is a duplicate by event id, dropped downstream).
-            log.warning(
-                "call.routed not acknowledged by Kafka, keeping it in the outbox: %s",
-                err,
-                extra=context,
-            )
-            try:
-                with runtime.store.transaction() as tx:
-                    tx.enqueue(config.topics.call_events, call_sid, event)
-            except Exception:
-                log.exception("call.routed neither published nor kept", extra=context)
-        log.info("call routed: %s", decision.disposition, extra=context)
-        return Response(twiml, status=200, mimetype="text/xml")
 
 
 def _add_key_introspection(app: Flask, runtime: RouterRuntime) -> None:

@@ -138,3 +138,60 @@ def test_caller_is_served_when_kafka_is_unreachable(make_app: AppFactory) -> Non
     number = twiml_of(route(http, new_call_sid(), NUMBER)).find("Dial/Number")
 
     assert number is not None and number.text == CLIENT_PHONE
+
+
+def test_route_endpoint_keeps_the_json_error_shape_for_bad_bodies(http: FlaskClient) -> None:
+    form = {"CallSid": new_call_sid(), "To": NUMBER}
+    cases = [
+        (http.post("/internal/route", json=form), 415, "unsupported_media_type"),
+        (
+            http.post(
+                "/internal/route",
+                data=b"CallSid=CA1&To=%2B1415&x=" + b"a" * 70_000,
+                content_type="application/x-www-form-urlencoded",
+            ),
+            413,
+            "request_entity_too_large",
+        ),
+        (
+            http.post(
+                "/internal/route",
+                data=b"CallSid=\xff\xfe&To=%2B14155550100",
+                content_type="application/x-www-form-urlencoded",
+            ),
+            400,
+            "bad_request",
+        ),
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status
+        assert response.get_json()["error"]["code"] == code
+
+
+def test_other_methods_and_paths_still_go_to_flask(http: FlaskClient) -> None:
+    response = http.get("/internal/route")
+    assert response.status_code == 405
+    assert response.get_json()["error"]["code"] == "method_not_allowed"
+    assert http.get("/healthz").get_json() == {"status": "ok"}
+
+
+def sample(http: FlaskClient, line_start: str) -> float:
+    """The value of the metrics sample whose line starts so (0 when there is none yet)."""
+    for line in http.get("/metrics").get_data(as_text=True).splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_routed_calls_are_counted_and_timed_in_the_metrics(http: FlaskClient) -> None:
+    # The counters are the test process's own, so compare before and after.
+    labels = 'method="POST",route="/internal/route",service="router"'
+    ok, bad = (f'http_requests_total{{{labels},status="{s}"}}' for s in (200, 400))
+    timed = 'http_request_duration_seconds_count{route="/internal/route",service="router"}'
+    before = [sample(http, name) for name in (ok, bad, timed)]
+
+    route(http, new_call_sid(), NUMBER)
+    http.post("/internal/route", data={"To": NUMBER})
+
+    after = [sample(http, name) for name in (ok, bad, timed)]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1.0, 1.0, 2.0]
