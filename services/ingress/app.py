@@ -49,15 +49,19 @@ class EventSink:
         self.drainer = Drainer(self.spool, self.producer)
 
     def put(self, event: events.Event) -> str:
-        """Return where the event went ("kafka" or "spool"); raise SpoolError if nowhere."""
+        """Validate the event, then return where it went ("kafka" or "spool").
+
+        Raises InvalidEvent for an invalid event and SpoolError if it could go nowhere.
+        """
+        events.validate(event.to_dict())
         return self.send(event).settle()
 
     def send(self, event: events.Event) -> PendingEvent:
-        """Start making the event durable; `settle()` the result to finish."""
+        """Start making a validated event durable; `settle()` the result to finish."""
         ack: Acknowledgement | None = None
         if self.spool.is_empty():  # else Kafka is (or was just) down: keep the order, spool it
             try:
-                ack = self.producer.send(self.topic, event, event.callSid)
+                ack = self.producer.send_raw(self.topic, event.to_json(), event.callSid)
             except PublishError as err:
                 _log_spooling(event, err)
         return PendingEvent(self, event, ack, time.monotonic() + self.timeout)
@@ -205,7 +209,7 @@ def create_app(config: Config | None = None) -> Flask:
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
 
     def checked(kind: str) -> tuple[events.Event, dict[str, str]]:
-        """The webhook's event once its signature and fields check out (nothing stored yet)."""
+        """The webhook's validated event once signature and fields check out (nothing stored)."""
         hook = WEBHOOKS[kind]
         if request.mimetype != "application/x-www-form-urlencoded":
             raise ApiError(
@@ -226,7 +230,7 @@ def create_app(config: Config | None = None) -> Flask:
             raise ApiError(
                 403, "invalid_signature", "X-Twilio-Signature is missing or does not match this URL"
             )
-        params = {name: request.form[name] for name in request.form}
+        params = request.form.to_dict()  # the first value of each field, as Twilio sends one
         try:
             event = to_event(hook, params, url, g.request_id)
             events.validate(event.to_dict())

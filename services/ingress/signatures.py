@@ -11,10 +11,10 @@ them would break the signature. The HMAC itself is twilio's RequestValidator.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from flask import Request
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator, add_port, compare, remove_port
 from werkzeug.datastructures import MultiDict
 
 
@@ -40,17 +40,30 @@ class SignatureChecker:
         self._validator = RequestValidator(auth_token)
 
     def is_valid(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
+        """Whether Twilio signed this URL and form (the URL with or without its port).
+
+        As RequestValidator.validate, which signs both forms of the URL every
+        time; the URL as it was requested is tried first, so a genuine
+        webhook costs one signature instead of two.
+        """
         if not signature:
             return False
-        return bool(self._validator.validate(url, _Values(form), signature))
+        parsed = urlparse(url)
+        values = _Values(form)
+        tried = set()
+        for candidate in (url, remove_port(parsed), add_port(parsed)):
+            if candidate not in tried:
+                tried.add(candidate)
+                if compare(self._validator.compute_signature(candidate, values), signature):
+                    return True
+        return False
 
 
 class _Values(Mapping[str, str]):
     """The form as RequestValidator reads it first (`getall`: every value of a name).
 
     Handed werkzeug's MultiDict (or a dict), the validator finds the values
-    of each field only after one AttributeError or two, twice per request (it
-    signs the URL with and without the port).
+    of each field only after one AttributeError or two.
     """
 
     def __init__(self, form: Mapping[str, str]) -> None:

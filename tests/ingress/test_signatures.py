@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from twilio.request_validator import RequestValidator
 
 from services.ingress.signatures import SignatureChecker, public_url
 
@@ -23,6 +24,16 @@ def test_twilio_documented_vector_is_accepted() -> None:
     assert checker.is_valid(
         "https://mycompany.com:443/myapp.php?foo=1&bar=2", DOC_PARAMS, DOC_SIGNATURE
     )
+
+
+def test_a_signature_made_with_the_port_is_accepted_without_it() -> None:
+    signed = RequestValidator("12345").compute_signature(
+        "https://mycompany.com:443/myapp.php?foo=1", DOC_PARAMS
+    )
+    checker = SignatureChecker("12345")
+    assert checker.is_valid("https://mycompany.com/myapp.php?foo=1", DOC_PARAMS, signed)
+    assert checker.is_valid("https://mycompany.com:443/myapp.php?foo=1", DOC_PARAMS, signed)
+    assert not checker.is_valid("https://mycompany.com:8443/myapp.php?foo=1", DOC_PARAMS, signed)
 
 
 def test_changed_param_or_missing_signature_is_rejected() -> None:
