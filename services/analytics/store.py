@@ -163,15 +163,20 @@ def _stored_ms(moment: datetime) -> int:
 
 
 def _string_list(values: Sequence[str]) -> str:
-    """An SQL array literal of these strings.
+    """An SQL expression of these strings as an Array(String), for `IN`.
 
     For the consumer's look-ups of a batch's hundreds of keys: binding them
     as a query parameter escapes them character by character in Python,
-    which costs more than the query itself. Inside single quotes only the
-    backslash and the quote need escaping.
+    and an array literal of that many elements costs ClickHouse more to
+    parse than the look-up itself (~15 us a key). One string literal holding
+    a JSON array, which JSONExtract reads at once, costs half of that; the
+    primary key is still used (`IN` of a constant). Inside single quotes
+    only the backslash and the quote need escaping.
     """
-    quoted = (v.replace("\\", "\\\\").replace("'", "\\'") for v in values)
-    return "['" + "','".join(quoted) + "']" if values else "[]"
+    if not values:
+        return "[]"
+    text = orjson.dumps(list(values)).decode()
+    return "JSONExtract('" + text.replace("\\", "\\\\").replace("'", "\\'") + "', 'Array(String)')"
 
 
 def _fact_column(name: str, facts: Sequence[CallFact]) -> list[Any]:
