@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         "--ingest-events", type=int, default=int(os.environ.get("INGEST_EVENTS", 200_000))
     )
     parser.add_argument("--ingest-batch", type=int, default=5000)
+    parser.add_argument(
+        "--ingest-sids",
+        choices=ingest.CALL_SIDS,
+        default="sequential",
+        help="CallSids of the ingested calls: sequential (CAbench000...) or random as Twilio's",
+    )
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--folder", help="chDB folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the chDB folder")
@@ -102,9 +108,18 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         if not args.skip_ingest:
-            print(f"consumer ingest: {args.ingest_events:,} events, batches of {args.ingest_batch}")
-            result = ingest.run(store, args.ingest_events, args.ingest_batch, now)
-            figures["ingest"] = {**asdict(result), "rate": round(result.rate)}
+            print(
+                f"consumer ingest: {args.ingest_events:,} events, batches of {args.ingest_batch}, "
+                f"{args.ingest_sids} CallSids"
+            )
+            result = ingest.run(
+                store, args.ingest_events, args.ingest_batch, now, sids=args.ingest_sids
+            )
+            figures["ingest"] = {
+                **asdict(result),
+                "rate": round(result.rate),
+                "sids": args.ingest_sids,
+            }
             print(
                 f"ingested {result.events:,} events ({result.calls:,} calls) in "
                 f"{result.seconds:.1f} s: {result.rate:,.0f} events/s "

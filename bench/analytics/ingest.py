@@ -6,10 +6,16 @@ full webhook parameters, keyed by CallSid on the call-events topic. The
 rate is events written to ClickHouse per second, from the consumer's first
 message to its last write, against the store the benchmark loaded (so the
 look-ups of existing facts run on a table of the benchmark's size).
+
+CallSids are `sequential` by default (CAbench000..., which sort next to each
+other, so a batch's look-ups touch a few granules of the loaded tables) or,
+with `twilio`, random-looking 32 hex digits as Twilio's are, which spread a
+batch's look-ups over the whole table as real traffic does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import shutil
 import tempfile
@@ -61,9 +67,20 @@ def _webhook(kind: str, event_type: str, sid: str, params: dict[str, str], at: d
     )
 
 
-def call_events(index: int, base: datetime, rng: random.Random) -> list[Event]:
+CALL_SIDS = ("sequential", "twilio")
+
+
+def call_sid(index: int, kind: str = "sequential") -> str:
+    if kind == "twilio":  # not the loader's hashes: these calls are new to the store
+        return "CA" + hashlib.md5(f"ingest{index}".encode()).hexdigest()
+    return f"CAbench{index:026d}"
+
+
+def call_events(
+    index: int, base: datetime, rng: random.Random, sids: str = "sequential"
+) -> list[Event]:
     """The events of one call; which kind of call is drawn from `rng`."""
-    sid = f"CAbench{index:026d}"
+    sid = call_sid(index, sids)
     client = f"bench-client-{rng.randrange(1000):04d}"
     number = f"+1415{rng.randrange(3000):07d}"
     caller = f"+1{2000000000 + rng.randrange(5_000_000)}"
@@ -293,12 +310,14 @@ def call_events(index: int, base: datetime, rng: random.Random) -> list[Event]:
     return events
 
 
-def generate(count: int, base: datetime, seed: int = 11) -> Iterator[Event]:
+def generate(
+    count: int, base: datetime, seed: int = 11, sids: str = "sequential"
+) -> Iterator[Event]:
     """At least `count` events, whole calls."""
     rng = random.Random(seed)
     produced, index = 0, 0
     while produced < count:
-        for event in call_events(index, base, rng):
+        for event in call_events(index, base, rng, sids):
             produced += 1
             yield event
         index += 1
@@ -311,6 +330,7 @@ def run(
     now: datetime,
     progress: Callable[[str], None] = print,
     work_dir: Path | None = None,
+    sids: str = "sequential",
 ) -> IngestResult:
     folder = Path(tempfile.mkdtemp(prefix="bench-kafka-", dir=work_dir))
     progress(f"  starting a Kafka broker in {folder}")
@@ -322,7 +342,7 @@ def run(
         calls: set[str] = set()
         produced = 0
         started = time.monotonic()
-        for event in generate(events, now - timedelta(days=2)):
+        for event in generate(events, now - timedelta(days=2), sids=sids):
             while True:
                 try:
                     producer.produce(topics.call_events, event.to_json(), key=event.callSid)
