@@ -118,12 +118,18 @@ def main(argv: list[str] | None = None) -> int:
             figures["ingest"] = {
                 **asdict(result),
                 "rate": round(result.rate),
+                "consumer_us_per_event": round(result.consumer_us_per_event, 1),
+                "broker_us_per_event": round(result.broker_us_per_event, 1),
                 "sids": args.ingest_sids,
             }
             print(
                 f"ingested {result.events:,} events ({result.calls:,} calls) in "
                 f"{result.seconds:.1f} s: {result.rate:,.0f} events/s "
                 f"({result.batches} batches); target >= 50,000 events/s"
+            )
+            print(
+                f"CPU per event: {result.consumer_us_per_event:.1f} us in the consumer's "
+                f"process, {result.broker_us_per_event:.1f} us in the broker"
             )
     finally:
         store.close()

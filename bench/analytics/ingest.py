@@ -16,7 +16,9 @@ batch's look-ups over the whole table as real traffic does.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import resource
 import shutil
 import tempfile
 import threading
@@ -46,10 +48,37 @@ class IngestResult:
     seconds: float
     batch_size: int
     batches: int
+    # CPU seconds while the consumer ran: this process (the consumer's loop and
+    # writer and chDB's threads) and the broker's. On a shared machine the
+    # wall-clock rate varies; CPU per event much less.
+    consumer_cpu: float = 0.0
+    broker_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def consumer_us_per_event(self) -> float:
+        return self.consumer_cpu / self.events * 1e6 if self.events else 0.0
+
+    @property
+    def broker_us_per_event(self) -> float:
+        return self.broker_cpu / self.events * 1e6 if self.events else 0.0
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds of another process so far (0 when it cannot be read)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _iso(moment: datetime) -> str:
@@ -382,6 +411,7 @@ def run(
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        cpu_before = _own_cpu(), _process_cpu(broker.child.pid)
         consumer.start()
         last_report = time.monotonic()
         while consumer.stats.events_written < produced:
@@ -392,10 +422,19 @@ def run(
                 last_report = time.monotonic()
                 progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
         done = time.monotonic()
+        cpu_after = _own_cpu(), _process_cpu(broker.child.pid)
         watching.set()
         consumer.stop()
         seconds = done - (first[0] if first else done)
-        return IngestResult(produced, len(calls), seconds, batch_size, consumer.stats.batches)
+        return IngestResult(
+            produced,
+            len(calls),
+            seconds,
+            batch_size,
+            consumer.stats.batches,
+            consumer_cpu=cpu_after[0] - cpu_before[0],
+            broker_cpu=cpu_after[1] - cpu_before[1],
+        )
     finally:
         broker.stop()
         shutil.rmtree(folder, ignore_errors=True)
