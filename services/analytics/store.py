@@ -1,9 +1,10 @@
 """Analytics' ClickHouse: the schema migrations and every query, in one place.
 
 Tables are qualified with the configured database. The consumer keeps one
-fact per call in `call_facts` (sorted by callSid, for its own look-ups) and
-writes a changed fact as two rows: the previous version with sign -1 and
-the new one with sign +1. A materialized view copies both into
+fact per call in `call_facts` (its newest version also in `call_state`, by
+CallSid, which the consumer's look-ups read) and writes a changed fact as
+two rows: the previous version with sign -1 and the new one with sign +1.
+A materialized view copies both into
 `calls_by_client`, sorted by (clientId, startedAt) for the metrics, and
 from there into the hourly sums of `client_hourly`. Metrics read the
 current calls as the +1 rows that no -1 row cancels (`_current`); since a
@@ -373,16 +374,20 @@ class Store:
             )
 
     def load_facts(self, call_sids: Iterable[str]) -> dict[str, StoredFact]:
-        """The current fact (and its version) of each of these calls that has one."""
+        """The current fact (and its version) of each of these calls that has one.
+
+        Read from call_state, the newest +1 row of each call in call_facts
+        by key (migration 0013): in call_facts itself each key of a batch
+        costs a granule of every column.
+        """
         sids = sorted(set(call_sids))
         if not sids:
             return {}
         selected = ", ".join(
             f"toUnixTimestamp64Milli({c})" if c in _TIME_COLUMNS else c for c in _FACT_COLUMNS
         )
-        # What the `calls` view reads, with the filter inside the FINAL.
         rows = self._query(
-            f"SELECT {selected}, version FROM {self.database}.call_facts FINAL "
+            f"SELECT {selected}, version FROM {self.database}.call_state "
             f"WHERE callSid IN {_string_list(sids)} {_ONE_THREAD_SQL}"
         )
         found = {}

@@ -53,6 +53,8 @@ def test_migrations_twice_are_harmless(config: Config, ch_client: Any) -> None:
             "number_assignments",
             "client_settings",
             "conversions",
+            "call_state",
+            "call_state_mv",
         } <= tables
     finally:
         store.close()
@@ -76,6 +78,28 @@ def test_two_versions_of_a_call_count_once(store: Store) -> None:
     assert call is not None and call.status == "busy"
     assert store.summary(CallFilter()).totalCalls == 1
     assert store.list_calls(CallFilter(status="no-answer"), 10).calls == []
+
+
+def test_load_facts_finds_the_newest_version_of_each_call(store: Store) -> None:
+    fact = fold_all(None, script.missed_call("CA10", BASE))
+    assert fact is not None
+    store.insert_facts([StoredFact(fact, 1)])
+    store.insert_facts([StoredFact(replace(fact, status="busy"), 2)])
+    found = store.load_facts(["CA10", "CA-never-seen"])
+    assert list(found) == ["CA10"]
+    assert found["CA10"] == StoredFact(replace(fact, status="busy"), 2)
+
+
+def test_facts_stored_before_call_state_existed_are_found(store: Store, ch_client: Any) -> None:
+    fact = fold_all(None, script.answered_call("CA11", BASE))
+    assert fact is not None
+    store.insert_facts([StoredFact(fact, 3)])
+    # As a store migrated before 0013: facts in call_facts, none in call_state.
+    ch_client.command(f"TRUNCATE TABLE {store.database}.call_state")
+    assert store.load_facts(["CA11"]) == {}
+    ch_client.command(f"TRUNCATE TABLE {store.database}.schema_migrations")
+    store.migrate()
+    assert store.load_facts(["CA11"]) == {"CA11": StoredFact(fact, 3)}
 
 
 def test_write_skips_events_already_stored(store: Store) -> None:
