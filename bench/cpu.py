@@ -4,7 +4,7 @@ A service here is a gunicorn master with its workers, so a part's CPU is
 that of a process and all its descendants. The benchmarks divide what a
 part used during a step by the requests of that step: the CPU each part
 spends per request, a figure that holds better than a rate on a machine
-that other work shares. `pin` places a part on some of the CPUs only.
+that other work shares.
 """
 
 from __future__ import annotations
@@ -27,11 +27,19 @@ def _stat(pid: int) -> list[str] | None:
 
 def tree_seconds(root: int) -> float:
     """User plus system CPU seconds of `root` and all its descendants alive now."""
-    total = 0.0
-    for pid in _tree(root):
+    children: dict[int, list[int]] = {}
+    for entry in _PROC.iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
         fields = _stat(pid)
         if fields is not None:
             total += (int(fields[11]) + int(fields[12])) / _TICKS
+        todo += children.get(pid, [])
     return total
 
 
@@ -55,36 +63,3 @@ def per_request_us(
     if requests <= 0:
         return {name: 0.0 for name in before}
     return {name: (after[name] - before[name]) / requests * 1e6 for name in before}
-
-
-def _tree(root: int) -> list[int]:
-    """`root` and all its descendants alive now."""
-    children: dict[int, list[int]] = {}
-    for entry in _PROC.iterdir():
-        if entry.name.isdigit():
-            fields = _stat(int(entry.name))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
-def pin(root: int | None, cpus: set[int]) -> None:
-    """Run every thread of `root` and its descendants (None: this process) on `cpus` only.
-
-    Threads started later inherit the mask from the thread that starts them.
-    """
-    for pid in _tree(os.getpid() if root is None else root):
-        try:
-            threads = [int(t.name) for t in (_PROC / str(pid) / "task").iterdir()]
-        except OSError:
-            continue  # gone meanwhile
-        for tid in threads:
-            try:
-                os.sched_setaffinity(tid, cpus)
-            except OSError:
-                pass  # gone meanwhile

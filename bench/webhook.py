@@ -11,13 +11,6 @@ TwiML; the ratio of the two throughputs is what ingress's work costs. The
 two-hop baseline is that stack asking a second one over HTTP (as ingress
 asks router) with no other work: the ceiling of the path's shape.
 
-Each target is measured twice (`--cores`): with every process free to run on
-every CPU ("shared", the whole path on this machine), and with the server
-under test on CPU 0 alone while its dependencies (router, Kafka, PostgreSQL;
-the two-hop's second hop) and the load generator share the other CPUs
-("split"): the capacity of one core of the webhook server, as it is when
-router and Kafka run on machines of their own.
-
 `python -m bench.webhook` prints each step and one table at the end.
 """
 
@@ -100,28 +93,6 @@ def signed_webhooks(port: int, numbers: list[str], count: int) -> list[bytes]:
         }
         prepared.append(http_post("127.0.0.1", port, PATH, headers, urlencode(params).encode()))
     return prepared
-
-
-@dataclass
-class Target:
-    """A server to measure: its port, the processes CPU-counted, and how to place them."""
-
-    name: str
-    port: int
-    parts: dict[str, int | None]  # name -> pid (None: this process, the load generator)
-    server: int | None  # the server under test
-    dependencies: list[int | None]  # what it calls (router, Kafka, ...)
-
-    def place(self, mode: str) -> None:
-        """Shared: every process on every CPU. Split: the server on CPU 0, the rest elsewhere."""
-        everywhere = set(range(os.cpu_count() or 1))
-        if mode == "split":
-            cpu.pin(self.server, {0})
-            for pid in [*self.dependencies, None]:
-                cpu.pin(pid, everywhere - {0})
-        else:
-            for pid in [self.server, *self.dependencies, None]:
-                cpu.pin(pid, everywhere)
 
 
 @dataclass
@@ -222,12 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         default=30.0,
         help="how long to warm up (the broker's JIT compiler needs about half a minute of load)",
     )
-    parser.add_argument(
-        "--cores",
-        choices=("both", "shared", "split"),
-        default="both",
-        help="shared: all processes on all CPUs; split: the server under test on CPU 0 alone",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs, data)")
     args = parser.parse_args(argv)
     if not (
@@ -242,10 +207,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(
             "rates 1..20000, growth 1.1..4, steps 0.5..60 s, half 1..120 s, warm-up 0..600 s"
         )
-    modes = ["shared", "split"] if args.cores == "both" else [args.cores]
-    if "split" in modes and (os.cpu_count() or 1) < 2:
-        print("only one CPU here: measuring shared only", flush=True)
-        modes = ["shared"]
 
     folder = Path(tempfile.mkdtemp(prefix="switchboard-bench-webhook-"))
     print(f"Webhook benchmark (state in {folder})", flush=True)
@@ -280,53 +241,36 @@ def main(argv: list[str] | None = None) -> int:
         ingress_port = stack.ports["ingress"]
         say(f"  signing {args.requests} webhooks")
         prepared = signed_webhooks(ingress_port, numbers, args.requests)
-        results: dict[str, list[Measured]] = {mode: [] for mode in modes}
-        loadgen: dict[str, int | None] = {"load generator": None}
-        baseline, two_hop = baselines
-        ingress_pid, router_pid = stack.service("ingress").pid, stack.service("router").pid
-        kafka_pid = stack.kafka.child.pid if stack.kafka else None
-        postgres_pid = stack.postgres.child.pid if stack.postgres else None
-        targets = [
-            Target(
-                "baseline", baseline.port, {"baseline": baseline.pid, **loadgen}, baseline.pid, []
-            ),
-            Target(
-                "two-hop",
-                two_hop.port,
-                {"two-hop": two_hop.pid, "baseline": baseline.pid, **loadgen},
-                two_hop.pid,
-                [baseline.pid],
-            ),
-            Target(
-                "ingress",
-                ingress_port,
-                {"ingress": ingress_pid, "router": router_pid, "kafka": kafka_pid, **loadgen},
-                ingress_pid,
-                [router_pid, kafka_pid, postgres_pid],
-            ),
+        results = []
+        # The CPU each target's parts spend per request (None: this process,
+        # the load generator).
+        targets: list[tuple[str, int, dict[str, int | None]]] = [
+            (service.name, service.port, {service.name: service.pid}) for service in baselines
         ]
-        for mode in modes:
-            for target in targets:
-                target.place(mode)
-                say(f"[{target.name}] cores: {mode}")
-                results[mode].append(
-                    measure(
-                        target.name,
-                        target.port,
-                        itertools.cycle(prepared),
-                        args.start_rate,
-                        args.growth,
-                        args.max_rate,
-                        args.step_seconds,
-                        args.half_seconds,
-                        args.warmup_rate,
-                        args.warmup_seconds,
-                        target.parts,
-                        say,
-                    )
+        targets[1][2]["baseline"] = baselines[0].pid  # the two-hop one's second hop
+        ingress_parts: dict[str, int | None] = {
+            name: stack.service(name).pid for name in ("ingress", "router")
+        }
+        if stack.kafka is not None:
+            ingress_parts["kafka"] = stack.kafka.child.pid
+        targets.append(("ingress", ingress_port, ingress_parts))
+        for target, port, parts in targets:
+            results.append(
+                measure(
+                    target,
+                    port,
+                    itertools.cycle(prepared),
+                    args.start_rate,
+                    args.growth,
+                    args.max_rate,
+                    args.step_seconds,
+                    args.half_seconds,
+                    args.warmup_rate,
+                    args.warmup_seconds,
+                    {**parts, "load generator": None},
+                    say,
                 )
-            for target in targets:
-                target.place("shared")
+            )
     finally:
         for service in reversed(baselines):
             service.stop()
@@ -334,53 +278,41 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
 
+    base, two_hop, real = results
     print()
-    print(report(results))
-    return 0
-
-
-def report(results: Mapping[str, list[Measured]]) -> str:
-    """The table of every target in every placement, the CPU per request, and the ratios."""
     rows = []
-    for mode, measured_list in results.items():
-        for measured in measured_list:
-            half = measured.half
-            rows.append(
-                [
-                    measured.target,
-                    mode,
-                    round(measured.saturation_rps, 1),
-                    round(half.offered_rps, 1) if half else "-",
-                    round(half.p(0.5), 1) if half else "-",
-                    round(half.p(0.99), 1) if half else "-",
-                    f"{half.failed}/{half.sent}" if half else "-",
-                ]
-            )
-    lines = [
-        table(
-            ["target", "cores", "rps at saturation", "half load rps", "p50 ms", "p99 ms", "failed"],
-            rows,
-        ),
-        "",
-        "CPU per request at half load (user + system, from /proc):",
-    ]
-    for mode, measured_list in results.items():
-        for measured in measured_list:
-            if measured.half_cpu_us:
-                lines.append(f"  {measured.target:<9} {mode:<7} {cpu_line(measured.half_cpu_us)}")
-    lines.append("")
-    for mode, (base, two_hop, real) in results.items():
-        ratio = real.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
-        ceiling = two_hop.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
-        p99 = real.half.p(0.99) if real.half else float("nan")
-        lines.append(
-            f"cores {mode}: ingress / baseline throughput {ratio:.2f} (target >= "
-            f"{TARGET_RATIO:.2f}: {'met' if ratio >= TARGET_RATIO else 'NOT met'}); ingress p99 "
-            f"at half load {p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
-            f"{'met' if p99 < TARGET_P99_MS else 'NOT met'}); two-hop baseline / baseline "
-            f"{ceiling:.2f}, ingress at {ratio / ceiling if ceiling else 0:.0%} of it"
+    for measured in results:
+        half = measured.half
+        rows.append(
+            [
+                measured.target,
+                round(measured.saturation_rps, 1),
+                round(half.offered_rps, 1) if half else "-",
+                round(half.p(0.5), 1) if half else "-",
+                round(half.p(0.99), 1) if half else "-",
+                f"{half.failed}/{half.sent}" if half else "-",
+            ]
         )
-    return "\n".join(lines)
+    print(
+        table(["target", "rps at saturation", "half load rps", "p50 ms", "p99 ms", "failed"], rows)
+    )
+    print("\nCPU per request at half load (user + system, from /proc):")
+    for measured in results:
+        if measured.half_cpu_us:
+            print(f"  {measured.target:<9} {cpu_line(measured.half_cpu_us)}")
+    ratio = real.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
+    ceiling = two_hop.saturation_rps / base.saturation_rps if base.saturation_rps else 0.0
+    p99 = real.half.p(0.99) if real.half else float("nan")
+    print(
+        f"\ningress / baseline throughput: {ratio:.2f} (target >= {TARGET_RATIO:.2f}: "
+        f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); ingress p99 at half load "
+        f"{p99:.1f} ms (target < {TARGET_P99_MS:.0f} ms: "
+        f"{'met' if p99 < TARGET_P99_MS else 'NOT met'})\n"
+        f"two-hop baseline / baseline: {ceiling:.2f} (the most a call path that asks router "
+        f"over HTTP per call reaches here; ingress is at {ratio / ceiling if ceiling else 0:.0%} "
+        "of it)"
+    )
+    return 0
 
 
 if __name__ == "__main__":
