@@ -85,11 +85,11 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
-        # Waiting up to 5 ms (librdkafka's default) lets one request carry
-        # several threads' events: measured A/B on the call path (ingress,
-        # router, broker) at 270-400 webhooks/s, 4-8% less CPU per call than
-        # 2 ms; 10 ms saved no more and added to every acknowledgement.
-        "linger.ms": 5,
+        # 2 ms, not librdkafka's 5: every webhook waits for its acknowledgement
+        # (and the incoming call for router's too). A/B on the call path,
+        # 5 ms and 10 ms saved 4-8% CPU per call at 270-400 webhooks/s but
+        # doubled p50 at half load (7 -> 17 ms, make bench-webhook).
+        "linger.ms": 2,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
         "logger": logging.getLogger("librdkafka"),
