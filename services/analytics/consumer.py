@@ -66,6 +66,8 @@ _WRITING_POLL_SECONDS = 0.005
 _WAIT_FOR_WRITE_SECONDS = 1.0
 _RETRY_FIRST_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 10.0
+# How often a consumer with a retention set deletes expired calls from call_state.
+EXPIRE_EVERY_SECONDS = 3600.0
 
 
 class TooManyInvalidMessages(RuntimeError):
@@ -309,6 +311,8 @@ class AnalyticsConsumer:
         self._paused = False
         self._retry_at: float | None = None
         self._retry_delay = _RETRY_FIRST_SECONDS
+        # apply_retention expired call_state at start-up; next time in an hour.
+        self._expire_at = time.monotonic() + EXPIRE_EVERY_SECONDS
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -402,7 +406,23 @@ class AnalyticsConsumer:
         if written is not None:
             self._commit(consumer, written)
         self._back_pressure(consumer)
+        self.expire_call_state(now)
         self._poll(consumer, self._poll_timeout(now))
+
+    def expire_call_state(self, now: float) -> None:
+        """Once an hour, with a retention set, drop expired calls from call_state.
+
+        A failure is logged and tried again an hour later: expiry can wait,
+        the pipeline must not stop for it.
+        """
+        days = self.config.retention_days
+        if days <= 0 or now < self._expire_at:
+            return
+        self._expire_at = now + EXPIRE_EVERY_SECONDS
+        try:
+            self.store.expire_call_state(days)
+        except Exception as err:
+            log.warning("expired calls not deleted from call_state, next try in an hour: %s", err)
 
     def _retry_due(self, now: float) -> bool:
         waiting = self._writing is not None and self._write_done is None

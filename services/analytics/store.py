@@ -329,6 +329,20 @@ class Store:
                 )
             elif has_ttl:
                 self._command(f"ALTER TABLE {self.database}.{table} REMOVE TTL")
+        self.expire_call_state(days)
+
+    def expire_call_state(self, days: int) -> None:
+        """Delete from call_state the calls older than `days` days (0: keep all).
+
+        call_state (EmbeddedRocksDB) has no TTL of its own, so the calls that
+        call_facts' TTL drops are deleted from it by startedAt, the same
+        horizon: at start-up (apply_retention) and periodically by the consumer.
+        """
+        if days > 0:
+            self._command(
+                f"DELETE FROM {self.database}.call_state "
+                f"WHERE startedAt < now64(3) - INTERVAL {int(days)} DAY"
+            )
 
     # -- the consumer's writes ---------------------------------------------
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from services.analytics.calls import CallFilter
 from services.analytics.config import Config
-from services.analytics.consumer import write
+from services.analytics.consumer import EXPIRE_EVERY_SECONDS, AnalyticsConsumer, write
 from services.analytics.facts import fold_all
 from services.analytics.store import (
     _FACT_COLUMNS,
@@ -175,6 +177,34 @@ def test_retention_ttl_can_be_set_and_removed(store: Store, ch_client: Any) -> N
     assert " TTL " in engines()["events"]
     store.apply_retention(0)
     assert " TTL " not in engines()["calls_by_client"]
+
+
+def test_retention_deletes_expired_calls_from_call_state(store: Store) -> None:
+    now = datetime.now(UTC)
+    for sid, started in (("CAold", now - timedelta(days=401)), ("CAnew", now - timedelta(days=2))):
+        fact = fold_all(None, script.missed_call(sid, started))
+        assert fact is not None
+        store.insert_facts([StoredFact(fact, 1)])
+
+    store.apply_retention(400)
+
+    assert list(store.load_facts(["CAold", "CAnew"])) == ["CAnew"]
+    store.apply_retention(0)  # keep all: nothing more is deleted
+    assert list(store.load_facts(["CAold", "CAnew"])) == ["CAnew"]
+
+
+def test_the_consumer_expires_call_state_once_an_hour(config: Config, store: Store) -> None:
+    expired: list[int] = []
+    consumer = AnalyticsConsumer(replace(config, retention_days=30), store)
+    consumer.store = cast(Any, SimpleNamespace(expire_call_state=expired.append))
+    start = time.monotonic()
+
+    consumer.expire_call_state(start)  # apply_retention did it at start-up
+    consumer.expire_call_state(start + EXPIRE_EVERY_SECONDS + 1)
+    consumer.expire_call_state(start + EXPIRE_EVERY_SECONDS + 2)
+    assert expired == [30]
+    consumer.expire_call_state(start + 2 * EXPIRE_EVERY_SECONDS + 2)
+    assert expired == [30, 30]
 
 
 def test_legacy_facts_are_copied_into_the_client_projection_once(
