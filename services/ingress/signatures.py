@@ -50,13 +50,11 @@ class SignatureChecker:
             return False
         parsed = urlparse(url)
         values = _Values(form)
-        tried = set()
-        for candidate in (url, remove_port(parsed), add_port(parsed)):
-            if candidate not in tried:
-                tried.add(candidate)
-                if compare(self._validator.compute_signature(candidate, values), signature):
-                    return True
-        return False
+        candidates = dict.fromkeys((url, remove_port(parsed), add_port(parsed)))  # once each
+        return any(
+            compare(self._validator.compute_signature(candidate, values), signature)
+            for candidate in candidates
+        )
 
 
 class _Values(Mapping[str, str]):

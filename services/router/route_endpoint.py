@@ -18,18 +18,21 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from services.router.api import MAX_REQUEST_ID
 from services.router.routing import decide, routed_event
 from services.router.twiml import build_twiml
 from switchboard.http import MAX_BODY_BYTES, ApiError
 from switchboard.metrics import Metrics
 
+if TYPE_CHECKING:
+    from services.router.app import RouterRuntime
+
 log = logging.getLogger(__name__)
 
 PATH = "/internal/route"
-MAX_REQUEST_ID = 200
 FORM = "application/x-www-form-urlencoded"
 
 StartResponse = Callable[..., Any]
@@ -39,7 +42,7 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 class RouteEndpoint:
     """WSGI middleware: /internal/route answered here (POST only), anything else by `app`."""
 
-    def __init__(self, app: WsgiApp, runtime: Any, metrics: Metrics) -> None:
+    def __init__(self, app: WsgiApp, runtime: RouterRuntime, metrics: Metrics) -> None:
         self._app = app
         self._runtime = runtime
         self._metrics = metrics
@@ -53,13 +56,13 @@ class RouteEndpoint:
             if method != "POST":
                 raise ApiError(405, "method_not_allowed", f"{PATH} takes POST only")
             status, content_type, body = 200, "text/xml; charset=utf-8", self._route(environ)
-        except ApiError as err:
+        except Exception as failure:
+            err = failure if isinstance(failure, ApiError) else None
+            if err is None:
+                log.exception("unhandled error on POST %s", PATH)
+                err = ApiError(500, "internal_error", "internal error")
             status, content_type = err.status, "application/json"
             body = json.dumps({"error": {"code": err.code, "message": err.message}}).encode()
-        except Exception:
-            log.exception("unhandled error on POST %s", PATH)
-            status, content_type = 500, "application/json"
-            body = b'{"error": {"code": "internal_error", "message": "internal error"}}'
         start_response(
             f"{status} {HTTPStatus(status).phrase}",
             [("Content-Type", content_type), ("Content-Length", str(len(body)))]
