@@ -90,6 +90,10 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         # 5 ms and 10 ms saved 4-8% CPU per call at 270-400 webhooks/s but
         # doubled p50 at half load (7 -> 17 ms, make bench-webhook).
         "linger.ms": 2,
+        # Every webhook waits for its acknowledgement: a produce request held
+        # back by Nagle's algorithm until the last one is ACKed (which loopback
+        # delays by up to 40 ms) is a latency tail of its own.
+        "socket.nagle.disable": True,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
         "logger": logging.getLogger("librdkafka"),
