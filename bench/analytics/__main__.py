@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"CPU per event: {result.consumer_us_per_event:.1f} us in the consumer's "
                 f"process, {result.broker_us_per_event:.1f} us in the broker"
             )
+            by_part = ", ".join(
+                f"{part} {seconds / result.events * 1e6:.1f}"
+                for part, seconds in sorted(result.consumer_parts.items(), key=lambda p: -p[1])
+                if seconds / result.events * 1e6 >= 0.05
+            )
+            print(f"  the consumer's process by part (us per event): {by_part}")
     finally:
         store.close()
         if not args.keep and not args.folder:

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +53,9 @@ class IngestResult:
     # wall-clock rate varies; CPU per event much less.
     consumer_cpu: float = 0.0
     broker_cpu: float = 0.0
+    # The consumer's process CPU by part (loop, writer, librdkafka, chDB's
+    # merges, chDB's other threads), in seconds.
+    consumer_parts: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -79,6 +82,45 @@ def _process_cpu(pid: int | None) -> float:
     except (OSError, IndexError, TypeError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _threads_cpu() -> dict[int, tuple[str, float]]:
+    """(name, CPU seconds) of every thread of this process, by native thread id."""
+    found = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = open(f"/proc/self/task/{tid}/stat").read()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return found
+
+
+def _cpu_by_part(
+    before: dict[int, tuple[str, float]],
+    after: dict[int, tuple[str, float]],
+    loop: int | None,
+    writers: set[int],
+) -> dict[str, float]:
+    """CPU seconds spent between the two snapshots, by part of the consumer's process."""
+    parts: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        spent = cpu - before.get(tid, (name, 0.0))[1]
+        if tid == loop:
+            part = "loop"
+        elif tid in writers:
+            part = "writer"
+        elif name.startswith("rdk:"):
+            part = "librdkafka"
+        elif name == "MergeMutate":
+            part = "chDB merges"
+        else:
+            part = name  # chDB names its threads (ThreadPool, ...); the bench's own too
+        parts[part] = parts.get(part, 0.0) + spent
+    return parts
 
 
 def _iso(moment: datetime) -> str:
@@ -412,6 +454,7 @@ def run(
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         cpu_before = _own_cpu(), _process_cpu(broker.child.pid)
+        threads_before = _threads_cpu()
         consumer.start()
         last_report = time.monotonic()
         while consumer.stats.events_written < produced:
@@ -423,6 +466,13 @@ def run(
                 progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
         done = time.monotonic()
         cpu_after = _own_cpu(), _process_cpu(broker.child.pid)
+        writer = consumer._writer
+        parts = _cpu_by_part(
+            threads_before,
+            _threads_cpu(),
+            consumer._thread.native_id if consumer._thread else None,
+            {t.native_id for t in getattr(writer, "_threads", ()) if t.native_id is not None},
+        )
         watching.set()
         consumer.stop()
         seconds = done - (first[0] if first else done)
@@ -434,6 +484,7 @@ def run(
             consumer.stats.batches,
             consumer_cpu=cpu_after[0] - cpu_before[0],
             broker_cpu=cpu_after[1] - cpu_before[1],
+            consumer_parts=parts,
         )
     finally:
         broker.stop()
