@@ -212,6 +212,24 @@ class Simulator:
         body: dict[str, Any] = reply.json()
         return body
 
+    def wait_answered(self, played: Sequence[Played], timeout: float) -> None:
+        """Wait until each call's voice webhook has been answered (whatever the answer).
+
+        A call is placed before the simulator sends its webhook, so a fault
+        started right after a call was placed may still catch that webhook.
+        """
+        deadline = time.monotonic() + timeout
+        waiting = list(played)
+        while waiting:
+            waiting = [p for p in waiting if not self._voice_answered(p.call_sid)]
+            if waiting and time.monotonic() > deadline:
+                raise TimeoutError(f"{len(waiting)} voice webhooks unanswered after {timeout}s")
+            if waiting:
+                time.sleep(0.1)
+
+    def _voice_answered(self, call_sid: str) -> bool:
+        return any(cb["kind"] == "voice" for cb in self.log(call_sid).get("callbacks", []))
+
     def finish(self, played: Sequence[Played], timeout: float) -> None:
         """Wait until every call has finished playing, then read each one's log."""
         deadline = time.monotonic() + timeout

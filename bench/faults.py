@@ -133,6 +133,8 @@ class Run:
         first = Dialer(self.simulator, self.calls[: 2 * third], self.plan.rate)
         first.start()
         first.wait_placed(third, timeout=120)
+        # The calls before the fault are those whose webhook was answered before it.
+        self.simulator.wait_answered(first.placed[:third], timeout=60)
         self.say(f"    {third} calls placed; breaking")
         broken_at = time.monotonic()
         break_it()
