@@ -43,7 +43,7 @@ from bench.calls import (
     tracked_numbers,
 )
 from bench.report import table
-from bench.stack import ADMIN_TOKEN, Stack
+from bench.stack import ADMIN_TOKEN, Stack, healthy
 
 Say = Callable[[str], None]
 
@@ -260,7 +260,15 @@ def analytics_consumer_killed(stack: Stack, plan: Plan, say: Say) -> Outcome:
 def router_stopped(stack: Stack, plan: Plan, say: Say) -> Outcome:
     """Stop router: callers hear ingress's apology, and their calls still count."""
     run = Run(stack, plan, say)
-    run.drive(lambda: stack.service("router").stop(), lambda: stack.start_service("router"))
+
+    def mend() -> None:
+        # Up is not ready: router loads its routing table after it answers
+        # /healthz, and a call routed before that gets the fallback.
+        url = stack.start_service("router").url
+        if not wait_for(lambda: healthy(url, "/readyz"), timeout=30):
+            run.check(False, "router not ready 30s after its restart")
+
+    run.drive(lambda: stack.service("router").stop(), mend)
     fallbacks = sum(p.fallback_served for p in run.played)
     run.note(f"fallback TwiML served to {fallbacks} calls")
     run.check(fallbacks > 0, "no caller got the fallback TwiML while router was stopped")
