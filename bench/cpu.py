@@ -17,12 +17,38 @@ _PROC = Path("/proc")
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _stat(pid: int) -> list[str] | None:
+def _read_stat(path: Path) -> tuple[str, list[str]] | None:
+    """(command, the fields after it) of a /proc stat file, None once it is gone."""
     try:
-        text = (_PROC / str(pid) / "stat").read_text()
+        text = path.read_text()
     except OSError:
         return None
-    return text.rsplit(")", 1)[1].split()  # the fields after "(command)"
+    return text[text.index("(") + 1 : text.rindex(")")], text.rsplit(")", 1)[1].split()
+
+
+def _stat(pid: int) -> list[str] | None:
+    found = _read_stat(_PROC / str(pid) / "stat")
+    return found[1] if found else None
+
+
+def _seconds(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+
+
+def process_seconds(pid: int | None) -> float:
+    """User plus system CPU seconds of one process so far (0 when it cannot be read)."""
+    fields = _stat(pid) if pid is not None else None
+    return _seconds(fields) if fields else 0.0
+
+
+def thread_seconds() -> dict[int, tuple[str, float]]:
+    """(name, CPU seconds) of every thread of this process, by native thread id."""
+    found = {}
+    for task in (_PROC / "self" / "task").iterdir():
+        stat = _read_stat(task / "stat")
+        if stat is not None:  # else the thread ended meanwhile
+            found[int(task.name)] = (stat[0], _seconds(stat[1]))
+    return found
 
 
 def tree_seconds(root: int) -> float:
@@ -38,7 +64,7 @@ def tree_seconds(root: int) -> float:
         pid = todo.pop()
         fields = _stat(pid)
         if fields is not None:
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
+            total += _seconds(fields)
         todo += children.get(pid, [])
     return total
 

@@ -265,8 +265,8 @@ def router_stopped(stack: Stack, plan: Plan, say: Say) -> Outcome:
         # Up is not ready: router loads its routing table after it answers
         # /healthz, and a call routed before that gets the fallback.
         url = stack.start_service("router").url
-        if not wait_for(lambda: healthy(url, "/readyz"), timeout=30):
-            run.check(False, "router not ready 30s after its restart")
+        ready = wait_for(lambda: healthy(url, "/readyz"), timeout=30)
+        run.check(bool(ready), "router not ready 30s after its restart")
 
     run.drive(lambda: stack.service("router").stop(), mend)
     fallbacks = sum(p.fallback_served for p in run.played)

@@ -16,9 +16,7 @@ batch's look-ups over the whole table as real traffic does.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import resource
 import shutil
 import tempfile
 import threading
@@ -30,6 +28,7 @@ from pathlib import Path
 
 from confluent_kafka import Producer
 
+from bench import cpu
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.store import Store
@@ -70,35 +69,6 @@ class IngestResult:
         return self.broker_cpu / self.events * 1e6 if self.events else 0.0
 
 
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu(pid: int | None) -> float:
-    """CPU seconds of another process so far (0 when it cannot be read)."""
-    try:
-        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError, TypeError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _threads_cpu() -> dict[int, tuple[str, float]]:
-    """(name, CPU seconds) of every thread of this process, by native thread id."""
-    found = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            stat = open(f"/proc/self/task/{tid}/stat").read()
-        except OSError:
-            continue  # ended meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        found[int(tid)] = (name, (int(fields[11]) + int(fields[12])) / tick)
-    return found
-
-
 def _cpu_by_part(
     before: dict[int, tuple[str, float]],
     after: dict[int, tuple[str, float]],
@@ -107,8 +77,8 @@ def _cpu_by_part(
 ) -> dict[str, float]:
     """CPU seconds spent between the two snapshots, by part of the consumer's process."""
     parts: dict[str, float] = {}
-    for tid, (name, cpu) in after.items():
-        spent = cpu - before.get(tid, (name, 0.0))[1]
+    for tid, (name, seconds) in after.items():
+        spent = seconds - before.get(tid, (name, 0.0))[1]
         if tid == loop:
             part = "loop"
         elif tid in writers:
@@ -453,8 +423,8 @@ def run(
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        cpu_before = _own_cpu(), _process_cpu(broker.child.pid)
-        threads_before = _threads_cpu()
+        cpu_before = cpu.own_seconds(), cpu.process_seconds(broker.child.pid)
+        threads_before = cpu.thread_seconds()
         consumer.start()
         last_report = time.monotonic()
         while consumer.stats.events_written < produced:
@@ -465,11 +435,11 @@ def run(
                 last_report = time.monotonic()
                 progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
         done = time.monotonic()
-        cpu_after = _own_cpu(), _process_cpu(broker.child.pid)
+        cpu_after = cpu.own_seconds(), cpu.process_seconds(broker.child.pid)
         writer = consumer._writer
         parts = _cpu_by_part(
             threads_before,
-            _threads_cpu(),
+            cpu.thread_seconds(),
             consumer._thread.native_id if consumer._thread else None,
             {t.native_id for t in getattr(writer, "_threads", ()) if t.native_id is not None},
         )
