@@ -11,7 +11,12 @@ settings). One short pipeline, each step a method of the same name:
 A batch closes on size or age, whichever comes first. `write` makes it
 durable in ClickHouse; only then does `commit` store the batch's offsets, so
 a crash re-delivers at most the batches in flight. Re-delivery is harmless:
-the write skips event ids already stored and the fold is idempotent. A
+the write skips event ids already stored and the fold is idempotent. A write
+commits table by table, so before it starts the consumer records the
+offsets it will commit (`writes_started`); a batch that is retried, or that
+holds messages below the offsets of a write started and never committed
+(the process was killed inside it), first has its calls repaired
+(`Store.repair`), which mends whatever the broken write left. A
 message that does not decode goes to the dead-letter topic with the reason
 and its offset is committed with the batch; past a ratio of invalid messages
 the consumer stops loudly.
@@ -51,7 +56,7 @@ from services.analytics.numbers import (
     needs_attribution,
     tracked_number,
 )
-from services.analytics.store import Store, StoredFact
+from services.analytics.store import Repair, Store, StoredFact
 from switchboard import kafka
 from switchboard.events import Event, InvalidEvent, decode
 
@@ -113,6 +118,8 @@ class ConsumerStats:
     facts_written: int = 0
     commits: int = 0
     write_failures: int = 0
+    calls_mended: int = 0
+    hourly_cells_corrected: int = 0
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,7 @@ class WriteResult:
     events_written: int
     duplicates_skipped: int
     facts_written: int
+    repair: Repair = Repair((), 0)
 
 
 @dataclass
@@ -131,8 +139,10 @@ class Batch:
     events: list[Event] = field(default_factory=list)
     payloads: dict[str, bytes] = field(default_factory=dict)  # event id -> message value
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: int = 0
     opened_at: float | None = None
+    attempts: int = 0  # writes of this batch started so far
 
     def add(self, msg: Message, event: Event | None) -> None:
         if self.opened_at is None:
@@ -146,7 +156,9 @@ class Batch:
         topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
         if topic is None or partition is None or offset is None:
             raise ValueError("a consumed message without topic, partition or offset")
-        self.offsets[(topic, partition)] = offset + 1
+        key = (topic, partition)
+        self.first_offsets.setdefault(key, offset)
+        self.offsets[key] = offset + 1
 
     @property
     def empty(self) -> bool:
@@ -196,7 +208,10 @@ class InvalidRatioGuard:
 
 
 def write(
-    store: Store, events: Sequence[Event], payloads: Mapping[str, bytes] | None = None
+    store: Store,
+    events: Sequence[Event],
+    payloads: Mapping[str, bytes] | None = None,
+    repair: bool = False,
 ) -> WriteResult:
     """Make a batch durable: numbers and settings, new fact versions, then the raw events.
 
@@ -207,15 +222,17 @@ def write(
     good. Number assignments and client settings are upserts (newest
     occurredAt wins), harmless to repeat, and go first so that calls of the
     same batch are attributed with them. `payloads` are the events as they
-    arrived (by id), stored as they are.
+    arrived (by id), stored as they are. With `repair` (an earlier write of
+    these events may have stopped half way) their calls are repaired first.
     """
+    mended = store.repair(events) if repair else Repair((), 0)
     unique: dict[str, Event] = {}
     for event in events:
         unique.setdefault(event.id, event)
     stored = store.stored_event_ids(list(unique.values()))
     fresh = [event for event in unique.values() if event.id not in stored]
     if not fresh:
-        return WriteResult(0, len(events), 0)
+        return WriteResult(0, len(events), 0, mended)
 
     assignments = resolve_assignments(
         store, [a for a in map(assignment_from_event, fresh) if a is not None]
@@ -252,7 +269,7 @@ def write(
         changed.append(StoredFact(fact, (before.version if before else 0) + 1))
     store.insert_facts(changed, current)
     store.insert_events(fresh, payloads)
-    return WriteResult(len(fresh), len(events) - len(fresh), len(changed))
+    return WriteResult(len(fresh), len(events) - len(fresh), len(changed), mended)
 
 
 def resolve_assignments(
@@ -340,6 +357,9 @@ class AnalyticsConsumer:
         self._paused = False
         self._retry_at: float | None = None
         self._retry_delay = _RETRY_FIRST_SECONDS
+        # Per partition, the end offset of the last write started on it (by
+        # any consumer of the group), as far as this one has read or made it.
+        self._writes_started: dict[tuple[str, int], int] = {}
         # apply_retention expired call_state at start-up; next time in an hour.
         self._expire_at = time.monotonic() + EXPIRE_EVERY_SECONDS
 
@@ -507,8 +527,25 @@ class AnalyticsConsumer:
         return self._writer.submit(self._write, batch)
 
     def _write(self, batch: Batch) -> WriteResult:
-        """In the writer thread: make the batch durable."""
-        return write(self.store, batch.events, batch.payloads)
+        """In the writer thread: make the batch durable, first mending a write left unfinished."""
+        repair = batch.attempts > 0 or self._follows_unfinished_write(batch)
+        batch.attempts += 1
+        self.store.record_write_started(self.group_id, batch.offsets)
+        self._writes_started.update(batch.offsets)
+        return write(self.store, batch.events, batch.payloads, repair=repair)
+
+    def _follows_unfinished_write(self, batch: Batch) -> bool:
+        """Whether the batch re-reads messages of a write that started and was never committed.
+
+        Such a write was killed (or abandoned) somewhere inside: its batch
+        started at the committed offset, where this one starts, and its end
+        offset is recorded above it.
+        """
+        unknown = [key for key in batch.first_offsets if key not in self._writes_started]
+        if unknown:
+            known = self.store.writes_started(self.group_id, unknown)
+            self._writes_started.update({key: known.get(key, 0) for key in unknown})
+        return any(first < self._writes_started[key] for key, first in batch.first_offsets.items())
 
     def _written(self) -> Batch | None:
         """The write handed over has ended: its batch, to commit; None to retry it later."""
@@ -527,6 +564,8 @@ class AnalyticsConsumer:
         self.stats.events_written += result.events_written
         self.stats.duplicates_skipped += result.duplicates_skipped
         self.stats.facts_written += result.facts_written
+        self.stats.calls_mended += len(result.repair.calls)
+        self.stats.hourly_cells_corrected += result.repair.hourly_cells
         self._writing = None
         self._retry_at = None
         self._retry_delay = _RETRY_FIRST_SECONDS
@@ -580,6 +619,8 @@ class AnalyticsConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("partitions assigned: %s", [p.partition for p in partitions])
+        for tp in partitions:  # another consumer may have written there since
+            self._writes_started.pop((tp.topic, tp.partition), None)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Hand over cleanly: finish the batches read while we still own their
