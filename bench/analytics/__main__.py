@@ -7,7 +7,8 @@
 3. The consumer's ingest rate: E realistic events from a real Kafka broker
    into the loaded store.
 --skip-latency or --skip-ingest leave out step 2 or 3. The chDB folder is
-removed afterwards unless --keep is given.
+removed afterwards unless --keep is given; --folder F --keep --reuse skips
+step 1 when F already holds a loaded store (to repeat step 3 on it).
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--folder", help="chDB folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the chDB folder")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --folder: skip the load if it holds calls"
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument(
@@ -68,15 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, object] = {"calls": args.calls, "cpus": os.cpu_count()}
     try:
         store.migrate()
-        print("loading call facts (call_facts -> calls_by_client -> client_hourly):")
-        seconds = synthetic.load_facts(store, args.calls, now, chunk=args.chunk)
-        synthetic.load_reference_data(store, now)
-        figures["load_seconds"] = round(seconds, 1)
-        figures["load_rate"] = round(args.calls / seconds)
-        print(
-            f"loaded in {seconds:.0f} s ({args.calls / seconds:,.0f} calls/s); "
-            f"parts: {parts_of(store)}"
-        )
+        held = store.count_fact_versions() if args.reuse and args.folder else 0
+        if held:
+            print(f"reusing the store in {folder}: {held:,} fact rows, parts: {parts_of(store)}")
+        else:
+            print("loading call facts (call_facts -> calls_by_client -> client_hourly):")
+            seconds = synthetic.load_facts(store, args.calls, now, chunk=args.chunk)
+            synthetic.load_reference_data(store, now)
+            figures["load_seconds"] = round(seconds, 1)
+            figures["load_rate"] = round(args.calls / seconds)
+            print(
+                f"loaded in {seconds:.0f} s ({args.calls / seconds:,.0f} calls/s); "
+                f"parts: {parts_of(store)}"
+            )
 
         config = Config(
             clickhouse_url=f"chdb://{folder.resolve()}",
@@ -112,8 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"consumer ingest: {args.ingest_events:,} events, batches of {args.ingest_batch}, "
                 f"{args.ingest_sids} CallSids"
             )
+            # A reused store holds the calls of earlier ingest runs: new ones get new CallSids.
             result = ingest.run(
-                store, args.ingest_events, args.ingest_batch, now, sids=args.ingest_sids
+                store,
+                args.ingest_events,
+                args.ingest_batch,
+                now,
+                sids=args.ingest_sids,
+                first_call=store.count_events() if held else 0,
             )
             figures["ingest"] = {
                 **asdict(result),
