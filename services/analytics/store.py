@@ -9,7 +9,8 @@ A materialized view copies both into
 from there into the hourly sums of `client_hourly`. Metrics read the
 current calls as the +1 rows that no -1 row cancels (`_current`); since a
 cancelling row carries exactly the values of the row it cancels, any filter
-treats both alike and nothing is counted twice, without FINAL.
+treats both alike and nothing is counted twice, without FINAL. These tables
+commit one by one; `repair` mends a call whose write stopped half way.
 
 Timestamps cross the boundary as Unix milliseconds, which means the same on
 chDB and on a server whatever either thinks the local time zone is. On chDB
