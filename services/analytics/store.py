@@ -496,17 +496,27 @@ class Store:
     def record_write_started(
         self, group_id: str, end_offsets: Mapping[tuple[str, int], int]
     ) -> None:
-        """Before a batch is written: the offsets (per topic and partition) it will commit."""
-        if not end_offsets:
-            return
+        """Before a batch is written: the offsets (per topic and partition) it will commit.
+
+        As JSON lines, like the facts: clickhouse-connect's row insert first
+        asks for the table's column types, which made this 20 ms a batch
+        between the consumer's other inserts instead of ~6.
+        """
         now = datetime.now(UTC)
-        self._insert(
+        self._insert_json(
             "writes_started",
+            ("partitionKey", "groupId", "topic", "partition", "endOffset", "startedAt"),
             [
-                [_partition_key(group_id, topic, partition), group_id, topic, partition, end, now]
+                {
+                    "partitionKey": _partition_key(group_id, topic, partition),
+                    "groupId": group_id,
+                    "topic": topic,
+                    "partition": partition,
+                    "endOffset": end,
+                    "startedAt": now,
+                }
                 for (topic, partition), end in sorted(end_offsets.items())
             ],
-            ("partitionKey", "groupId", "topic", "partition", "endOffset", "startedAt"),
         )
 
     def writes_started(
