@@ -109,10 +109,14 @@ def test_twilio_copy_is_deleted_after_the_verified_store_when_the_client_says_so
     sid, call_sid = params["RecordingSid"], params["CallSid"]
     expected = hashlib.sha256(sim.media(sid)).hexdigest()
     client_id = ev.new_client_id()
+    start_worker()
+    # The settings come on another topic, with no order against the call's
+    # events: the worker must know them before the recording arrives (a
+    # copy whose settings come later is the test of that order, further down).
     publish.client_event(ev.settings_changed(client_id, delete_from_twilio=True))
+    wait_until(lambda: runtime.store.client_settings(client_id), message="client settings stored")
     publish.call_event(ev.routed(call_sid, client_id))
     publish.call_event(ev.recording_status(params))
-    start_worker()
 
     recording = wait_for_status(runtime, sid, "stored")
     wait_until(
