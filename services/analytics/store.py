@@ -189,6 +189,25 @@ def _string_list(values: Sequence[str]) -> str:
     return "JSONExtract('" + text.replace("\\", "\\\\").replace("'", "\\'") + "', 'Array(String)')"
 
 
+# The most characters of keys one look-up puts in its query text. ClickHouse
+# refuses to parse a query longer than max_query_size (256 KiB unless
+# raised), and a batch of 20,000 events can hold that many calls' CallSids.
+_MAX_KEYS_TEXT = 128 * 1024
+
+
+def _string_lists(values: Sequence[str]) -> list[str]:
+    """`_string_list` of `values` cut into as few parts as keep each under _MAX_KEYS_TEXT.
+
+    For a look-up by a batch's keys that runs once per part. The usual batch
+    fits in one, and costs nothing more than `_string_list`.
+    """
+    whole = _string_list(values)
+    if len(whole) <= _MAX_KEYS_TEXT or len(values) <= 1:
+        return [whole]
+    half = len(values) // 2
+    return _string_lists(values[:half]) + _string_lists(values[half:])
+
+
 def _fact_column(name: str, facts: Sequence[CallFact]) -> list[Any]:
     """One call_facts column of these facts, in the types its insert takes."""
     values = [getattr(fact, name) for fact in facts]
@@ -383,12 +402,17 @@ class Store:
         wanted = {e.id for e in events}
         sids = sorted({e.callSid for e in events if e.callSid})
         sidless = sorted({e.id for e in events if not e.callSid})
-        rows = self._query(
-            f"SELECT DISTINCT id FROM {self.database}.events "
-            f"WHERE callSid IN {_string_list(sids)} "
-            f"OR (callSid = '' AND id IN {_string_list(sidless)}) {_ONE_THREAD_SQL}"
-        )
-        return {row[0] for row in rows if row[0] in wanted}
+        conditions = [f"callSid IN {keys}" for keys in _string_lists(sids)] if sids else []
+        if sidless:
+            conditions += [f"callSid = '' AND id IN {keys}" for keys in _string_lists(sidless)]
+        found: set[str] = set()
+        for condition in conditions:
+            rows = self._query(
+                f"SELECT DISTINCT id FROM {self.database}.events "
+                f"WHERE {condition} {_ONE_THREAD_SQL}"
+            )
+            found.update(row[0] for row in rows if row[0] in wanted)
+        return found
 
     def insert_events(
         self, events: Sequence[Event], payloads: Mapping[str, bytes] | None = None
@@ -430,10 +454,14 @@ class Store:
         selected = ", ".join(
             f"toUnixTimestamp64Milli({c})" if c in _TIME_COLUMNS else c for c in _FACT_COLUMNS
         )
-        rows = self._query(
-            f"SELECT {selected}, version FROM {self.database}.{table} "
-            f"WHERE callSid IN {_string_list(sids)} {newest_only} {_ONE_THREAD_SQL}"
-        )
+        rows = [
+            row
+            for keys in _string_lists(sids)
+            for row in self._query(
+                f"SELECT {selected}, version FROM {self.database}.{table} "
+                f"WHERE callSid IN {keys} {newest_only} {_ONE_THREAD_SQL}"
+            )
+        ]
         found = {}
         for row in rows:
             values = dict(zip(_FACT_COLUMNS, row[:-1], strict=True))
@@ -577,12 +605,16 @@ class Store:
             if found:
                 standing[sid] = max(found, key=lambda stored: stored.version)
         copies: dict[str, dict[int, list[int]]] = {}  # callSid -> version -> [+1 rows, -1 rows]
-        for sid, version, plus, minus, hour in self._query(
-            f"SELECT callSid, version, countIf(sign = 1), countIf(sign = -1), "
-            f"toUnixTimestamp(toStartOfHour(startedAt)) AS hour "
-            f"FROM {self.database}.calls_by_client WHERE callSid IN {_string_list(sids)} "
-            "GROUP BY callSid, version, hour"
-        ):
+        for sid, version, plus, minus, hour in [
+            row
+            for keys in _string_lists(sids)
+            for row in self._query(
+                f"SELECT callSid, version, countIf(sign = 1), countIf(sign = -1), "
+                f"toUnixTimestamp(toStartOfHour(startedAt)) AS hour "
+                f"FROM {self.database}.calls_by_client WHERE callSid IN {keys} "
+                "GROUP BY callSid, version, hour"
+            )
+        ]:
             rows = copies.setdefault(sid, {}).setdefault(int(version), [0, 0])
             rows[0] += int(plus)
             rows[1] += int(minus)
@@ -602,10 +634,10 @@ class Store:
 
         mended = [sid for sid in sids if not in_line(sid)]
         if mended:
-            self._command(
-                f"DELETE FROM {self.database}.calls_by_client "
-                f"WHERE callSid IN {_string_list(mended)}"
-            )
+            for keys in _string_lists(mended):
+                self._command(
+                    f"DELETE FROM {self.database}.calls_by_client WHERE callSid IN {keys}"
+                )
             self._insert_fact_rows(
                 [
                     (standing[sid].fact, standing[sid].version, 1)

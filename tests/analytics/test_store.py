@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
+
+from services.analytics import store as store_module
 from services.analytics.calls import CallFilter
 from services.analytics.config import Config
 from services.analytics.consumer import EXPIRE_EVERY_SECONDS, AnalyticsConsumer, write
@@ -299,3 +302,39 @@ def test_events_are_stored_as_they_arrived_with_their_envelope_columns(store: St
         f"SELECT callSid, requestId, payload FROM {store.database}.events WHERE id = '{bare.id}'"
     )
     assert stored == [("CA6", "", bare.to_json().decode())]
+
+
+def test_a_batch_of_more_calls_than_one_query_can_name_is_written_whole(store: Store) -> None:
+    """8,000 CallSids are ~300 KB of keys, past ClickHouse's max_query_size (256 KiB)."""
+    events = [script.received(f"CA{n:032x}", BASE) for n in range(8000)]
+    assert write(store, events).events_written == len(events)
+    assert store.stored_event_ids(events) == {e.id for e in events}
+    assert len(store.load_facts(e.callSid or "" for e in events)) == len(events)
+    again = write(store, events)
+    assert (again.events_written, again.duplicates_skipped) == (0, len(events))
+
+
+def test_look_ups_cut_into_parts_find_what_one_query_finds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sids = [f"CA{n:04d}" for n in range(40)] + ["CA'quote", "CA\\backslash"]
+    events = [e for sid in sids for e in script.missed_call(sid, BASE)]
+    assigned = script.number_assigned(script.TWILIO_NUMBER, "acme", "google", BASE)
+    assert write(store, [*events, assigned]).events_written == len(events) + 1
+    monkeypatch.setattr(store_module, "_MAX_KEYS_TEXT", 100)  # a few keys a query
+    assert len(store_module._string_lists(sids)) > 5
+    assert store.stored_event_ids([*events, assigned]) == {e.id for e in [*events, assigned]}
+    assert sorted(store.load_facts(sids)) == sorted(sids)
+    assert store.repair(events).calls == ()
+    again = write(store, [*events, assigned], repair=True)
+    assert (again.events_written, again.duplicates_skipped) == (0, len(events) + 1)
+
+
+def test_a_key_list_is_cut_only_when_it_is_too_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    keys = [f"CA{n:032x}" for n in range(100)]
+    assert store_module._string_lists(keys) == [store_module._string_list(keys)]
+    monkeypatch.setattr(store_module, "_MAX_KEYS_TEXT", 500)
+    parts = store_module._string_lists(keys)
+    assert len(parts) > 1 and all(len(part) <= 500 for part in parts)
+    rejoined = [key for part in parts for key in json.loads(part.split("'")[1])]
+    assert rejoined == keys
