@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ingest-events", type=int, default=int(os.environ.get("INGEST_EVENTS", 200_000))
     )
-    parser.add_argument("--ingest-batch", type=int, default=5000)
+    parser.add_argument("--ingest-batch", type=int, default=Config.batch_size)
     parser.add_argument(
         "--ingest-sids",
         choices=ingest.CALL_SIDS,

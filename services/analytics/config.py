@@ -60,7 +60,10 @@ class Config:
     topics: Topics = field(default_factory=Topics)
     bind: str = "127.0.0.1:8083"
     group_id: str = "analytics"
-    batch_size: int = 5000
+    # Each batch pays ~60 ms of fixed insert cost in chDB (call_facts' three views
+    # most of it): 20,000 events a batch ingest about a third faster than 5,000
+    # for ~30 MB more memory; 50,000 gained little more for ~400 MB (README).
+    batch_size: int = 20_000
     batch_seconds: float = 0.5
     # Past this share of invalid messages within the last `invalid_window`
     # messages the consumer stops instead of draining the topic into the DLQ.
@@ -128,7 +131,7 @@ class Config:
             topics=Topics.from_env(),
             bind=env_str("ANALYTICS_BIND", "127.0.0.1:8083"),
             group_id=env_str("ANALYTICS_GROUP_ID", "analytics"),
-            batch_size=env_int("ANALYTICS_BATCH_SIZE", 5000),
+            batch_size=env_int("ANALYTICS_BATCH_SIZE", 20_000),
             batch_seconds=env_float("ANALYTICS_BATCH_SECONDS", 0.5),
             max_invalid_ratio=env_float("ANALYTICS_MAX_INVALID_RATIO", 0.5),
             invalid_window=env_int("ANALYTICS_INVALID_WINDOW", 100),
