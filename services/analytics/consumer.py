@@ -12,7 +12,8 @@ A batch closes on size or age, whichever comes first. `write` makes it
 durable in ClickHouse; only then does `commit` store the batch's offsets, so
 a crash re-delivers at most the batches in flight. Re-delivery is harmless:
 the write skips event ids already stored and the fold is idempotent. A write
-commits table by table, so before it starts the consumer records the
+commits table by table (the events' insert runs beside the facts'), so
+before it starts the consumer records the
 offsets it will commit (`writes_started`); a batch that is retried, or that
 holds messages below the offsets of a write started and never committed
 (the process was killed inside it), first has its calls repaired
@@ -213,17 +214,21 @@ def write(
     payloads: Mapping[str, bytes] | None = None,
     repair: bool = False,
 ) -> WriteResult:
-    """Make a batch durable: numbers and settings, new fact versions, then the raw events.
+    """Make a batch durable: the raw events beside numbers, settings and new fact versions.
 
-    Facts go before the events on purpose. "Already stored" is judged by
-    the events table, so if the process dies between the two inserts the
-    events are folded again on re-delivery, which the idempotent fold makes
-    harmless; the other order would leave those events out of the fact for
-    good. Number assignments and client settings are upserts (newest
+    The events' insert runs on a connection of its own while the facts are
+    folded and written (`Store.begin_insert_events`); the write returns once
+    both are done. "Already stored" is judged by the events table, so a
+    write that stopped half way may have stored events whose facts it never
+    wrote: on a repair (`repair`: an earlier write of these events may have
+    stopped half way) every event of the batch is folded again, not only
+    those missing from the events table, after `Store.repair` has mended
+    the calls. Folding an event the fact already holds changes nothing (the
+    fold's rules are order-free), so only what the broken write missed is
+    written. Number assignments and client settings are upserts (newest
     occurredAt wins), harmless to repeat, and go first so that calls of the
     same batch are attributed with them. `payloads` are the events as they
-    arrived (by id), stored as they are. With `repair` (an earlier write of
-    these events may have stopped half way) their calls are repaired first.
+    arrived (by id), stored as they are.
     """
     mended = store.repair(events) if repair else Repair((), 0)
     unique: dict[str, Event] = {}
@@ -231,22 +236,34 @@ def write(
         unique.setdefault(event.id, event)
     stored = store.stored_event_ids(list(unique.values()))
     fresh = [event for event in unique.values() if event.id not in stored]
-    if not fresh:
+    folded = list(unique.values()) if repair else fresh
+    if not folded:
         return WriteResult(0, len(events), 0, mended)
+    storing = store.begin_insert_events(fresh, payloads)
+    try:
+        facts_written = write_facts(store, folded)
+    except BaseException:
+        wait((storing,))  # ended either way before the batch is tried again
+        raise
+    storing.result()
+    return WriteResult(len(fresh), len(events) - len(fresh), facts_written, mended)
 
+
+def write_facts(store: Store, events: Sequence[Event]) -> int:
+    """Fold these events into their calls' stored facts; write the versions that changed."""
     assignments = resolve_assignments(
-        store, [a for a in map(assignment_from_event, fresh) if a is not None]
+        store, [a for a in map(assignment_from_event, events) if a is not None]
     )
     store.upsert_assignments(assignments)
-    store.upsert_client_settings([s for s in map(settings_from_event, fresh) if s is not None])
+    store.upsert_client_settings([s for s in map(settings_from_event, events) if s is not None])
 
-    call_sids = {event.callSid for event in fresh if event.callSid}
+    call_sids = {event.callSid for event in events if event.callSid}
     current = store.load_facts(call_sids)
     facts: dict[str, CallFact | None] = {
         sid: (current[sid].fact if sid in current else None) for sid in call_sids
     }
     by_call: dict[str, list[Event]] = {}
-    for event in fresh:
+    for event in events:
         if event.callSid:
             by_call.setdefault(event.callSid, []).append(event)
     for sid, its_events in by_call.items():
@@ -268,8 +285,7 @@ def write(
             continue
         changed.append(StoredFact(fact, (before.version if before else 0) + 1))
     store.insert_facts(changed, current)
-    store.insert_events(fresh, payloads)
-    return WriteResult(len(fresh), len(events) - len(fresh), len(changed), mended)
+    return len(changed)
 
 
 def resolve_assignments(

