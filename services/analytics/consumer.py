@@ -35,12 +35,13 @@ retried with the same batch until it succeeds.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
@@ -103,6 +104,56 @@ def collect_young_objects_less_often(batch_size: int) -> None:
     wanted = _GC_OBJECTS_PER_MESSAGE * batch_size
     if young and young < wanted:  # 0: collection disabled, leave it so
         gc.set_threshold(wanted, *older)
+
+
+class WriterFirst:
+    """The writer's turn at the GIL: the loop waits while the writer runs Python.
+
+    The loop (decoding the next batch) and the writer (folding this one and
+    building its inserts) share one GIL, and each keeps it for up to the
+    switch interval (5 ms) while the other waits, so the writer's Python took
+    about twice its CPU time. The writer is what bounds the ingest. So it
+    holds this turn through a write, except inside ClickHouse's calls (which
+    run without the GIL, `outside`), and the loop takes the turn before each
+    message: it decodes while the writer waits on ClickHouse. On two cores
+    that ingested 12% more events per second (bench.analytics, three runs
+    each, alternated: 31,232 to 36,715 against 28,544 to 31,054).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._lock:
+            self._local.held = True
+            try:
+                yield
+            finally:
+                self._local.held = False
+
+    @contextlib.contextmanager
+    def outside(self) -> Iterator[None]:
+        """Around a call that runs without the GIL: the writer's turn given up meanwhile.
+
+        Nothing for any other thread (the API's queries, the loop).
+        """
+        if not getattr(self._local, "held", False):
+            yield
+            return
+        self._local.held = False
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
+            self._local.held = True
+
+    def wait_for_writer(self) -> None:
+        """Return once the writer is not running Python (at once when it is idle)."""
+        with self._lock:
+            pass
 
 
 class TooManyInvalidMessages(RuntimeError):
@@ -243,9 +294,11 @@ def write(
     try:
         facts_written = write_facts(store, folded)
     except BaseException:
-        wait((storing,))  # ended either way before the batch is tried again
+        with store.engine_calls():
+            wait((storing,))  # ended either way before the batch is tried again
         raise
-    storing.result()
+    with store.engine_calls():
+        storing.result()
     return WriteResult(len(fresh), len(events) - len(fresh), facts_written, mended)
 
 
@@ -376,6 +429,7 @@ class AnalyticsConsumer:
         # Per partition, the end offset of the last write started on it (by
         # any consumer of the group), as far as this one has read or made it.
         self._writes_started: dict[tuple[str, int], int] = {}
+        self._turn = WriterFirst()
         # apply_retention expired call_state at start-up; next time in an hour.
         self._expire_at = time.monotonic() + EXPIRE_EVERY_SECONDS
 
@@ -423,6 +477,7 @@ class AnalyticsConsumer:
             log.critical("analytics consumer could not start: %s", err, exc_info=True)
             raise
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-writer")
+        self.store.engine_calls = self._turn.outside
         collect_young_objects_less_often(self.config.batch_size)
         consumer.subscribe(
             [
@@ -516,6 +571,7 @@ class AnalyticsConsumer:
 
     def _decode(self, msg: Message) -> Event | None:
         """The message's event, or None after sending it to the dead-letter topic."""
+        self._turn.wait_for_writer()
         try:
             event = decode(msg.value())
         except InvalidEvent as err:
@@ -544,11 +600,12 @@ class AnalyticsConsumer:
 
     def _write(self, batch: Batch) -> WriteResult:
         """In the writer thread: make the batch durable, first mending a write left unfinished."""
-        repair = batch.attempts > 0 or self._follows_unfinished_write(batch)
-        batch.attempts += 1
-        self.store.record_write_started(self.group_id, batch.offsets)
-        self._writes_started.update(batch.offsets)
-        return write(self.store, batch.events, batch.payloads, repair=repair)
+        with self._turn.writing():
+            repair = batch.attempts > 0 or self._follows_unfinished_write(batch)
+            batch.attempts += 1
+            self.store.record_write_started(self.group_id, batch.offsets)
+            self._writes_started.update(batch.offsets)
+            return write(self.store, batch.events, batch.payloads, repair=repair)
 
     def _follows_unfinished_write(self, batch: Batch) -> bool:
         """Whether the batch re-reads messages of a write that started and was never committed.

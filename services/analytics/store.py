@@ -25,7 +25,7 @@ import math
 import re
 import string
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -285,6 +285,12 @@ class Store:
             threading.Lock() if serialize and events_client is not None else self._lock
         )
         self._events_writer = ThreadPoolExecutor(1, thread_name_prefix="analytics-events")
+        # Entered around every call into ClickHouse (which runs without the
+        # GIL), outside the store's lock: the consumer gives its writer's
+        # turn at the GIL up there (consumer.WriterFirst).
+        self.engine_calls: Callable[[], contextlib.AbstractContextManager[Any]] = (
+            contextlib.nullcontext
+        )
 
     @classmethod
     def open(cls, url: str, database: str) -> Store:
@@ -303,18 +309,18 @@ class Store:
     # -- plumbing ---------------------------------------------------------
 
     def _query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self.engine_calls(), self._lock:
             result = self._client.query(sql, parameters=parameters or {})
             return [tuple(row) for row in result.result_rows]
 
     def _command(self, sql: str) -> None:
-        with self._lock:
+        with self.engine_calls(), self._lock:
             self._client.command(sql)
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> None:
         if not rows:
             return
-        with self._lock:
+        with self.engine_calls(), self._lock:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
 
     def _insert_json(
@@ -329,7 +335,7 @@ class Store:
         if not rows:
             return
         body = b"\n".join(map(orjson.dumps, rows))
-        with self._lock:
+        with self.engine_calls(), self._lock:
             self._client.raw_insert(
                 f"{self.database}.{table}",
                 list(columns),
@@ -701,7 +707,7 @@ class Store:
         )[0][0]
         wanted = "toUnixTimestamp(hour) IN {hours:Array(UInt32)}"
         params = {"hours": list(hours)}
-        with self._lock:
+        with self.engine_calls(), self._lock:
             expected = self._client.query(
                 f"SELECT * FROM ({definition}) WHERE {wanted}", parameters=params
             )
