@@ -74,6 +74,7 @@ def _cpu_by_part(
     after: dict[int, tuple[str, float]],
     loop: int | None,
     writers: set[int],
+    events_writers: set[int],
 ) -> dict[str, float]:
     """CPU seconds spent between the two snapshots, by part of the consumer's process."""
     parts: dict[str, float] = {}
@@ -83,6 +84,8 @@ def _cpu_by_part(
             part = "loop"
         elif tid in writers:
             part = "writer"
+        elif tid in events_writers:
+            part = "events insert"  # the store's thread beside the writer
         elif name.startswith("rdk:"):
             part = "librdkafka"
         elif name == "MergeMutate":
@@ -444,6 +447,11 @@ def run(
             cpu.thread_seconds(),
             consumer._thread.native_id if consumer._thread else None,
             {t.native_id for t in getattr(writer, "_threads", ()) if t.native_id is not None},
+            {
+                t.native_id
+                for t in getattr(store._events_writer, "_threads", ())
+                if t.native_id is not None
+            },
         )
         watching.set()
         consumer.stop()
