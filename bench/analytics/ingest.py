@@ -357,11 +357,18 @@ def call_events(
 def generate(
     count: int, base: datetime, seed: int = 11, sids: str = "sequential", first_call: int = 0
 ) -> Iterator[Event]:
-    """At least `count` events, whole calls, numbered from `first_call`."""
+    """Exactly `count` events of whole calls, numbered from `first_call`; the last may be cut.
+
+    Exactly, so that a count that is a multiple of the consumer's batch size
+    ends on a full batch. A last batch of a few events would wait out its
+    age (batch_seconds, a second here) before its write: time spent waiting
+    for events that never come, not ingesting (five events over 200,000
+    added 0.6 to 1.0 s to a 6 to 9 s run).
+    """
     rng = random.Random(seed)
     produced, index = 0, first_call
     while produced < count:
-        for event in call_events(index, base, rng, sids):
+        for event in call_events(index, base, rng, sids)[: count - produced]:
             produced += 1
             yield event
         index += 1
