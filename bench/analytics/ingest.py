@@ -357,7 +357,7 @@ def call_events(
 def generate(
     count: int, base: datetime, seed: int = 11, sids: str = "sequential", first_call: int = 0
 ) -> Iterator[Event]:
-    """Exactly `count` events of whole calls, numbered from `first_call`; the last may be cut.
+    """Exactly `count` events of calls numbered from `first_call`; the last call may be cut short.
 
     Exactly, so that a count that is a multiple of the consumer's batch size
     ends on a full batch. A last batch of a few events would wait out its
