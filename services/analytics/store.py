@@ -34,6 +34,7 @@ from typing import Any
 
 import clickhouse_connect
 import orjson
+import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from services.analytics.calls import CallFilter, CallRecord, Cursor, Summary
@@ -92,6 +93,35 @@ _BOOL_COLUMNS = (
     "recordingEnabled",
     "fallback",
     "recordingStored",
+)
+
+_DURATION_COLUMNS = ("durationSec", "dialDurationSec", "childDurationSec", "parentDurationSec")
+_UTC_MS = pa.timestamp("ms", tz="UTC")
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    if name in _TIME_COLUMNS:
+        return _UTC_MS
+    if name in _BOOL_COLUMNS:
+        return pa.bool_()
+    if name in _ARRAY_COLUMNS:
+        return pa.list_(pa.string())
+    if name in _DURATION_COLUMNS:
+        return pa.uint32()
+    return pa.string()
+
+
+# call_facts' insert as Arrow: ClickHouse reads it column by column, at about
+# half the CPU of parsing the same rows as JSON lines (~12 us a row with the
+# table's views, against ~25), and Python builds it in half the time orjson
+# takes to write them (measured on batches of ~3,300 facts).
+_FACT_ARROW = pa.schema(
+    [
+        *((name, _arrow_type(name)) for name in _FACT_COLUMNS),
+        ("version", pa.uint64()),
+        ("sign", pa.int8()),
+        ("updatedAt", _UTC_MS),
+    ]
 )
 
 _RECORD_SELECT = """
@@ -543,15 +573,27 @@ class Store:
 
     def _insert_fact_rows(self, rows: Sequence[tuple[CallFact, int, int]]) -> None:
         """(fact, version, sign) rows into call_facts, and so into every view fed from it."""
-        now = datetime.now(UTC)
-        self._insert_json(
-            "call_facts",
-            (*_FACT_COLUMNS, "version", "sign", "updatedAt"),
-            [
-                {**fact.__dict__, "version": v, "sign": sign, "updatedAt": now}
-                for fact, v, sign in rows
-            ],
-        )
+        if not rows:
+            return
+        fields = [fact.__dict__ for fact, _, _ in rows]
+        columns = [
+            pa.array([f[name] for f in fields], type=_FACT_ARROW.field(name).type)
+            for name in _FACT_COLUMNS
+        ]
+        columns.append(pa.array([version for _, version, _ in rows], type=pa.uint64()))
+        columns.append(pa.array([sign for _, _, sign in rows], type=pa.int8()))
+        columns.append(pa.array([datetime.now(UTC)] * len(rows), type=_UTC_MS))
+        body = pa.BufferOutputStream()
+        with pa.ipc.new_stream(body, _FACT_ARROW) as stream:
+            stream.write_batch(pa.record_batch(columns, schema=_FACT_ARROW))
+        with self.engine_calls(), self._lock:
+            self._client.raw_insert(
+                f"{self.database}.call_facts",
+                _FACT_ARROW.names,
+                body.getvalue().to_pybytes(),
+                settings=_ONE_THREAD,
+                fmt="ArrowStream",
+            )
 
     # -- writes that stopped half way ---------------------------------------
 
