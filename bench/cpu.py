@@ -75,6 +75,11 @@ def own_seconds() -> float:
     return times.user + times.system
 
 
+def own_kernel_seconds() -> float:
+    """The part of own_seconds() spent in the kernel (system calls, page faults)."""
+    return os.times().system
+
+
 def snapshot(parts: Mapping[str, int | None]) -> dict[str, float]:
     """CPU seconds so far of each named part (a pid; None: this process)."""
     return {

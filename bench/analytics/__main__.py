@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rate": round(result.rate),
                 "consumer_us_per_event": round(result.consumer_us_per_event, 1),
                 "broker_us_per_event": round(result.broker_us_per_event, 1),
+                "consumer_kernel_us_per_event": round(result.consumer_kernel_us_per_event, 1),
                 "sids": args.ingest_sids,
             }
             print(
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(
                 f"CPU per event: {result.consumer_us_per_event:.1f} us in the consumer's "
-                f"process, {result.broker_us_per_event:.1f} us in the broker"
+                f"process ({result.consumer_kernel_us_per_event:.1f} of it in the kernel), "
+                f"{result.broker_us_per_event:.1f} us in the broker"
             )
             by_part = ", ".join(
                 f"{part} {seconds / result.events * 1e6:.1f}"

@@ -52,6 +52,9 @@ class IngestResult:
     # wall-clock rate varies; CPU per event much less.
     consumer_cpu: float = 0.0
     broker_cpu: float = 0.0
+    # Of consumer_cpu, the seconds in the kernel: system calls and page faults
+    # (the first touch of memory that an allocator took back from the system).
+    consumer_kernel_cpu: float = 0.0
     # The consumer's process CPU by part (loop, writer, librdkafka, chDB's
     # merges, chDB's other threads), in seconds.
     consumer_parts: dict[str, float] = field(default_factory=dict)
@@ -63,6 +66,10 @@ class IngestResult:
     @property
     def consumer_us_per_event(self) -> float:
         return self.consumer_cpu / self.events * 1e6 if self.events else 0.0
+
+    @property
+    def consumer_kernel_us_per_event(self) -> float:
+        return self.consumer_kernel_cpu / self.events * 1e6 if self.events else 0.0
 
     @property
     def broker_us_per_event(self) -> float:
@@ -436,6 +443,7 @@ def run(
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
         cpu_before = cpu.own_seconds(), cpu.process_seconds(broker.child.pid)
+        kernel_before = cpu.own_kernel_seconds()
         threads_before = cpu.thread_seconds()
         consumer.start()
         last_report = time.monotonic()
@@ -448,6 +456,7 @@ def run(
                 progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
         done = time.monotonic()
         cpu_after = cpu.own_seconds(), cpu.process_seconds(broker.child.pid)
+        kernel_after = cpu.own_kernel_seconds()
         writer = consumer._writer
         parts = _cpu_by_part(
             threads_before,
@@ -471,6 +480,7 @@ def run(
             consumer.stats.batches,
             consumer_cpu=cpu_after[0] - cpu_before[0],
             broker_cpu=cpu_after[1] - cpu_before[1],
+            consumer_kernel_cpu=kernel_after - kernel_before,
             consumer_parts=parts,
         )
     finally:
