@@ -175,6 +175,18 @@ def decode(raw: bytes | None) -> Event:
     if not isinstance(body, dict):
         raise InvalidEvent("event must be a JSON object")
     validate(body)
+    # RFC 3339, and so the schema's date-time format, allows times Python's
+    # datetime cannot hold (a lower-case "t", a leap second, a year past 9999
+    # once the offset is applied). Read here, once, such an event is refused
+    # like any other invalid one, instead of failing a consumer's handling of
+    # it again on every retry.
+    try:
+        occurred_at = parse_timestamp(body["occurredAt"])
+    except (ValueError, OverflowError) as err:
+        raise InvalidEvent(
+            f"{body['type']} v{body['version']}: occurredAt {body['occurredAt']!r} "
+            f"is not a time this system can read ({err})"
+        ) from None
     # The fields straight into the instance: the frozen dataclass's __init__
     # sets them one by one through object.__setattr__, and on the consumer's
     # path that was a third of decoding a message.
@@ -192,6 +204,7 @@ def decode(raw: bytes | None) -> Event:
             "callSid": body.get("callSid"),
             "clientId": body.get("clientId"),
             "requestId": body.get("requestId"),
+            "occurred_at": occurred_at,  # what the occurred_at property computes
         },
     )
     return event

@@ -577,6 +577,9 @@ class AnalyticsConsumer:
         self._turn.wait_for_writer()
         try:
             event = decode(msg.value())
+            # A number event's own times are read here too: one that cannot
+            # be read would fail every retry of the batch's write.
+            assignment_from_event(event)
         except InvalidEvent as err:
             self.stats.invalid += 1
             assert self._producer is not None

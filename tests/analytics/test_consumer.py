@@ -118,6 +118,42 @@ def test_invalid_message_is_dead_lettered_and_the_consumer_keeps_going(
     assert {letter["topic"] for letter in dead} == {topics.call_events}
 
 
+def test_an_event_whose_time_cannot_be_read_is_dead_lettered_not_retried_for_ever(
+    config: Config,
+    store: Store,
+    topics: Topics,
+    producer: EventProducer,
+    publish: Publish,
+    start_consumer: ConsumerFactory,
+) -> None:
+    # Both pass the schema (RFC 3339 allows a lower-case "t" and a leap
+    # second) but hold no time Python can read: written, they would fail the
+    # batch's write on every retry and hold up every event behind them.
+    lower_case = script.received("CAbadtime", BASE).to_dict()
+    lower_case["occurredAt"] = "2024-05-01t12:00:00z"
+    leap = script.number_assigned("+14155550100", "client-a", "radio", BASE).to_dict()
+    leap["data"]["assignedAt"] = "2024-06-30T23:59:60Z"
+    producer.publish_raw(
+        topics.call_events, json.dumps(lower_case).encode(), "CAbadtime", timeout=10
+    )
+    producer.publish_raw(
+        topics.number_events, json.dumps(leap).encode(), "+14155550100", timeout=10
+    )
+    publish(script.missed_call("CAgood", BASE))
+    consumer = start_consumer(store)
+
+    eventually(lambda: all_committed(config, config.group_id))
+    assert consumer.alive
+    assert consumer.stats.write_failures == 0
+    assert consumer.stats.invalid == 2
+    assert store.get_call("CAgood") is not None
+    assert store.get_call("CAbadtime") is None
+    dead = read_json(config.kafka_bootstrap, topics.dead_letters, expect=2)
+    reasons = sorted(letter["reason"] for letter in dead)
+    assert "occurredAt" in reasons[0] and "2024-05-01t12:00:00z" in reasons[0]
+    assert "assignedAt" in reasons[1] or "time" in reasons[1]
+
+
 def test_consumer_stops_loudly_past_the_invalid_ratio(
     config: Config,
     store: Store,

@@ -62,6 +62,22 @@ def test_undecodable_message_is_an_invalid_event(raw: bytes | None) -> None:
         events.decode(raw)
 
 
+# Times RFC 3339 allows, so the schema's date-time format lets them through,
+# that Python's datetime cannot hold: lower-case separators, a leap second,
+# an offset that moves the time past year 9999.
+UNREADABLE_TIMES = ["2024-05-01t12:00:00z", "2024-06-30T23:59:60Z", "9999-12-31T23:59:59-23:59"]
+
+
+@pytest.mark.parametrize("moment", UNREADABLE_TIMES)
+def test_an_occurred_at_the_schema_allows_but_no_time_can_be_read_from_is_refused(
+    moment: str,
+) -> None:
+    body = received(occurredAt=moment)
+    events.validate(body)  # the schema alone lets it through
+    with pytest.raises(events.InvalidEvent, match="occurredAt"):
+        events.decode(json.dumps(body).encode())
+
+
 def test_webhook_delivery_id_ignores_field_order_but_not_values() -> None:
     a = events.delivery_id("call.received", {"CallSid": "CA1", "From": "+1"})
     b = events.delivery_id("call.received", {"From": "+1", "CallSid": "CA1"})
@@ -84,4 +100,7 @@ def test_decode_builds_the_same_event_as_the_constructor() -> None:
     built = events.Event(**{k: v for k, v in body.items()})
     assert decoded == built
     assert repr(decoded) == repr(built)
-    assert [f.name for f in dataclasses.fields(events.Event)] == list(vars(decoded))
+    # decode has read occurredAt already, as the occurred_at property would
+    fields = [name for name in vars(decoded) if name != "occurred_at"]
+    assert [f.name for f in dataclasses.fields(events.Event)] == fields
+    assert decoded.occurred_at == built.occurred_at
