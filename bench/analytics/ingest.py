@@ -447,14 +447,24 @@ def run(
         threads_before = cpu.thread_seconds()
         consumer.start()
         last_report = time.monotonic()
-        while consumer.stats.events_written < produced:
+        stats = consumer.stats
+        # Events already stored are skipped, never written: counted too, so that
+        # a run whose CallSids an earlier run on the same store used ends.
+        while stats.events_written + stats.duplicates_skipped < produced:
             if consumer.error is not None:
                 raise RuntimeError(f"consumer failed: {consumer.error}")
             time.sleep(0.02)
             if time.monotonic() - last_report > 5:
                 last_report = time.monotonic()
-                progress(f"  ingested {consumer.stats.events_written:,} / {produced:,} events")
+                progress(f"  ingested {stats.events_written:,} / {produced:,} events")
         done = time.monotonic()
+        if stats.duplicates_skipped:
+            consumer.stop()
+            raise RuntimeError(
+                f"{stats.duplicates_skipped:,} of the {produced:,} events were in the store "
+                "already (an earlier run on it used the same CallSids), so this run's rate "
+                "would not be an ingest rate; use a fresh --folder"
+            )
         cpu_after = cpu.own_seconds(), cpu.process_seconds(broker.child.pid)
         kernel_after = cpu.own_kernel_seconds()
         writer = consumer._writer
