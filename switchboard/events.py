@@ -108,6 +108,18 @@ def parse_timestamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def read_time(value: object, what: str) -> datetime:
+    """`value` as a time in UTC; InvalidEvent naming `what` when it holds none.
+
+    For an event's times after validation: RFC 3339 allows some that
+    Python's datetime cannot hold (see `decode`).
+    """
+    try:
+        return parse_timestamp(str(value))
+    except (ValueError, OverflowError) as err:
+        raise InvalidEvent(f"{what} {value!r} is not a time this system can read ({err})") from None
+
+
 def delivery_id(kind: str, params: dict[str, str]) -> str:
     """An event id that is the same for every delivery of the same webhook."""
     canonical = kind + "\n" + "\n".join(f"{k}={params[k]}" for k in sorted(params))
@@ -180,13 +192,7 @@ def decode(raw: bytes | None) -> Event:
     # once the offset is applied). Read here, once, such an event is refused
     # like any other invalid one, instead of failing a consumer's handling of
     # it again on every retry.
-    try:
-        occurred_at = parse_timestamp(body["occurredAt"])
-    except (ValueError, OverflowError) as err:
-        raise InvalidEvent(
-            f"{body['type']} v{body['version']}: occurredAt {body['occurredAt']!r} "
-            f"is not a time this system can read ({err})"
-        ) from None
+    occurred_at = read_time(body["occurredAt"], f"{body['type']} v{body['version']}: occurredAt")
     # The fields straight into the instance: the frozen dataclass's __init__
     # sets them one by one through object.__setattr__, and on the consumer's
     # path that was a third of decoding a message.

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from services.analytics.facts import CallFact
-from switchboard.events import Event, InvalidEvent, parse_timestamp
+from switchboard.events import Event, read_time
 
 NUMBER_TYPES = frozenset({"number.assigned", "number.released"})
 
@@ -44,10 +44,10 @@ def assignment_from_event(event: Event) -> NumberAssignment | None:
     occurred = event.occurred_at
     released = event.type == "number.released"
     assigned_raw = data.get("assignedAt")
-    released_at = _time(event, "releasedAt", data["releasedAt"]) if released else None
+    released_at = read_time(data["releasedAt"], f"{event.type}: releasedAt") if released else None
     # A release without assignedAt closes the open period; the consumer finds
     # it by number, so mark it with the earliest possible start.
-    assigned_at = _time(event, "assignedAt", assigned_raw) if assigned_raw else None
+    assigned_at = read_time(assigned_raw, f"{event.type}: assignedAt") if assigned_raw else None
     if assigned_at is None:
         assigned_at = datetime.fromtimestamp(0, occurred.tzinfo)
     return NumberAssignment(
@@ -58,16 +58,6 @@ def assignment_from_event(event: Event) -> NumberAssignment | None:
         releasedAt=released_at,
         version=int(occurred.timestamp() * 1000),
     )
-
-
-def _time(event: Event, name: str, raw: Any) -> datetime:
-    """A time of the event's data; InvalidEvent if it holds none (see `decode`)."""
-    try:
-        return parse_timestamp(str(raw))
-    except (ValueError, OverflowError) as err:
-        raise InvalidEvent(
-            f"{event.type}: {name} {raw!r} is not a time this system can read ({err})"
-        ) from None
 
 
 def tracked_number(fact: CallFact) -> str:
