@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         default="sequential",
         help="CallSids of the ingested calls: sequential (CAbench000...) or random as Twilio's",
     )
+    parser.add_argument(
+        "--predecoded",
+        action="store_true",
+        help="a ceiling, not the consumer's rate: the events decoded before the run, so the "
+        "consumer spends nothing on parsing and validating",
+    )
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--folder", help="chDB folder (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the chDB folder")
@@ -119,6 +125,11 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"consumer ingest: {args.ingest_events:,} events, batches of {args.ingest_batch}, "
                 f"{args.ingest_sids} CallSids"
+                + (
+                    " (predecoded: a ceiling without decoding, not the consumer's rate)"
+                    if args.predecoded
+                    else ""
+                )
             )
             # A reused store holds the calls of earlier ingest runs: new ones get new CallSids.
             result = ingest.run(
@@ -128,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 now,
                 sids=args.ingest_sids,
                 first_call=store.count_events() if held else 0,
+                predecoded=args.predecoded,
             )
             figures["ingest"] = {
                 **asdict(result),
@@ -135,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                 "consumer_us_per_event": round(result.consumer_us_per_event, 1),
                 "broker_us_per_event": round(result.broker_us_per_event, 1),
                 "consumer_kernel_us_per_event": round(result.consumer_kernel_us_per_event, 1),
+                "ceiling": round(result.ceiling),
                 "sids": args.ingest_sids,
             }
             print(
@@ -153,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
                 if seconds / result.events * 1e6 >= 0.05
             )
             print(f"  the consumer's process by part (us per event): {by_part}")
+            print(
+                f"with all {result.cpus} cores busy at that CPU per event: "
+                f"{result.ceiling:,.0f} events/s at most"
+            )
     finally:
         store.close()
         if not args.keep and not args.folder:

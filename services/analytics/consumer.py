@@ -41,7 +41,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 
@@ -411,10 +411,13 @@ class AnalyticsConsumer:
         config: Config,
         store: Store,
         group_id: str | None = None,
+        decoder: Callable[[bytes | None], Event] = decode,
     ) -> None:
+        """`decoder` turns a message's value into its Event or raises InvalidEvent."""
         self.config = config
         self.store = store
         self.group_id = group_id or config.group_id
+        self._decoder = decoder
         self.stats = ConsumerStats()
         self.error: BaseException | None = None
         self._guard = InvalidRatioGuard(config.invalid_window, config.max_invalid_ratio)
@@ -576,7 +579,7 @@ class AnalyticsConsumer:
         """The message's event, or None after sending it to the dead-letter topic."""
         self._turn.wait_for_writer()
         try:
-            event = decode(msg.value())
+            event = self._decoder(msg.value())
             # A number event's own times are read here too: one that cannot
             # be read would fail every retry of the batch's write.
             assignment_from_event(event)
