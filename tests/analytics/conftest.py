@@ -14,7 +14,7 @@ from services.analytics.app import create_app
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.store import Store
-from switchboard.events import Event
+from switchboard.events import Event, decode
 from switchboard.kafka import EventProducer, Topics
 from tests.analytics.key_service import KeyService
 
@@ -85,8 +85,15 @@ def start_consumer(config: Config) -> Iterator[ConsumerFactory]:
     """Starts consumers (config overrides as keywords); stops them afterwards."""
     running: list[AnalyticsConsumer] = []
 
-    def start(store: Store, group_id: str | None = None, **overrides: Any) -> AnalyticsConsumer:
-        consumer = AnalyticsConsumer(replace(config, **overrides), store, group_id=group_id)
+    def start(
+        store: Store,
+        group_id: str | None = None,
+        decoder: Callable[[bytes | None], Event] = decode,
+        **overrides: Any,
+    ) -> AnalyticsConsumer:
+        consumer = AnalyticsConsumer(
+            replace(config, **overrides), store, group_id=group_id, decoder=decoder
+        )
         consumer.start()
         running.append(consumer)
         return consumer

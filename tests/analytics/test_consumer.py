@@ -10,7 +10,7 @@ from services.analytics.calls import CallFilter
 from services.analytics.config import Config
 from services.analytics.consumer import TooManyInvalidMessages
 from services.analytics.store import Store
-from switchboard.events import Event
+from switchboard.events import Event, InvalidEvent, decode
 from switchboard.kafka import EventProducer, Topics
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import ConsumerFactory
@@ -152,6 +152,31 @@ def test_an_event_whose_time_cannot_be_read_is_dead_lettered_not_retried_for_eve
     reasons = sorted(letter["reason"] for letter in dead)
     assert "occurredAt" in reasons[0] and "2024-05-01t12:00:00z" in reasons[0]
     assert "assignedAt" in reasons[1] or "time" in reasons[1]
+
+
+def test_the_consumer_decodes_with_the_decoder_it_is_given(
+    config: Config,
+    store: Store,
+    topics: Topics,
+    publish: Publish,
+    start_consumer: ConsumerFactory,
+) -> None:
+    def refuse_one_call(raw: bytes | None) -> Event:
+        event = decode(raw)
+        if event.callSid == "CArefused":
+            raise InvalidEvent("refused by the test's decoder")
+        return event
+
+    refused = script.missed_call("CArefused", BASE)
+    publish([*script.answered_call("CAkept", BASE), *refused])
+    consumer = start_consumer(store, decoder=refuse_one_call)
+
+    eventually(lambda: all_committed(config, config.group_id))
+    assert consumer.stats.invalid == len(refused)
+    assert store.get_call("CAkept") is not None
+    assert store.get_call("CArefused") is None
+    dead = read_json(config.kafka_bootstrap, topics.dead_letters, expect=len(refused))
+    assert {letter["reason"] for letter in dead} == {"refused by the test's decoder"}
 
 
 def test_consumer_stops_loudly_past_the_invalid_ratio(
