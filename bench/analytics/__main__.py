@@ -122,14 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         if not args.skip_ingest:
+            ceiling_only = " (predecoded: a ceiling without decoding, not the consumer's rate)"
             print(
                 f"consumer ingest: {args.ingest_events:,} events, batches of {args.ingest_batch}, "
-                f"{args.ingest_sids} CallSids"
-                + (
-                    " (predecoded: a ceiling without decoding, not the consumer's rate)"
-                    if args.predecoded
-                    else ""
-                )
+                f"{args.ingest_sids} CallSids{ceiling_only if args.predecoded else ''}"
             )
             # A reused store holds the calls of earlier ingest runs: new ones get new CallSids.
             result = ingest.run(

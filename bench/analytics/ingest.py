@@ -459,8 +459,7 @@ def run(
         )
 
         def look_up(value: bytes | None) -> Event:
-            found = decoded.get(value) if value is not None else None
-            return found if found is not None else decode(value)
+            return decoded[value] if value in decoded else decode(value)
 
         decoder = look_up if predecoded else decode
         consumer = AnalyticsConsumer(replace(config), store, decoder=decoder)
