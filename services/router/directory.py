@@ -35,12 +35,40 @@ MAX_RETENTION_DAYS = 36500
 # numeric(14,2) in PostgreSQL
 MAX_MONEY = Decimal("999999999999.99")
 CENT = Decimal("0.01")
+# Talk-time thresholds of lead quality stay within a day.
+MAX_LEAD_SECONDS = 86400
+# A per-client cap of outbound calls a day; beyond this, ask for a bigger default.
+MAX_DAILY_OUTBOUND_CAP = 100000
 DEFAULT_DISCLAIMER = "This call may be recorded for quality and training purposes."
 
 
 @dataclass(frozen=True)
+class LeadThresholds:
+    """A client's lead-quality talk times, in the order analytics reads them.
+
+    Calls under `short_sec` of talk are short, `long_sec` and over are long;
+    `qualified_sec` of talk makes a call a qualified lead.
+    """
+
+    short_sec: int
+    long_sec: int
+    qualified_sec: int
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "shortSec": self.short_sec,
+            "longSec": self.long_sec,
+            "qualifiedSec": self.qualified_sec,
+        }
+
+
+@dataclass(frozen=True)
 class ClientSettings:
-    """Everything about a client that its owner may set."""
+    """Everything about a client that its owner may set.
+
+    `lead_thresholds` None follows analytics' defaults; `daily_outbound_cap`
+    None follows the router's ROUTER_DAILY_OUTBOUND_CAP.
+    """
 
     name: str
     forward_to: str | None = None
@@ -51,6 +79,8 @@ class ClientSettings:
     delete_from_twilio: bool = False
     monthly_revenue: Decimal | None = None
     value_per_conversion: Decimal | None = None
+    lead_thresholds: LeadThresholds | None = None
+    daily_outbound_cap: int | None = None
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> ClientSettings:
@@ -80,6 +110,8 @@ class ClientSettings:
             "deleteFromTwilio": self.delete_from_twilio,
             "monthlyRevenue": money_json(self.monthly_revenue),
             "valuePerConversion": money_json(self.value_per_conversion),
+            "leadThresholds": self.lead_thresholds.to_json() if self.lead_thresholds else None,
+            "dailyOutboundCap": self.daily_outbound_cap,
         }
 
     def changed_fields(self, other: ClientSettings) -> list[str]:
@@ -257,6 +289,39 @@ def parse_money(field: str, value: object) -> Decimal | None:
     return amount
 
 
+def parse_lead_thresholds(field: str, value: object) -> LeadThresholds | None:
+    """{"shortSec", "longSec", "qualifiedSec"}, all whole seconds, or null for the defaults."""
+    if value is None:
+        return None
+    names = ("shortSec", "longSec", "qualifiedSec")
+    if not isinstance(value, dict) or set(value) != set(names):
+        raise invalid(field, "must be null or an object with shortSec, longSec and qualifiedSec")
+    for name in names:
+        seconds = value[name]
+        if isinstance(seconds, bool) or not isinstance(seconds, int):
+            raise invalid(f"{field}.{name}", "must be a whole number of seconds")
+        if not 0 <= seconds <= MAX_LEAD_SECONDS:
+            raise invalid(f"{field}.{name}", f"must be from 0 to {MAX_LEAD_SECONDS}")
+    thresholds = LeadThresholds(value["shortSec"], value["longSec"], value["qualifiedSec"])
+    # Analytics' buckets are under short, short to long, long and over: both
+    # bounds must cut somewhere, or analytics would fall back to its defaults.
+    if thresholds.short_sec < 1:
+        raise invalid(f"{field}.shortSec", "must be at least 1")
+    if thresholds.long_sec <= thresholds.short_sec:
+        raise invalid(f"{field}.longSec", "must be greater than shortSec")
+    return thresholds
+
+
+def parse_daily_cap(field: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(field, "must be a whole number of calls or null")
+    if not 0 <= value <= MAX_DAILY_OUTBOUND_CAP:
+        raise invalid(field, f"must be from 0 to {MAX_DAILY_OUTBOUND_CAP}")
+    return value
+
+
 def parse_area_code(field: str, value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -301,6 +366,8 @@ CLIENT_FIELDS: dict[str, tuple[str, Parser]] = {
     "deleteFromTwilio": ("delete_from_twilio", parse_bool),
     "monthlyRevenue": ("monthly_revenue", parse_money),
     "valuePerConversion": ("value_per_conversion", parse_money),
+    "leadThresholds": ("lead_thresholds", parse_lead_thresholds),
+    "dailyOutboundCap": ("daily_outbound_cap", parse_daily_cap),
 }
 
 ASSIGNMENT_FIELDS: dict[str, tuple[str, Parser]] = {

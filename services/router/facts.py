@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.router.directory import Client, NumberAssignment, iso_utc
+from services.router.directory import Client, NumberAssignment, iso_utc, money_json
 from switchboard.events import Event, delivery_id
 
 SOURCE = "router"
@@ -39,6 +39,12 @@ def client_settings_changed(client: Client, deleted: bool = False) -> Event:
             "name": settings.name,
             "timezone": settings.timezone,
             "deleted": deleted,
+            # What analytics reports with: the default value of a conversion
+            # and the talk times of lead quality (null: analytics' defaults).
+            "valuePerConversion": money_json(settings.value_per_conversion),
+            "leadThresholds": (
+                settings.lead_thresholds.to_json() if settings.lead_thresholds else None
+            ),
         },
     )
 

@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,6 +37,7 @@ from services.router.audit import AuditEntry, AuditQuery, AuditRecord
 from services.router.directory import (
     Client,
     ClientSettings,
+    LeadThresholds,
     NumberAssignment,
     OwnedNumber,
     SyncTarget,
@@ -70,6 +71,7 @@ _KEEPALIVES: dict[str, Any] = {
 _CLIENT_COLUMNS = (
     "id, name, forward_to, timezone, recording_enabled, recording_disclaimer,"
     " retention_days, delete_from_twilio, monthly_revenue, value_per_conversion,"
+    " lead_short_sec, lead_long_sec, lead_qualified_sec, daily_outbound_cap,"
     " created_at, updated_at"
 )
 # A number's own recording settings override its client's; NULL follows the client.
@@ -337,7 +339,8 @@ class Tx:
         row = self._conn.execute(
             "INSERT INTO clients (name, forward_to, timezone, recording_enabled,"
             " recording_disclaimer, retention_days, delete_from_twilio, monthly_revenue,"
-            " value_per_conversion) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " value_per_conversion, lead_short_sec, lead_long_sec, lead_qualified_sec,"
+            " daily_outbound_cap) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             f" RETURNING {_CLIENT_COLUMNS}",
             _settings_values(settings),
         ).fetchone()
@@ -356,6 +359,8 @@ class Tx:
             "UPDATE clients SET name = %s, forward_to = %s, timezone = %s,"
             " recording_enabled = %s, recording_disclaimer = %s, retention_days = %s,"
             " delete_from_twilio = %s, monthly_revenue = %s, value_per_conversion = %s,"
+            " lead_short_sec = %s, lead_long_sec = %s, lead_qualified_sec = %s,"
+            " daily_outbound_cap = %s,"
             f" updated_at = now() WHERE id = %s RETURNING {_CLIENT_COLUMNS}",
             (*_settings_values(settings), UUID(client_id)),
         ).fetchone()
@@ -364,6 +369,30 @@ class Tx:
 
     def delete_client(self, client_id: str) -> None:
         self._conn.execute("DELETE FROM clients WHERE id = %s", (UUID(client_id),))
+
+    # ---- the daily cap of outbound calls
+    def reserve_outbound_call(self, client_id: str, cap: int) -> date | None:
+        """Count one more outbound call today (UTC) unless `cap` are counted; the day, or None.
+
+        One statement, so concurrent requests of one client cannot both take
+        the last call of the day.
+        """
+        row = self._conn.execute(
+            "INSERT INTO outbound_call_counts AS c (client_id, day, calls)"
+            " SELECT %(client)s, (now() AT TIME ZONE 'UTC')::date, 1 WHERE %(cap)s > 0"
+            " ON CONFLICT (client_id, day) DO UPDATE SET calls = c.calls + 1"
+            " WHERE c.calls < %(cap)s RETURNING day",
+            {"client": UUID(client_id), "cap": cap},
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def unreserve_outbound_call(self, client_id: str, day: date) -> None:
+        """Give back a call counted by reserve_outbound_call that Twilio did not place."""
+        self._conn.execute(
+            "UPDATE outbound_call_counts SET calls = calls - 1"
+            " WHERE client_id = %s AND day = %s AND calls > 0",
+            (UUID(client_id), day),
+        )
 
     # ---- numbers
     def assignments_of(self, client_id: str) -> list[NumberAssignment]:
@@ -619,6 +648,12 @@ def _settings_values(settings: ClientSettings) -> tuple[Any, ...]:
         settings.delete_from_twilio,
         settings.monthly_revenue,
         settings.value_per_conversion,
+        *(
+            (thresholds.short_sec, thresholds.long_sec, thresholds.qualified_sec)
+            if (thresholds := settings.lead_thresholds)
+            else (None, None, None)
+        ),
+        settings.daily_outbound_cap,
     )
 
 
@@ -634,6 +669,10 @@ def _client(row: tuple[Any, ...]) -> Client:
         delete_from_twilio,
         monthly_revenue,
         value_per_conversion,
+        lead_short_sec,
+        lead_long_sec,
+        lead_qualified_sec,
+        daily_outbound_cap,
         created_at,
         updated_at,
     ) = row
@@ -647,6 +686,12 @@ def _client(row: tuple[Any, ...]) -> Client:
         delete_from_twilio=delete_from_twilio,
         monthly_revenue=monthly_revenue,
         value_per_conversion=value_per_conversion,
+        lead_thresholds=(
+            None
+            if lead_short_sec is None
+            else LeadThresholds(lead_short_sec, lead_long_sec, lead_qualified_sec)
+        ),
+        daily_outbound_cap=daily_outbound_cap,
     )
     return Client(str(client_id), settings, created_at, updated_at)
 

@@ -142,6 +142,8 @@ def test_client_settings_take_every_field_of_the_guide() -> None:
             "deleteFromTwilio": True,
             "monthlyRevenue": 1500,
             "valuePerConversion": 49.999,
+            "leadThresholds": {"shortSec": 20, "longSec": 300, "qualifiedSec": 45},
+            "dailyOutboundCap": 50,
         }
     )
     assert settings.to_json() == {
@@ -154,6 +156,8 @@ def test_client_settings_take_every_field_of_the_guide() -> None:
         "deleteFromTwilio": True,
         "monthlyRevenue": 1500.0,
         "valuePerConversion": 50.0,
+        "leadThresholds": {"shortSec": 20, "longSec": 300, "qualifiedSec": 45},
+        "dailyOutboundCap": 50,
     }
 
 
@@ -180,6 +184,20 @@ def test_patch_changes_only_the_fields_given_and_says_which() -> None:
         ("monthlyRevenue", float("inf")),
         ("valuePerConversion", 10**13),
         ("valuePerConversion", False),
+        ("valuePerConversion", -0.5),
+        ("leadThresholds", {"shortSec": 30, "longSec": 120}),
+        ("leadThresholds", {"shortSec": 30, "longSec": 120, "qualifiedSec": 30, "x": 1}),
+        ("leadThresholds", {"shortSec": 120, "longSec": 30, "qualifiedSec": 30}),
+        ("leadThresholds", {"shortSec": 60, "longSec": 60, "qualifiedSec": 30}),
+        ("leadThresholds", {"shortSec": 0, "longSec": 60, "qualifiedSec": 30}),
+        ("leadThresholds", {"shortSec": 30, "longSec": 120, "qualifiedSec": -1}),
+        ("leadThresholds", {"shortSec": 30.5, "longSec": 120, "qualifiedSec": 30}),
+        ("leadThresholds", {"shortSec": 30, "longSec": 120, "qualifiedSec": True}),
+        ("leadThresholds", {"shortSec": 30, "longSec": 86401, "qualifiedSec": 30}),
+        ("leadThresholds", [30, 120, 30]),
+        ("dailyOutboundCap", -1),
+        ("dailyOutboundCap", 2.5),
+        ("dailyOutboundCap", "10"),
         ("recordingDisclaimer", "x" * 1001),
         ("recordingDisclaimer", "say \x07 beep"),
         ("name", "lone \ud800 surrogate"),

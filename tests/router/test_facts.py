@@ -27,10 +27,26 @@ def test_client_settings_changed_matches_the_shared_schema() -> None:
         "name": "Acme",
         "timezone": "UTC",
         "deleted": False,
+        "valuePerConversion": None,
+        "leadThresholds": None,
     }
     deleted = facts.client_settings_changed(client, deleted=True).to_dict()
     events.validate(deleted)
     assert deleted["data"]["deleted"] is True
+
+
+def test_client_settings_changed_carries_what_analytics_reports_with() -> None:
+    settings = ClientSettings.parse(
+        {
+            "name": "Acme",
+            "valuePerConversion": 125.5,
+            "leadThresholds": {"shortSec": 10, "longSec": 90, "qualifiedSec": 60},
+        }
+    )
+    event = facts.client_settings_changed(Client(CLIENT, settings, MOMENT, MOMENT)).to_dict()
+    events.validate(event)
+    assert event["data"]["valuePerConversion"] == 125.5
+    assert event["data"]["leadThresholds"] == {"shortSec": 10, "longSec": 90, "qualifiedSec": 60}
 
 
 def test_number_events_say_who_owns_the_number_with_which_campaign() -> None:
