@@ -26,6 +26,7 @@ from flask import Flask, Response, jsonify, request
 from services.router import store
 from services.router.api import management_api, public_api
 from services.router.config import Config
+from services.router.dialing import DialPolicy
 from services.router.management import Management
 from services.router.outbox import OutboxRelay
 from services.router.route_endpoint import RouteEndpoint
@@ -109,7 +110,17 @@ def create_app(config: Config | None = None) -> Flask:
         producer=producer,
         kafka_admin=AdminClient({"bootstrap.servers": config.kafka_bootstrap}),
         relay=relay,
-        management=Management(db, table, relay, config.topics, deployment, gateway, twilio_sync),
+        management=Management(
+            db,
+            table,
+            relay,
+            config.topics,
+            deployment,
+            gateway,
+            twilio_sync,
+            dial_policy=DialPolicy(config.allowed_countries),
+            daily_outbound_cap=config.daily_outbound_cap,
+        ),
         twilio_sync=twilio_sync,
     )
 

@@ -10,8 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from services.router.dialing import (
+    DEFAULT_COUNTRY,
+    DEFAULT_DAILY_OUTBOUND_CAP,
+    account_country,
+    parse_countries,
+)
 from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
+from switchboard import settings
 from switchboard.kafka import Topics
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
 
@@ -50,6 +57,12 @@ class Config:
     # changes, and the longest it waits before retrying a number Twilio refused.
     twilio_sync_interval_seconds: float = 5.0
     twilio_sync_max_backoff_seconds: float = 600.0
+    # Toll fraud: the countries forwardTo and outbound calls may reach
+    # (ROUTER_ALLOWED_COUNTRIES, default the country of TWILIO_PHONE_NUMBER,
+    # else US), and the outbound calls a client may place per UTC day unless
+    # its own dailyOutboundCap says otherwise (ROUTER_DAILY_OUTBOUND_CAP).
+    allowed_countries: frozenset[str] = frozenset({DEFAULT_COUNTRY})
+    daily_outbound_cap: int = DEFAULT_DAILY_OUTBOUND_CAP
 
     @property
     def twilio_configured(self) -> bool:
@@ -60,7 +73,7 @@ class Config:
         database_url = env_str("DATABASE_URL")
         if not database_url.startswith(("postgresql://", "postgres://")):
             raise ConfigError("DATABASE_URL must be a postgresql:// URL")
-        admin_token = env_str("ADMIN_API_TOKEN")
+        admin_token = settings.admin_token()
         bind = env_str("ROUTER_BIND", DEFAULT_BIND)
         host, sep, port = bind.rpartition(":")
         if not sep or not host or not port.isdigit():
@@ -85,6 +98,16 @@ class Config:
             http_url("TWILIO_API_BASE_URL", api_base)
         fallback = env_str("TWILIO_VOICE_FALLBACK_URL", DEFAULT_VOICE_FALLBACK_URL)
         http_url("TWILIO_VOICE_FALLBACK_URL", fallback)
+        default_country = account_country(env_str("TWILIO_PHONE_NUMBER", "") or None)
+        try:
+            allowed_countries = parse_countries(
+                env_str("ROUTER_ALLOWED_COUNTRIES", default_country)
+            )
+        except ValueError as err:
+            raise ConfigError(f"ROUTER_ALLOWED_COUNTRIES: {err}") from None
+        daily_cap = env_int("ROUTER_DAILY_OUTBOUND_CAP", DEFAULT_DAILY_OUTBOUND_CAP)
+        if daily_cap < 0:
+            raise ConfigError(f"ROUTER_DAILY_OUTBOUND_CAP must be 0 or more, got {daily_cap}")
         return cls(
             database_url=database_url,
             admin_token=admin_token,
@@ -99,6 +122,8 @@ class Config:
             twilio_auth_token=auth_token,
             twilio_api_base_url=api_base.rstrip("/") if api_base else None,
             voice_fallback_url=fallback,
+            allowed_countries=allowed_countries,
+            daily_outbound_cap=daily_cap,
         )
 
 

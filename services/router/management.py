@@ -21,6 +21,7 @@ its configuration at Twilio to be brought up to date; the Twilio sync
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -28,6 +29,7 @@ import psycopg
 from services.router import facts
 from services.router.access import ApiKey, IssuedKey, could_be_key, issue_key, key_hash
 from services.router.audit import AuditEntry, AuditQuery, AuditRecord
+from services.router.dialing import DEFAULT_DAILY_OUTBOUND_CAP, DialPolicy
 from services.router.directory import (
     Client,
     ClientSettings,
@@ -67,6 +69,8 @@ class Management:
         deployment: Deployment,
         gateway: TwilioGateway | None,
         twilio_sync: TwilioSync | None = None,
+        dial_policy: DialPolicy | None = None,
+        daily_outbound_cap: int = DEFAULT_DAILY_OUTBOUND_CAP,
     ) -> None:
         self._store = store
         self._table = table
@@ -75,6 +79,8 @@ class Management:
         self._deployment = deployment
         self._gateway = gateway
         self._twilio_sync = twilio_sync
+        self._dial_policy = dial_policy or DialPolicy()
+        self._daily_outbound_cap = daily_outbound_cap
 
     # ---- who asks
     def principal_for_key(self, token: str) -> Principal | None:
@@ -91,6 +97,7 @@ class Management:
     def create_client(self, who: Principal, body: dict[str, Any]) -> Client:
         admin_only(who, "create clients")
         settings = ClientSettings.parse(body)
+        self._dial_policy.check("forwardTo", settings.forward_to)
         with self._store.transaction() as tx:
             client = tx.insert_client(settings)
             tx.audit(
@@ -128,6 +135,8 @@ class Management:
             if current is None:
                 raise client_not_found(raw_id)
             settings = ClientSettings.parse(body) if whole else current.settings.patched(body)
+            if "forwardTo" in body:
+                self._dial_policy.check("forwardTo", settings.forward_to)
             updated = tx.update_client(client_id, settings)
             tx.audit(
                 who.name,
@@ -196,6 +205,7 @@ class Management:
         admin_only(who, "assign numbers")
         client_id = self._visible_id(who, raw_id)
         new = NewAssignment.parse(body)
+        self._dial_policy.check("forwardTo", new.forward_to)
         if new.phone_number is not None:
             assignment = self._assign(who, client_id, raw_id, new, new.phone_number, "given")
         else:
@@ -214,6 +224,7 @@ class Management:
         client_id = self._visible_id(who, raw_id)
         changes = NumberChanges.parse(body)
         changes.check_against(phone_number)
+        self._dial_policy.check("forwardTo", changes.values.get("forward_to"))
         with self._store.transaction() as tx:
             if tx.lock_client(client_id) is None:
                 raise client_not_found(raw_id)
@@ -307,8 +318,14 @@ class Management:
 
     # ---- Twilio: outbound calls
     def make_call(self, who: Principal, body: dict[str, Any], request_id: str | None) -> str:
-        """Place an outbound call from one of the client's numbers; its CallSid."""
+        """Place an outbound call from one of the client's numbers; its CallSid.
+
+        The call is counted against the client's daily cap before Twilio is
+        asked (and given back if Twilio does not place it), so concurrent
+        requests cannot overshoot the cap.
+        """
         call = MakeCall.parse(body)
+        self._dial_policy.check("toNumber", call.to_number)
         client = self.client(who, call.client_id)
         from_number = self._store.get_number(client.id, call.from_number)
         if from_number is None:
@@ -317,17 +334,24 @@ class Management:
                 "number_not_found",
                 f"fromNumber {call.from_number} is not a number of this client",
             )
+        gateway = self._twilio()
+        day = self._count_outbound_call(who, client, call)
         recording = client.settings.recording_enabled
-        call_sid = self._twilio().place_call(
-            OutboundCall(
-                from_number=call.from_number,
-                to_number=call.to_number,
-                twiml_url=call.twiml_url(self._deployment.public_base_url),
-                status_callback=self._deployment.url(STATUS_PATH),
-                record=recording,
-                recording_status_callback=self._deployment.url(RECORDING_STATUS_PATH),
+        try:
+            call_sid = gateway.place_call(
+                OutboundCall(
+                    from_number=call.from_number,
+                    to_number=call.to_number,
+                    twiml_url=call.twiml_url(self._deployment.public_base_url),
+                    status_callback=self._deployment.url(STATUS_PATH),
+                    record=recording,
+                    recording_status_callback=self._deployment.url(RECORDING_STATUS_PATH),
+                )
             )
-        )
+        except Exception:
+            with self._store.transaction() as tx:
+                tx.unreserve_outbound_call(client.id, day)
+            raise
         event = facts.call_placed(
             call_sid,
             client.id,
@@ -363,6 +387,38 @@ class Management:
             return call_sid
         self._committed()
         return call_sid
+
+    def _count_outbound_call(self, who: Principal, client: Client, call: MakeCall) -> date:
+        """Count the call against today's cap; 429 (audited) when the cap is reached."""
+        cap = client.settings.daily_outbound_cap
+        if cap is None:
+            cap = self._daily_outbound_cap
+        with self._store.transaction() as tx:
+            day = tx.reserve_outbound_call(client.id, cap)
+            if day is None:
+                tx.audit(
+                    who.name,
+                    AuditRecord(
+                        "call.refused",
+                        "client",
+                        client.id,
+                        client.id,
+                        {
+                            "reason": "outbound_cap_reached",
+                            "dailyOutboundCap": cap,
+                            "fromNumber": call.from_number,
+                            "toNumber": call.to_number,
+                        },
+                    ),
+                )
+        if day is None:
+            raise ApiError(
+                429,
+                "outbound_cap_reached",
+                f"client {client.id} has placed its {cap} outbound calls for today (UTC);"
+                " more can be placed tomorrow",
+            )
+        return day
 
     def twiml(self, args: dict[str, str]) -> str:
         """The TwiML of an outbound call placed by make_call."""
