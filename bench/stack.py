@@ -313,6 +313,8 @@ class Stack:
         env = {
             # A developer's .env (real Twilio credentials, say) must not leak in.
             "SWITCHBOARD_ENV_FILE": os.devnull,
+            # Its short admin token and one-replica topics are refused in production.
+            "SWITCHBOARD_ENV": "development",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_TOPIC_PREFIX": self.topics.prefix,
             "DATABASE_URL": self.database_url,

@@ -21,7 +21,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from switchboard import events
 from switchboard.metrics import dead_letter_counter
-from switchboard.settings import env_str
+from switchboard.settings import (
+    ConfigError,
+    env_int,
+    env_str,
+    is_production,
+    require_in_production,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +38,42 @@ class PublishError(Exception):
 
 @dataclass(frozen=True)
 class Topics:
-    """Topic names; a prefix lets tests and deployments keep theirs apart."""
+    """Topic names, and the replication `ensure_topics` creates them with.
+
+    A prefix lets tests and deployments keep their topics apart. One replica
+    suits the single development broker; production needs 3 replicas with 2
+    in sync, so that losing a broker loses no acknowledged event (producers
+    send with acks=all).
+    """
 
     prefix: str = "switchboard."
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replication_factor < 1:
+            raise ConfigError(
+                f"KAFKA_REPLICATION_FACTOR must be at least 1, got {self.replication_factor}"
+            )
+        if not 1 <= self.min_insync_replicas <= self.replication_factor:
+            raise ConfigError(
+                "KAFKA_MIN_INSYNC_REPLICAS must be between 1 and KAFKA_REPLICATION_FACTOR "
+                f"({self.replication_factor}), got {self.min_insync_replicas}"
+            )
 
     @classmethod
     def from_env(cls) -> Topics:
-        return cls(env_str("KAFKA_TOPIC_PREFIX", "switchboard."))
+        """KAFKA_TOPIC_PREFIX and the replication settings; unsafe ones refused in production."""
+        production = is_production()
+        replication = env_int("KAFKA_REPLICATION_FACTOR", 3 if production else 1)
+        in_sync = env_int("KAFKA_MIN_INSYNC_REPLICAS", 2 if production else 1)
+        require_in_production(
+            replication >= 3, f"KAFKA_REPLICATION_FACTOR must be at least 3, got {replication}"
+        )
+        require_in_production(
+            in_sync >= 2, f"KAFKA_MIN_INSYNC_REPLICAS must be at least 2, got {in_sync}"
+        )
+        return cls(env_str("KAFKA_TOPIC_PREFIX", "switchboard."), replication, in_sync)
 
     @property
     def call_events(self) -> str:
@@ -58,14 +93,27 @@ class Topics:
         return f"{self.prefix}client-events"
 
 
-def ensure_topics(bootstrap: str, topics: Topics, partitions: int = 3) -> None:
-    """Create the project's topics if they are missing (safe to run twice)."""
+def ensure_topics(
+    bootstrap: str,
+    topics: Topics,
+    partitions: int = 3,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+) -> None:
+    """Create the project's topics if they are missing (safe to run twice).
+
+    Replication comes from `topics` unless given here. Topics that already
+    exist are left as they are (deploy/README.md says how to raise theirs).
+    """
+    replicas = replication_factor or topics.replication_factor
+    in_sync = str(min_insync_replicas or topics.min_insync_replicas)
+    compacted = {"cleanup.policy": "compact", "min.insync.replicas": in_sync}
     admin = AdminClient({"bootstrap.servers": bootstrap})
     wanted = [
-        NewTopic(topics.call_events, partitions, 1),
-        NewTopic(topics.dead_letters, 1, 1),
-        NewTopic(topics.number_events, partitions, 1, config={"cleanup.policy": "compact"}),
-        NewTopic(topics.client_events, partitions, 1, config={"cleanup.policy": "compact"}),
+        NewTopic(topics.call_events, partitions, replicas, config={"min.insync.replicas": in_sync}),
+        NewTopic(topics.dead_letters, 1, replicas, config={"min.insync.replicas": in_sync}),
+        NewTopic(topics.number_events, partitions, replicas, config=compacted),
+        NewTopic(topics.client_events, partitions, replicas, config=dict(compacted)),
     ]
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]

@@ -4,6 +4,12 @@ Every service builds a frozen dataclass from these helpers at start-up. A bad
 value raises `ConfigError` naming the variable, so a misconfigured process
 stops before it serves anything. A `.env` file in the working directory is
 read first (variables already set win).
+
+SWITCHBOARD_ENV says where a process runs: `production` (the default when
+unset) or `development` (`make run`, the tests, the benchmarks). Settings that
+are convenient locally but unsafe in front of real callers are refused in
+production through `require_in_production`, at start-up, before any
+connection is made.
 """
 
 from __future__ import annotations
@@ -14,6 +20,13 @@ from urllib.parse import urlsplit
 from dotenv import load_dotenv
 
 _loaded = False
+
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+# The admin token `make run` and the README use: known to everyone, so never
+# acceptable where real clients' data lives.
+DEV_ADMIN_TOKEN = "dev-admin-token"
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 
 class ConfigError(Exception):
@@ -82,3 +95,41 @@ def public_base_url() -> str:
         prefix = path[:cut] if cut >= 0 else path
         return f"{parts.scheme}://{parts.netloc}{prefix}".rstrip("/")
     return "http://127.0.0.1:8080"
+
+
+def environment() -> str:
+    """SWITCHBOARD_ENV: `development` or `production` (the default when unset)."""
+    value = env_str("SWITCHBOARD_ENV", PRODUCTION).strip().lower()
+    if value not in (DEVELOPMENT, PRODUCTION):
+        raise ConfigError(f"SWITCHBOARD_ENV must be development or production, got {value!r}")
+    return value
+
+
+def is_production() -> bool:
+    return environment() == PRODUCTION
+
+
+def require_in_production(safe: bool, problem: str) -> None:
+    """Refuse an unsafe setting in production; `problem` names the variable.
+
+    Unsafe settings stay possible in development (curl tests without
+    signatures, the well-known dev token), so they must be refused where
+    real calls arrive rather than removed.
+    """
+    if not safe and is_production():
+        raise ConfigError(
+            f"{problem}: refused in production "
+            "(SWITCHBOARD_ENV is production, the default; development is for local runs only)"
+        )
+
+
+def admin_token() -> str:
+    """ADMIN_API_TOKEN; in production neither the development token nor a short one."""
+    token = env_str("ADMIN_API_TOKEN")
+    require_in_production(token != DEV_ADMIN_TOKEN, "ADMIN_API_TOKEN is the development token")
+    require_in_production(
+        len(token) >= MIN_ADMIN_TOKEN_LENGTH,
+        f"ADMIN_API_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters, "
+        f"got {len(token)}",
+    )
+    return token

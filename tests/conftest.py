@@ -32,6 +32,9 @@ from tests.support import free_port
 
 # A developer's .env (real Twilio credentials, say) never leaks into tests.
 os.environ.setdefault("SWITCHBOARD_ENV_FILE", os.devnull)
+# Production is the default when unset, and refuses the tests' short tokens and
+# single-replica topics; every service a test starts inherits this.
+os.environ.setdefault("SWITCHBOARD_ENV", "development")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

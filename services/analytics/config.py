@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from services.analytics.clients import LeadThresholds
 from switchboard.kafka import Topics
-from switchboard.settings import ConfigError, env_float, env_int, env_str
+from switchboard.settings import ConfigError, admin_token, env_float, env_int, env_str
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -126,7 +126,7 @@ class Config:
         return cls(
             clickhouse_url=env_str("CLICKHOUSE_URL", default_clickhouse_url()),
             clickhouse_database=env_str("CLICKHOUSE_DATABASE", "switchboard"),
-            admin_token=env_str("ADMIN_API_TOKEN"),
+            admin_token=admin_token(),
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             topics=Topics.from_env(),
             bind=env_str("ANALYTICS_BIND", "127.0.0.1:8083"),

@@ -313,8 +313,13 @@ def create_app(config: Config | None = None) -> Flask:
         except Exception as err:  # any failure means not ready
             problems.append(f"kafka: {err}")
         status = 200 if not problems else 503
-        return jsonify(
-            {"ready": not problems, "problems": problems, "spoolDepth": sink.spool.depth()}
-        ), status
+        body = {
+            "ready": not problems,
+            "problems": problems,
+            "spoolDepth": sink.spool.depth(),
+            # Visible to whoever watches readiness, in every environment.
+            "signatureChecks": config.validate_signatures,
+        }
+        return jsonify(body), status
 
     return app

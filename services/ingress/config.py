@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from switchboard.kafka import Topics
-from switchboard.settings import ConfigError, env_bool, env_float, env_str, public_base_url
+from switchboard.settings import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_str,
+    public_base_url,
+    require_in_production,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,9 @@ class Config:
     @classmethod
     def from_env(cls) -> Config:
         validate = env_bool("TWILIO_VALIDATE_SIGNATURES", True)
+        require_in_production(
+            validate, "TWILIO_VALIDATE_SIGNATURES=false turns off X-Twilio-Signature checks"
+        )
         token = env_str("TWILIO_AUTH_TOKEN", "")
         if validate and not token:
             raise ConfigError(

@@ -7,13 +7,12 @@ Twilio. Tests build `Config(...)` directly with their own infrastructure.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from switchboard import settings
 from switchboard.kafka import Topics
 from switchboard.settings import (
     ConfigError,
@@ -22,6 +21,7 @@ from switchboard.settings import (
     env_int,
     env_str,
     public_base_url,
+    require_in_production,
 )
 
 DEFAULT_BIND = "127.0.0.1:8084"
@@ -29,11 +29,23 @@ MEDIA_FORMATS = ("wav", "mp3")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 
 
-def derived_link_secret(admin_token: str) -> str:
-    """The link-signing key when RECORDINGS_LINK_SECRET is unset: a one-way derivative
-    of the admin token, so links survive restarts without one more secret to set."""
-    label = b"switchboard recordings links"
-    return hmac.new(admin_token.encode(), label, hashlib.sha256).hexdigest()
+# The link-signing key in development when RECORDINGS_LINK_SECRET is unset: fixed, so
+# links survive a restart of `make run`. Production requires a secret of its own
+# (never one derived from the admin token, whose leak would then forge links too).
+DEV_LINK_SECRET = "switchboard-development-link-secret"
+
+
+def link_secret(admin_token: str) -> str:
+    """RECORDINGS_LINK_SECRET; in production set, and neither the dev secret nor the admin token."""
+    secret = env_str("RECORDINGS_LINK_SECRET", "")
+    require_in_production(bool(secret), "RECORDINGS_LINK_SECRET is not set")
+    require_in_production(
+        secret != DEV_LINK_SECRET, "RECORDINGS_LINK_SECRET is the development secret"
+    )
+    require_in_production(
+        secret != admin_token, "RECORDINGS_LINK_SECRET must not be the ADMIN_API_TOKEN"
+    )
+    return secret or DEV_LINK_SECRET
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ class Config:
     @classmethod
     def from_env(cls) -> Config:
         database_url = env_str("RECORDINGS_DATABASE_URL", "") or env_str("DATABASE_URL")
-        admin_token = env_str("ADMIN_API_TOKEN")
+        admin_token = settings.admin_token()
         bucket = env_str("RECORDINGS_S3_BUCKET", "")
         s3 = None
         if bucket:
@@ -135,7 +147,7 @@ class Config:
             admin_token=admin_token,
             twilio_account_sid=env_str("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=env_str("TWILIO_AUTH_TOKEN"),
-            link_secret=env_str("RECORDINGS_LINK_SECRET", "") or derived_link_secret(admin_token),
+            link_secret=link_secret(admin_token),
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             topics=Topics.from_env(),
             bind=env_str("RECORDINGS_BIND", DEFAULT_BIND),

@@ -45,7 +45,7 @@ BINDS = {
     "twilio_sim": "127.0.0.1:8090",
 }
 EDGE_BIND = "127.0.0.1:8080"
-DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_ADMIN_TOKEN = settings.DEV_ADMIN_TOKEN
 # The local Twilio simulator's account: any well-formed SID and token will do.
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "dev-auth-token"
@@ -164,6 +164,8 @@ def _service_env(
         PYTHONUNBUFFERED="1",
     )
     defaults = {
+        # The dev token, the simulator and one-replica topics are refused in production.
+        "SWITCHBOARD_ENV": settings.DEVELOPMENT,
         "KAFKA_TOPIC_PREFIX": "switchboard.",
         "ADMIN_API_TOKEN": DEV_ADMIN_TOKEN,
         "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
@@ -245,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard run: unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     settings.load_env_file()
+    # Before anything reads the settings: production (the default) refuses a
+    # single-node broker's topics and the development admin token.
+    os.environ.setdefault("SWITCHBOARD_ENV", settings.DEVELOPMENT)
     run_dir: Path = args.run_dir.resolve()
     stack = Stack(run_dir)
     stack.logs.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,11 @@ def test_service_env_fills_defaults_and_keeps_what_is_set(
     monkeypatch.setenv("ROUTER_BIND", "127.0.0.1:9999")
     monkeypatch.delenv("ADMIN_API_TOKEN", raising=False)
     monkeypatch.delenv("ROUTER_URL", raising=False)
+    monkeypatch.delenv("SWITCHBOARD_ENV", raising=False)
     env = run._service_env("127.0.0.1:1", "postgresql://x/y", "chdb:///tmp/ch", tmp_path)
     assert env["TWILIO_AUTH_TOKEN"] == "mine"
     assert env["ADMIN_API_TOKEN"] == run.DEV_ADMIN_TOKEN
+    assert env["SWITCHBOARD_ENV"] == "development"
     assert env["ROUTER_URL"] == "http://127.0.0.1:9999"
     assert env["INGRESS_BIND"] == "127.0.0.1:8081"
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "127.0.0.1:1"
