@@ -29,9 +29,11 @@ from services.ingress.signatures import SignatureChecker, public_url
 from services.ingress.spool import Drainer, Spool, SpooledEvent, SpoolError
 from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
 from switchboard import events
-from switchboard.http import ApiError, install_error_handlers
+from switchboard.auth import authenticate
+from switchboard.http import ApiError, install_error_handlers, json_object
 from switchboard.kafka import Acknowledgement, EventProducer, PublishError
 from switchboard.metrics import counter, install_metrics
+from switchboard.privacy import E164, TOKEN_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -300,6 +302,20 @@ def create_app(config: Config | None = None) -> Flask:
     def recording_status() -> Response:
         accept("recording-status")
         return Response(twiml.empty(), mimetype="text/xml")
+
+    @app.post("/internal/privacy/spool-erasure")
+    def erase_from_spool() -> Response:
+        """Router's erasure of a caller: the number replaced by its token in spooled events."""
+        if not config.admin_token:
+            raise ApiError(404, "not_found", "spool erasure needs ADMIN_API_TOKEN to be set")
+        authenticate(config.admin_token)
+        body = json_object(required=("number", "token"))
+        number, token = body["number"], body["token"]
+        if not isinstance(number, str) or not E164.match(number):
+            raise ApiError(400, "invalid_field", "number must be an E.164 phone number")
+        if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or number in token:
+            raise ApiError(400, "invalid_field", f"token must start with {TOKEN_PREFIX!r}")
+        return jsonify({"rewritten": sink.spool.scrub(number, token)})
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -27,6 +27,8 @@ class Config:
     publish_timeout: float
     spool_dir: str
     bind: str
+    # Guards the internal spool erasure router calls; empty turns that endpoint off.
+    admin_token: str = ""
 
     @classmethod
     def from_env(cls) -> Config:
@@ -55,4 +57,5 @@ class Config:
             publish_timeout=env_float("INGRESS_PUBLISH_TIMEOUT_SECONDS", 2.0),
             spool_dir=env_str("INGRESS_SPOOL_DIR", ".run/spool"),
             bind=env_str("INGRESS_BIND", "127.0.0.1:8081"),
+            admin_token=env_str("ADMIN_API_TOKEN", ""),
         )

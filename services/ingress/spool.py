@@ -117,6 +117,39 @@ class Spool:
         return sent
 
 
+    def scrub(self, number: str, token: str) -> int:
+        """Replace `number` by `token` in every spooled event (a caller's erasure); files changed.
+
+        Under the drain lock, so a drain never sends a file half rewritten;
+        each file is replaced as `append` writes one (fsynced, renamed).
+        """
+        old, new = number.encode(), token.encode()
+        changed = 0
+        with open(self._lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for path in self._entries():
+                try:
+                    content = path.read_bytes()
+                except FileNotFoundError:
+                    continue
+                if old not in content:
+                    continue
+                tmp = path.with_name(path.name + ".tmp")
+                with open(tmp, "wb") as handle:
+                    handle.write(content.replace(old, new))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.rename(tmp, path)
+                changed += 1
+            if changed:
+                dir_fd = os.open(self.folder, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        return changed
+
+
 class Drainer(threading.Thread):
     """Drains the spool in the background every `interval` seconds."""
 
