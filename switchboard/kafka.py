@@ -93,6 +93,25 @@ class Topics:
         return f"{self.prefix}client-events"
 
 
+def topic_specs(
+    topics: Topics,
+    partitions: int = 3,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+) -> list[NewTopic]:
+    """The project's topics as `ensure_topics` creates them; replication from `topics`
+    unless given here."""
+    replicas = replication_factor or topics.replication_factor
+    in_sync = {"min.insync.replicas": str(min_insync_replicas or topics.min_insync_replicas)}
+    compacted = {"cleanup.policy": "compact", **in_sync}
+    return [
+        NewTopic(topics.call_events, partitions, replicas, config=dict(in_sync)),
+        NewTopic(topics.dead_letters, 1, replicas, config=dict(in_sync)),
+        NewTopic(topics.number_events, partitions, replicas, config=dict(compacted)),
+        NewTopic(topics.client_events, partitions, replicas, config=dict(compacted)),
+    ]
+
+
 def ensure_topics(
     bootstrap: str,
     topics: Topics,
@@ -102,19 +121,11 @@ def ensure_topics(
 ) -> None:
     """Create the project's topics if they are missing (safe to run twice).
 
-    Replication comes from `topics` unless given here. Topics that already
-    exist are left as they are (deploy/README.md says how to raise theirs).
+    Topics that already exist are left as they are (deploy/README.md says how
+    to raise their replication).
     """
-    replicas = replication_factor or topics.replication_factor
-    in_sync = str(min_insync_replicas or topics.min_insync_replicas)
-    compacted = {"cleanup.policy": "compact", "min.insync.replicas": in_sync}
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = [
-        NewTopic(topics.call_events, partitions, replicas, config={"min.insync.replicas": in_sync}),
-        NewTopic(topics.dead_letters, 1, replicas, config={"min.insync.replicas": in_sync}),
-        NewTopic(topics.number_events, partitions, replicas, config=compacted),
-        NewTopic(topics.client_events, partitions, replicas, config=dict(compacted)),
-    ]
+    wanted = topic_specs(topics, partitions, replication_factor, min_insync_replicas)
     existing = admin.list_topics(timeout=10).topics
     missing = [t for t in wanted if t.topic not in existing]
     if not missing:

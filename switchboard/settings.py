@@ -119,7 +119,7 @@ def require_in_production(safe: bool, problem: str) -> None:
     if not safe and is_production():
         raise ConfigError(
             f"{problem}: refused in production "
-            "(SWITCHBOARD_ENV is production, the default; development is for local runs only)"
+            "(SWITCHBOARD_ENV=production, the default when unset; development is for local runs)"
         )
 
 
