@@ -17,7 +17,9 @@ from typing import Any
 from services.router.audit import MAX_LIMIT
 from services.router.directory import (
     MAX_CAMPAIGN,
+    MAX_DAILY_OUTBOUND_CAP,
     MAX_DISCLAIMER,
+    MAX_LEAD_SECONDS,
     MAX_MONEY,
     MAX_NAME,
     MAX_RETENTION_DAYS,
@@ -60,6 +62,7 @@ ERRORS = {
     404: "No such object, or one a client key may not see (never told apart).",
     409: "Conflict with the current state (number taken, nothing to buy, nothing to delete).",
     416: "The Range header cannot be served (`Content-Range: bytes */<size>`).",
+    429: "A limit is reached (`outbound_cap_reached`: the client's outbound calls for today).",
     502: "Twilio refused the request or could not be reached.",
     503: "A dependency (database, storage, key check, Twilio configuration) is unavailable.",
 }
@@ -130,7 +133,11 @@ CLIENT_FIELDS: dict[str, Any] = {
         {
             "type": "string",
             "pattern": E164,
-            "description": "Default phone for numbers assigned from now on.",
+            "description": (
+                "Default phone for numbers assigned from now on. Toll fraud: only numbers"
+                " of ROUTER_ALLOWED_COUNTRIES, never premium-rate, shared-cost or"
+                " satellite numbers (400 number_not_allowed)."
+            ),
         }
     ),
     "timezone": nullable(
@@ -145,7 +152,37 @@ CLIENT_FIELDS: dict[str, Any] = {
     "retentionDays": nullable({"type": "integer", "minimum": 1, "maximum": MAX_RETENTION_DAYS}),
     "deleteFromTwilio": {"type": "boolean"},
     "monthlyRevenue": nullable(MONEY),
-    "valuePerConversion": nullable(MONEY),
+    "valuePerConversion": nullable(
+        {**MONEY, "description": "Value of a conversion recorded without one (analytics)."}
+    ),
+    "leadThresholds": nullable(
+        {
+            "type": "object",
+            "description": (
+                "Lead-quality talk times in seconds (analytics): under shortSec is short,"
+                " longSec and over is long (shortSec < longSec), qualifiedSec and over is a"
+                " qualified lead. null: analytics' defaults."
+            ),
+            "required": ["shortSec", "longSec", "qualifiedSec"],
+            "additionalProperties": False,
+            "properties": {
+                "shortSec": {"type": "integer", "minimum": 1, "maximum": MAX_LEAD_SECONDS},
+                "longSec": {"type": "integer", "minimum": 2, "maximum": MAX_LEAD_SECONDS},
+                "qualifiedSec": {"type": "integer", "minimum": 0, "maximum": MAX_LEAD_SECONDS},
+            },
+        }
+    ),
+    "dailyOutboundCap": nullable(
+        {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_DAILY_OUTBOUND_CAP,
+            "description": (
+                "Outbound calls the client may place per UTC day; null: the deployment's"
+                " ROUTER_DAILY_OUTBOUND_CAP."
+            ),
+        }
+    ),
 }
 
 
@@ -648,7 +685,7 @@ def router_paths() -> dict[str, Any]:
                     }
                 ),
                 tag=twilio,
-                error_statuses=(400, 404, 502),
+                error_statuses=(400, 404, 429, 502),
             ),
         },
         "/api/openapi.json": {
