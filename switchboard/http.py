@@ -3,11 +3,16 @@
 Errors leave as `{"error": {"code": "...", "message": "..."}}` with the right
 status. Routes raise `ApiError`; werkzeug's own HTTP errors (404, 405, 413,
 malformed bodies) get the same shape, and nothing unexpected leaks as HTML.
+Every JSON body is read by `json_object`, through `parse_json`, which refuses
+nesting deeper than `MAX_JSON_DEPTH` before the recursive decoder sees it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from itertools import accumulate
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -16,6 +21,15 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# The API's bodies are flat objects; 32 levels leave room for any that grow a
+# little, and stay far below the depth where Python's decoder recurses out.
+MAX_JSON_DEPTH = 32
+
+# A JSON string, or what is left of one that is never closed. Possessive, and
+# matching even when unterminated, so the scan stays linear on any input.
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 class ApiError(Exception):
@@ -53,9 +67,48 @@ def install_error_handlers(app: Flask) -> None:
         return error_response(500, "internal_error", "internal error")
 
 
+class InvalidJson(ValueError):
+    """A body or token that is not JSON this service will read; the message says why."""
+
+
+def nesting_depth(text: str) -> int:
+    """How deep brackets nest in `text`, ignoring those inside strings (no recursion)."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+def parse_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The JSON value in `raw` (UTF-8, -16 or -32), or `InvalidJson` saying what is wrong.
+
+    Depth is checked on the text first: Python's decoder recurses once per
+    level and would otherwise raise RecursionError on `[[[[...`.
+    """
+    if isinstance(raw, bytes):
+        try:
+            text = raw.decode(json.detect_encoding(raw))
+        except (UnicodeDecodeError, LookupError):
+            raise InvalidJson("body is not UTF-8 (or UTF-16/32) text") from None
+    else:
+        text = raw
+    depth = nesting_depth(text)
+    if depth > max_depth:
+        raise InvalidJson(f"JSON nests {depth} levels deep; at most {max_depth} are accepted")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise InvalidJson(f"not valid JSON: {err}") from None
+
+
 def json_object(required: tuple[str, ...] = ()) -> dict[str, Any]:
     """The request's JSON object body, or a 400 saying what is wrong with it."""
-    body = request.get_json(silent=True)
+    if not request.is_json:
+        raise ApiError(
+            400, "invalid_body", "request body must be a JSON object sent as application/json"
+        )
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except InvalidJson as err:
+        raise ApiError(400, "invalid_body", f"request body: {err}") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_body", "request body must be a JSON object")
     missing = [name for name in required if body.get(name) in (None, "")]

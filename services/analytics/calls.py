@@ -20,12 +20,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.analytics.facts import STATUSES
-from switchboard.http import ApiError
+from switchboard.http import ApiError, parse_json
+from switchboard.privacy import E164
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 DIRECTIONS = ("inbound", "outbound")
 FORMATS = ("json", "csv")
+# What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# An issued cursor is a few dozen characters; anything far longer is not one.
+MAX_CURSOR_CHARS = 512
 
 CSV_COLUMNS = (
     "callSid",
@@ -56,6 +61,7 @@ class CallFilter:
     end: datetime | None = None  # exclusive
     campaign: str | None = None  # "" selects calls without a campaign
     min_duration_sec: int | None = None  # talk time of at least this many seconds
+    caller: str | None = None  # calls from (inbound) or to (outbound) this number
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,27 @@ class Cursor:
 
     @classmethod
     def decode(cls, token: str) -> Cursor:
+        """The cursor in `token`, or a 400 `invalid_cursor` for anything this API never issued.
+
+        A token is client input: it may be no base64, or base64 of anything
+        (deep JSON included, which `parse_json` refuses without recursing).
+        """
+        refused = ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+        if len(token) > MAX_CURSOR_CHARS or not token.isascii():
+            raise refused
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            started_ms, call_sid = json.loads(raw)
-        except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued") from None
-        if not isinstance(started_ms, int) or not isinstance(call_sid, str):
-            raise ApiError(400, "invalid_cursor", "cursor is not one this API issued")
+            decoded = parse_json(raw, max_depth=1)
+        except (binascii.Error, ValueError):
+            raise refused from None
+        if not isinstance(decoded, list) or len(decoded) != 2:
+            raise refused
+        started_ms, call_sid = decoded
+        # bool is an int to Python; ClickHouse takes the time as an Int64.
+        if type(started_ms) is not int or not 0 <= started_ms < 2**63:
+            raise refused
+        if not isinstance(call_sid, str):
+            raise refused
         return cls(started_ms, call_sid)
 
 
@@ -134,8 +154,19 @@ class CallRecord:
             if isinstance(value, bool):
                 cells.append("true" if value else "false")
             else:
-                cells.append("" if value is None else str(value))
+                cells.append(csv_cell("" if value is None else str(value)))
         return cells
+
+
+def csv_cell(text: str) -> str:
+    """`text` as a spreadsheet will show it, never run it: a leading ' before a formula start.
+
+    Campaign names, caller cities and numbers come from clients and callers;
+    a cell starting with =, +, -, @, tab or CR would be a formula in Excel or
+    Sheets (=HYPERLINK(...) in the admin's sheet). As OWASP advises, every
+    such cell is prefixed, phone numbers (+1415...) included.
+    """
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
 
 
 @dataclass(frozen=True)
@@ -255,6 +286,9 @@ def parse_filter(
     if start is not None and end is not None and start >= end:
         raise ApiError(400, "invalid_parameter", "from must be earlier than to")
     campaign = args.get("campaign")
+    caller = args.get("caller") or None
+    if caller is not None and not E164.match(caller):
+        raise ApiError(400, "invalid_parameter", f"caller must be an E.164 number, got {caller!r}")
     return CallFilter(
         client_id=client_id,
         direction=_choice(args, "direction", DIRECTIONS),
@@ -263,6 +297,7 @@ def parse_filter(
         end=end,
         campaign=campaign.strip() if campaign is not None else None,
         min_duration_sec=parse_count("minDuration", args.get("minDuration")),
+        caller=caller,
     )
 
 

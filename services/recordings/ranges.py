@@ -5,12 +5,18 @@ ask for the tail with `bytes=-<n>`. One range is served as 206 with
 Content-Range; a request for several ranges gets the whole file (200), which
 RFC 9110 allows. A range that is malformed or starts past the end is
 `Unsatisfiable` (416, with `Content-Range: bytes */<size>`). Other units are
-ignored.
+ignored. Positions are ASCII digits only (`str.isdigit` and `int` also take
+"²" or "٣"); a position too long to be a real offset counts as past any end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# More digits than any file size has: read as "past the end" instead of
+# converting an arbitrarily long number (int() refuses past 4,300 digits).
+MAX_POSITION_DIGITS = 18
+BEYOND_ANY_END = 10**MAX_POSITION_DIGITS
 
 
 class Unsatisfiable(Exception):
@@ -52,17 +58,27 @@ def _one(part: str, size: int) -> Span:
         raise Unsatisfiable(f"malformed byte range {part!r}")
     first, last = first.strip(), last.strip()
     if first == "":
-        if not last.isdigit() or int(last) == 0:
+        suffix = _position(last)
+        if suffix is None or suffix == 0:
             raise Unsatisfiable(f"malformed suffix range {part!r}")
         if size == 0:
             raise Unsatisfiable("empty representation")
-        return Span(max(0, size - int(last)), size - 1)
-    if not first.isdigit() or (last and not last.isdigit()):
+        return Span(max(0, size - suffix), size - 1)
+    start = _position(first)
+    end = _position(last) if last else size - 1
+    if start is None or end is None:
         raise Unsatisfiable(f"malformed byte range {part!r}")
-    start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        raise Unsatisfiable(f"byte range ends before it starts: {part!r}")
     if start >= size:
         raise Unsatisfiable(f"byte range starts past the end ({size} bytes)")
+    if end < start:
+        raise Unsatisfiable(f"byte range ends before it starts: {part!r}")
     return Span(start, min(end, size - 1))
+
+
+def _position(text: str) -> int | None:
+    """A byte position written in ASCII digits, or None when it is not one."""
+    if not text or not text.isascii() or not text.isdigit():
+        return None
+    if len(text.lstrip("0")) > MAX_POSITION_DIGITS:
+        return BEYOND_ANY_END
+    return int(text)

@@ -141,11 +141,12 @@ def control_routes(config: Config, state: SimState) -> Blueprint:
 
     @routes.post("/sim/calls")
     def place_call() -> tuple[Response, int]:
-        call = inbound_call_from(json_object(), datetime.now(UTC).replace(microsecond=0))
+        body = json_object()
+        call = inbound_call_from(body, datetime.now(UTC).replace(microsecond=0))
         number = state.number_by_phone(call.to)
         if number is None:
             raise ApiError(404, "unknown_number", f"the simulated account does not own {call.to}")
-        call_sid = start_inbound(config, state, number, call, request.get_json())
+        call_sid = start_inbound(config, state, number, call, body)
         return jsonify({"callSid": call_sid, "url": f"/sim/calls/{call_sid}"}), 202
 
     @routes.get("/sim/calls")
