@@ -15,6 +15,10 @@ the insert finds the row on the next run and only repeats the tail, which is
 idempotent. Downloads are retried with exponential backoff on 5xx, 429,
 timeouts and broken transfers, a bounded number of times; what still fails is
 `RecordingFailed`, which the worker dead-letters.
+
+Media comes only from the configured Twilio API base: an event whose
+RecordingUrl or AccountSid names anything else is refused before any request,
+audited, and fails like a download that cannot succeed.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class RecordingReport:
     duration_sec: int | None
     channels: int
     recording_url: str | None
+    account_sid: str | None
     error_code: str | None
     recorded_at: datetime
     client_id: str | None
@@ -81,6 +86,7 @@ class RecordingReport:
             duration_sec=_int(params.get("RecordingDuration")),
             channels=2 if params.get("RecordingChannels") == "2" else 1,
             recording_url=params.get("RecordingUrl") or None,
+            account_sid=params.get("AccountSid") or None,
             error_code=error if error and error != "0" else None,
             recorded_at=recorded_at,
             client_id=event.clientId,
@@ -195,6 +201,7 @@ class Archiver:
         if existing is not None and existing.twilio_status != "completed":
             return None  # Twilio said failed; nothing to download
         client_id = self._client_of(report)
+        self._refuse_foreign(report, client_id)
         copy = self._download_with_retries(report, client_id)
         if self.store.insert_stored(copy):
             log.info(
@@ -209,6 +216,25 @@ class Archiver:
             return None
         self._finish(stored)
         return self.store.recording(report.recording_sid)
+
+    def _refuse_foreign(self, report: RecordingReport, client_id: str | None) -> None:
+        """RecordingFailed, audited, for an event that does not name our account's recording."""
+        reason = self.twilio.refusal(report.recording_sid, report.account_sid, report.recording_url)
+        if reason is None:
+            return
+        log.error(
+            "recording event refused, nothing downloaded: %s",
+            reason,
+            extra={"callSid": report.call_sid},
+        )
+        self.store.audit(
+            "recordings-worker",
+            "recording.refused",
+            report.recording_sid,
+            client_id,
+            {"reason": reason, "callSid": report.call_sid, "recordingUrl": report.recording_url},
+        )
+        raise RecordingFailed(f"refused {report.recording_sid}: {reason}")
 
     def _client_of(self, report: RecordingReport) -> str | None:
         return self.store.call_client(report.call_sid) or report.client_id
@@ -239,9 +265,7 @@ class Archiver:
 
     def _download_once(self, report: RecordingReport, client_id: str | None) -> StoredCopy:
         fmt = self.config.media_format
-        url = self.twilio.media_url(
-            report.recording_sid, report.recording_url, fmt, report.channels
-        )
+        url = self.twilio.media_url(report.recording_sid, fmt, report.channels)
         media = self.twilio.open_media(url)
         digest = hashlib.sha256()
 

@@ -7,13 +7,22 @@ query strings and basic auth stay Twilio's), and it can stream a binary
 response, which the library's own `request()` cannot (its Response holds the
 body as text). Media downloads use the library's session and the client's
 account credentials, as Twilio requires when media auth is enforced.
+
+A recording's media URL is built from the configured API base, our AccountSid
+and the RecordingSid, never taken from the event: a forged event could
+otherwise send the account's Basic auth to any host and make the worker a
+probe into the private network. `refusal` says why an event's RecordingUrl is
+not ours. Redirects are followed by hand and credentials go only to the
+configured base's origin (Twilio answers media with a redirect to its storage).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -25,6 +34,9 @@ log = logging.getLogger(__name__)
 
 API_BASE = "https://api.twilio.com"
 CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 5
+_RECORDING_SID = re.compile(r"^RE[0-9a-fA-F]{32}$")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class DownloadError(Exception):
@@ -39,20 +51,50 @@ class TwilioUnavailable(Exception):
     """Twilio (or the network to it) failed a REST call in a way worth retrying later."""
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """scheme, host and port of a URL (default ports filled in), to compare where URLs go."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
+
+
 class RewritingHttpClient(RedirectingHttpClient):
     """The shared redirecting client, plus streaming of binary media bodies."""
 
     def stream(self, url: str, auth: tuple[str, str], timeout: float) -> requests.Response:
-        """GET `url` with the library's session, body not yet read (stream=True)."""
+        """GET `url` with the library's session, body not yet read (stream=True).
+
+        Redirects are followed here, not by requests, so the credentials go
+        with a hop only when it stays on the origin `url` was sent to, and a
+        redirect never downgrades https to http.
+        """
         session = self.session or requests.Session()
-        return session.get(
-            self.rewrite(url),
-            auth=auth,
-            timeout=timeout,
-            stream=True,
-            allow_redirects=True,
-            hooks=self.request_hooks,
-        )
+        target = self.rewrite(url)
+        home = origin(target)
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = session.get(
+                target,
+                auth=auth if origin(target) == home else None,
+                timeout=timeout,
+                stream=True,
+                allow_redirects=False,
+                hooks=self.request_hooks,
+            )
+            if not reply.is_redirect:
+                return reply
+            location = reply.headers.get("Location", "")
+            reply.close()
+            following = urljoin(target, location)
+            if origin(following)[0] not in ("http", "https") or (
+                origin(target)[0] == "https" and origin(following)[0] != "https"
+            ):
+                raise DownloadError(f"refused a redirect to {following!r}", retryable=False)
+            target = following
+        raise DownloadError(f"more than {MAX_REDIRECTS} redirects", retryable=False)
 
 
 @dataclass(frozen=True)
@@ -75,22 +117,47 @@ class TwilioRecordings:
         timeout: float = 30.0,
     ) -> None:
         self.account_sid = account_sid
+        self.base_url = (base_url or API_BASE).rstrip("/")
         self.http = RewritingHttpClient(base_url, timeout=timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.timeout = timeout
         self._auth = (account_sid, auth_token)
 
-    def media_url(
-        self, recording_sid: str, recording_url: str | None, fmt: str, channels: int
-    ) -> str:
-        """The media URL of a recording in `fmt`, dual-channel WAV where it was recorded so."""
-        base = recording_url or (
-            f"{API_BASE}/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
-        )
-        base = base.split("?", 1)[0]
-        for known in (".wav", ".mp3", ".json"):
-            base = base.removesuffix(known)
-        url = f"{base}.{fmt}"
+    def recording_path(self, recording_sid: str) -> str:
+        return f"/2010-04-01/Accounts/{self.account_sid}/Recordings/{recording_sid}"
+
+    def refusal(
+        self, recording_sid: str, account_sid: str | None, recording_url: str | None
+    ) -> str | None:
+        """Why a recording event does not name one of this account's recordings, or None.
+
+        The RecordingUrl may point at api.twilio.com or at the configured base
+        (the simulator names itself), under this account's recording path.
+        """
+        if not _RECORDING_SID.match(recording_sid):
+            return f"RecordingSid {recording_sid!r} is not a Twilio recording SID"
+        if account_sid is not None and account_sid != self.account_sid:
+            return f"AccountSid {account_sid!r} is not this service's account"
+        if recording_url is None:
+            return None
+        path = self.recording_path(recording_sid)
+        for base in {self.base_url, API_BASE}:
+            allowed = urlsplit(base)
+            parts = urlsplit(recording_url)
+            stem = parts.path
+            for known in (".wav", ".mp3", ".json"):
+                stem = stem.removesuffix(known)
+            if origin(recording_url) == origin(base) and stem == allowed.path + path:
+                return None
+        return f"RecordingUrl {recording_url!r} is not under {self.base_url}{path}"
+
+    def media_url(self, recording_sid: str, fmt: str, channels: int) -> str:
+        """The media URL of a recording in `fmt`, dual-channel WAV where it was recorded so.
+
+        Built from our account only (see `refusal`); the http client sends it to
+        the configured base.
+        """
+        url = f"{API_BASE}{self.recording_path(recording_sid)}.{fmt}"
         if fmt == "wav" and channels == 2:
             # Twilio mixes dual-channel recordings down to mono unless asked.
             url += "?RequestedChannels=2"

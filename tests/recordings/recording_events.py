@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from switchboard import events
 from switchboard.events import Event
@@ -19,6 +20,12 @@ def recording_status(params: dict[str, str]) -> Event:
         callSid=params["CallSid"],
         data={"params": params},
     )
+
+
+def served_by(params: dict[str, str], base_url: str) -> dict[str, str]:
+    """The same callback from a Twilio at `base_url`: its RecordingUrl names that base."""
+    path = urlsplit(params["RecordingUrl"]).path
+    return {**params, "RecordingUrl": base_url.rstrip("/") + path}
 
 
 def routed(call_sid: str, client_id: str | None, recording: bool = True) -> Event:

@@ -164,3 +164,25 @@ class FlakyMedia(_Server):
                 mimetype="application/json",
             )
         return Response(self.media[sid], mimetype="audio/x-wav")
+
+
+class Listener(_Server):
+    """Any HTTP server a forged or redirected request might reach; it notes every request.
+
+    With `redirect_to`, every GET is answered 302 to that URL plus the request's
+    path; otherwise GETs get `body` (404 when there is none).
+    """
+
+    def __init__(self, body: bytes | None = None, redirect_to: str | None = None) -> None:
+        super().__init__()
+        self.body = body
+        self.redirect_to = redirect_to
+        self.seen: list[tuple[str, str, dict[str, str]]] = []
+
+    def handle(self, request: Request) -> Response:
+        self.seen.append((request.method, request.full_path, dict(request.headers)))
+        if self.redirect_to is not None:
+            return Response(status=302, headers={"Location": self.redirect_to + request.path})
+        if self.body is None:
+            return Response("not found", status=404)
+        return Response(self.body, mimetype="audio/x-wav")

@@ -169,7 +169,7 @@ def test_downloads_are_retried_on_5xx_then_stored(
         runtime = build_runtime(replace(config, twilio_api_base_url=flaky.url))
         worker = RecordingsWorker(runtime.config, runtime.store, runtime.archiver, runtime.producer)
         try:
-            publish.call_event(ev.recording_status(params))
+            publish.call_event(ev.recording_status(ev.served_by(params, flaky.url)))
             worker.start()
             recording = wait_for_status(runtime, sid, "stored")
         finally:
@@ -194,7 +194,7 @@ def test_a_download_that_keeps_failing_is_dead_lettered_with_the_reason(
         worker = RecordingsWorker(runtime.config, runtime.store, runtime.archiver, runtime.producer)
         try:
             for fields in (broken, missing):
-                publish.call_event(ev.recording_status(fields))
+                publish.call_event(ev.recording_status(ev.served_by(fields, flaky.url)))
             worker.start()
             failed = wait_for_status(runtime, broken["RecordingSid"], "failed")
             wait_for_status(runtime, missing["RecordingSid"], "failed")

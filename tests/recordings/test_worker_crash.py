@@ -65,7 +65,7 @@ def test_killing_the_worker_mid_download_and_restarting_stores_the_recording_exa
             "RECORDINGS_GROUP_ID": f"recordings-{topics.prefix}",
         }
         publish.call_event(ev.routed(params["CallSid"], ev.new_client_id()))
-        publish.call_event(ev.recording_status(params))
+        publish.call_event(ev.recording_status(ev.served_by(params, media.url)))
 
         first = worker_process("recordings-first", env, tmp_path).start()
         try:
