@@ -6,15 +6,18 @@ client's objects. `authenticate()` answers with a `Principal`; routes ask
 `principal.can_see(client_id)` and answer 404 (never 403) for another
 client's object, so ids of other clients do not leak. Client keys are issued
 and verified by router, which owns them; other services resolve a key
-through router's internal introspection endpoint (see `KeyResolver`).
+through router's internal introspection endpoint (see `KeyResolver`), after a
+check of its shape that turns away arbitrary tokens without a call.
 Comparison of the admin token is constant-time.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +25,12 @@ import requests
 from flask import request
 
 from switchboard.http import ApiError
+from switchboard.settings import ConfigError, env_int
+
+# Router issues client keys as "sbk_" and 32 random bytes in URL-safe base64
+# (services/router/access.py); anything else is refused without asking router.
+_API_KEY = re.compile(r"sbk_[A-Za-z0-9_-]{43}")
+DEFAULT_KEY_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -83,26 +92,45 @@ def require_admin(admin_token: str) -> Principal:
 
 
 class KeyResolver:
-    """Resolves client API keys through router's introspection, with a short cache.
+    """Resolves client API keys through router's introspection, with a short, bounded cache.
 
     Router answers POST {router}/internal/keys/introspect {"key"} with
     {"clientId", "keyId"} (200) or 404. Answers are cached for `ttl` seconds,
-    so a revoked key stops working within that time.
+    so a revoked key stops working within that time. The cache keeps at most
+    `max_entries` answers, least recently used out first, so a flood of made-up
+    keys cannot grow it without end; a token that cannot be a key at all never
+    reaches router nor the cache.
     """
 
-    def __init__(self, router_url: str, ttl: float = 30.0, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        router_url: str,
+        ttl: float = 30.0,
+        timeout: float = 2.0,
+        max_entries: int | None = None,
+    ) -> None:
         self.url = router_url.rstrip("/") + "/internal/keys/introspect"
         self.ttl = ttl
         self.timeout = timeout
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self.max_entries = key_cache_size() if max_entries is None else max_entries
+        if self.max_entries < 1:
+            raise ConfigError(f"API_KEY_CACHE_SIZE must be at least 1, got {self.max_entries}")
+        self._cache: OrderedDict[str, tuple[float, Principal | None]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
     def __call__(self, token: str) -> Principal | None:
+        if not could_be_api_key(token):
+            return None
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(token)
-        if hit and now - hit[0] < self.ttl:
-            return hit[1]
+            if hit is not None and now - hit[0] < self.ttl:
+                self._cache.move_to_end(token)
+                return hit[1]
         try:
             reply = requests.post(self.url, json={"key": token}, timeout=self.timeout)
         except requests.RequestException:
@@ -116,4 +144,17 @@ class KeyResolver:
             raise ApiError(503, "unavailable", "cannot verify API keys right now")
         with self._lock:
             self._cache[token] = (now, principal)
+            self._cache.move_to_end(token)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
         return principal
+
+
+def could_be_api_key(token: str) -> bool:
+    """True when `token` has the shape of a key router issues (`sbk_` + 43 base64url)."""
+    return _API_KEY.fullmatch(token) is not None
+
+
+def key_cache_size() -> int:
+    """API_KEY_CACHE_SIZE: how many resolved keys each service keeps (default 10,000)."""
+    return env_int("API_KEY_CACHE_SIZE", DEFAULT_KEY_CACHE_SIZE)

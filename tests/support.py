@@ -24,6 +24,12 @@ T = TypeVar("T")
 free_port = processes.free_port
 
 
+def api_key(label: str) -> str:
+    """A client API key of the shape router issues (`sbk_` + 43 URL-safe characters);
+    other shapes are refused before anyone asks router (switchboard.auth)."""
+    return "sbk_" + label.ljust(43, "0")[:43]
+
+
 def wait_until(
     predicate: Callable[[], T | None],
     timeout: float = 10.0,

@@ -41,6 +41,7 @@ from switchboard.events import Event
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import AUTH, bearer
 from tests.analytics.key_service import KeyService
+from tests.support import api_key
 
 AppFactory = Callable[..., Flask]
 
@@ -416,8 +417,8 @@ METRIC_PATHS = (
 
 
 def test_a_client_key_sees_only_its_own_analytics(client: FlaskClient, keys: KeyService) -> None:
-    mine = bearer(keys.issue("sk_acme_test", "acme"))
-    theirs = bearer(keys.issue("sk_zeta_test", "zeta"))
+    mine = bearer(keys.issue(api_key("acme_test"), "acme"))
+    theirs = bearer(keys.issue(api_key("zeta_test"), "zeta"))
     window = {"from": "2024-05-01", "to": "2024-05-03"}
     for path in METRIC_PATHS:
         # Without clientId a key is pinned to its own client...

@@ -18,6 +18,7 @@ from tests.recordings import recording_events as ev
 from tests.recordings.conftest import ADMIN, Sim
 from tests.recordings.seeding import stored_recording
 from tests.recordings.stand_ins import KeyIntrospection
+from tests.support import api_key
 
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 
@@ -171,7 +172,7 @@ def test_a_client_key_sees_its_own_recordings_and_gets_404_for_another_clients(
     (POST /internal/keys/introspect) comes with the numbers issue. Here a real
     HTTP stand-in answers it, so the service resolves keys exactly as it will."""
     mine, theirs = ev.new_client_id(), ev.new_client_id()
-    my_key = keys.issue("sk_live_mine", mine, "key-1")
+    my_key = keys.issue(api_key("live_mine"), mine, "key-1")
     own = stored_recording(runtime, sim, mine)
     foreign = stored_recording(runtime, sim, theirs)
 
@@ -306,7 +307,7 @@ def test_every_access_is_audited_and_the_audit_is_for_the_admin(
     keys: KeyIntrospection,
 ) -> None:
     client_id = ev.new_client_id()
-    key = keys.issue("sk_live_audit", client_id, "key-7")
+    key = keys.issue(api_key("live_audit"), client_id, "key-7")
     recording = stored_recording(runtime, sim, client_id)
     [item] = listing(http, recording.call_sid, bearer(key))
     http.get(local(item["playbackUrl"]), headers={"Range": "bytes=0-99"})
