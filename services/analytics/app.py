@@ -19,9 +19,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 
 from services.analytics import metrics
+from services.analytics.audit import AuditQuery, AuditTrail, read_entry
 from services.analytics.calls import (
     CSV_COLUMNS,
     CallFilter,
@@ -48,10 +49,13 @@ class Analytics:
     config: Config
     store: Store
     consumer: AnalyticsConsumer | None
+    audit: AuditTrail | None = None
 
     def close(self) -> None:
         if self.consumer is not None:
             self.consumer.stop()
+        if self.audit is not None:
+            self.audit.close()
         self.store.close()
 
 
@@ -85,7 +89,9 @@ def create_app(
     if start_consumer:
         consumer = AnalyticsConsumer(config, store)
         consumer.start()
-    service = Analytics(config, store, consumer)
+    audit = AuditTrail(store.insert_audit)
+    audit.start()
+    service = Analytics(config, store, consumer, audit)
     atexit.register(service.close)
     keys = KeyResolver(config.router_url, ttl=config.key_cache_seconds)
 
@@ -95,7 +101,9 @@ def create_app(
     app.extensions["analytics"] = service
 
     def who() -> Principal:
-        return authenticate(config.admin_token, keys)
+        principal = authenticate(config.admin_token, keys)
+        g.reader = principal  # an answered request of this principal is audited
+        return principal
 
     def scope(args: Mapping[str, str], principal: Principal | None = None) -> Scope:
         principal = principal or who()
@@ -106,7 +114,9 @@ def create_app(
             raise ApiError(
                 400, "invalid_parameter", f"tz must be an IANA time zone name, got {tz!r}"
             )
-        return Scope(principal, parse_filter(args, client_id, tz), tz, settings)
+        where = Scope(principal, parse_filter(args, client_id, tz), tz, settings)
+        g.read_scope = where.filter
+        return where
 
     def thresholds(where: Scope) -> tuple[LeadThresholds, dict[str, int] | None]:
         """Lead thresholds of the client; across clients the defaults, qualified per client."""
@@ -120,6 +130,22 @@ def create_app(
             if settings.leadQualifiedSec is not None
         }
         return config.lead_thresholds, own or None
+
+    @app.after_request
+    def _audit_read(response: Response) -> Response:
+        principal: Principal | None = g.get("reader")
+        if principal is not None and response.status_code < 400:
+            audit.record(
+                read_entry(
+                    principal,
+                    request.path,
+                    request.args,
+                    g.get("read_scope"),
+                    g.get("read_client"),
+                    g.get("read_details"),
+                )
+            )
+        return response
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
@@ -164,6 +190,7 @@ def create_app(
         call = store.get_call(call_sid)
         if call is None or not principal.can_see(call.clientId):
             raise ApiError(404, "not_found", f"no call {call_sid}")
+        g.read_client = call.clientId
         return jsonify(call.to_json())
 
     @app.get("/api/analytics/summary")
@@ -265,6 +292,16 @@ def create_app(
         missed = store.missed_calls(where.filter, limit)
         return jsonify({**where.echo(), "calls": with_follow_ups(store, missed)})
 
+    @app.get("/api/analytics/audit")
+    def audit_log() -> Response:
+        if not who().is_admin:
+            raise ApiError(403, "forbidden", "the audit log is for the admin")
+        query = AuditQuery.parse(request.args)
+        audit.flush()  # so the listing holds every read answered before it
+        entries = store.audit_entries(query)
+        next_before = entries[-1].id if len(entries) == query.limit else None
+        return jsonify({"entries": [e.to_json() for e in entries], "nextBefore": next_before})
+
     @app.post("/api/analytics/conversions")
     def record_conversion() -> tuple[Response, int]:
         principal = who()
@@ -294,6 +331,8 @@ def create_app(
         if not math.isfinite(value) or value < 0 or value > 1e12:
             raise ApiError(400, "invalid_field", "value must be from 0 to 1e12")
         recorded = store.record_conversion(call.clientId, call_sid, float(value))
+        g.read_client = call.clientId
+        g.read_details = {"callSid": call_sid, "value": float(value)}
         return jsonify(
             {
                 "callSid": call_sid,

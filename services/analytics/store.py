@@ -37,6 +37,7 @@ import orjson
 import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
+from services.analytics.audit import AuditEntry, AuditQuery
 from services.analytics.calls import CallFilter, CallRecord, Cursor, Summary
 from services.analytics.campaigns import CampaignCalls
 from services.analytics.clients import ClientSettings, LeadThresholds, valid_timezone
@@ -1321,6 +1322,68 @@ class Store:
         """The client a call belongs to ('' for none); None when there is no such call."""
         call = self.get_call(call_sid)
         return None if call is None else (call.clientId or "")
+
+    # -- the read audit (services/analytics/audit.py) ---------------------------
+
+    def insert_audit(self, entries: Sequence[AuditEntry]) -> None:
+        self._insert(
+            "audit_log",
+            [
+                [
+                    e.id,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    e.target_type,
+                    e.target_id,
+                    e.client_id or "",
+                    orjson.dumps(e.details).decode(),
+                ]
+                for e in entries
+            ],
+            ("id", "at", "actor", "action", "targetType", "targetId", "clientId", "details"),
+        )
+
+    def audit_entries(self, query: AuditQuery) -> list[AuditEntry]:
+        """Entries that match `query`, newest first."""
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        for column, value in (
+            ("clientId", query.client_id),
+            ("action", query.action),
+            ("actor", query.actor),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = {{{column}:String}}")
+                params[column] = value
+        if query.start is not None:
+            clauses.append("at >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC')")
+            params["fromMs"] = to_ms(query.start)
+        if query.end is not None:
+            clauses.append("at < fromUnixTimestamp64Milli({toMs:Int64}, 'UTC')")
+            params["toMs"] = to_ms(query.end)
+        if query.before is not None:
+            clauses.append("id < {before:UInt64}")
+            params["before"] = query.before
+        rows = self._query(
+            "SELECT id, toUnixTimestamp64Milli(at), actor, action, targetType, targetId, "
+            f"clientId, details FROM {self.database}.audit_log "
+            f"WHERE {' AND '.join(clauses) or '1'} ORDER BY id DESC LIMIT {int(query.limit)}",
+            params,
+        )
+        return [
+            AuditEntry(
+                id=int(entry_id),
+                at=from_ms(int(at_ms)),
+                actor=actor,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                client_id=client_id or None,
+                details=orjson.loads(details),
+            )
+            for entry_id, at_ms, actor, action, target_type, target_id, client_id, details in rows
+        ]
 
     # -- counts the tests and operators look at ---------------------------------
 

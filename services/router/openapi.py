@@ -1138,6 +1138,46 @@ def analytics_paths() -> dict[str, Any]:
                 error_statuses=(400, 404, 409),
             )
         },
+        "/api/analytics/audit": {
+            "get": operation(
+                "Every answered analytics read, export and conversion, newest first (admin)",
+                {
+                    "200": answer(
+                        "Entries",
+                        closed(
+                            {
+                                "entries": array(ref("AuditEntry")),
+                                "nextBefore": nullable(
+                                    {
+                                        "type": "integer",
+                                        "description": "Pass as before= for the next page.",
+                                    }
+                                ),
+                            }
+                        ),
+                    )
+                },
+                parameters=[
+                    query_param("clientId", {"type": "string"}, "Client the reads were of"),
+                    query_param("action", {"type": "string"}, "e.g. calls.exported"),
+                    query_param("actor", {"type": "string"}, "e.g. admin"),
+                    query_param("from", {"type": "string", "format": "date-time"}, "From"),
+                    query_param("to", {"type": "string", "format": "date-time"}, "Before"),
+                    query_param(
+                        "before",
+                        {"type": "integer", "minimum": 1},
+                        "Entries with a smaller id (paging)",
+                    ),
+                    query_param(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                        "Page size (100)",
+                    ),
+                ],
+                tag="audit",
+                error_statuses=(400,),
+            )
+        },
     }
 
 
