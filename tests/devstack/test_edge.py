@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from switchboard.devstack import nginx
+from switchboard.settings import ConfigError
 from tests.support import free_port
 
 
@@ -164,3 +165,101 @@ def test_unreachable_service_gives_json_503(tmp_path: Path) -> None:
 def test_config_needs_every_upstream() -> None:
     with pytest.raises(ValueError, match="analytics"):
         nginx.render_config("127.0.0.1:8080", {"ingress": "a:1", "router": "b:2"})
+
+
+WEBHOOKS = [
+    "/api/twilio/webhook",
+    "/api/twilio/status",
+    "/api/twilio/dial-status",
+    "/api/twilio/recording-status",
+    "/api/twilio/twiml",
+]
+
+
+@pytest.fixture
+def limited_edge(tmp_path: Path) -> Iterator[str]:
+    """An edge whose limits do not refill during a test (1 a minute) past their bursts."""
+    servers = {name: _upstream(name) for name in nginx.UPSTREAMS}
+    upstreams = {name: f"127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
+    limits = nginx.EdgeLimits(api_rate="1r/m", api_burst=3, webhook_rate="1r/m", webhook_burst=20)
+    running = nginx.start_nginx(
+        tmp_path / "edge", f"127.0.0.1:{free_port()}", upstreams, limits=limits
+    )
+    try:
+        yield running.url
+    finally:
+        running.stop()
+        for server in servers.values():
+            server.shutdown()
+            server.server_close()
+
+
+def test_api_requests_over_the_limit_get_a_json_429_while_webhooks_pass_under_theirs(
+    limited_edge: str,
+) -> None:
+    statuses = [requests.get(limited_edge + "/api/calls", timeout=5).status_code for _ in range(6)]
+    assert statuses == [200, 200, 200, 200, 429, 429]  # the rate's one, then the burst of 3
+
+    limited = requests.get(limited_edge + "/api/analytics/summary", timeout=5)
+    assert limited.status_code == 429
+    assert limited.headers["Content-Type"] == "application/json"
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert set(limited.json()["error"]) == {"code", "message"}
+    # Management and analytics share one limit per address; so do Twilio's
+    # management paths (purchase-number), which are not callbacks.
+    assert requests.get(limited_edge + "/api/clients", timeout=5).status_code == 429
+    assert requests.post(limited_edge + "/api/twilio/purchase-number", timeout=5).status_code == 429
+
+    # Twilio's callbacks have their own, higher limit: still open.
+    for path in WEBHOOKS * 3:
+        reply = requests.post(limited_edge + path, data={"CallSid": "CA1"}, timeout=5)
+        assert reply.status_code == 200, path
+        assert reply.json()["upstream"] in ("ingress", "router")
+    # The edge's own health check is never limited.
+    assert requests.get(limited_edge + "/healthz", timeout=5).status_code == 200
+
+    # ... until they, too, pass theirs (21 in all: the rate's one and a burst of 20).
+    more = [
+        requests.post(limited_edge + "/api/twilio/status", timeout=5).status_code
+        for _ in range(8)
+    ]
+    assert more == [200] * 6 + [429] * 2
+    webhook_limited = requests.post(limited_edge + "/api/twilio/webhook", timeout=5)
+    assert webhook_limited.status_code == 429
+    assert webhook_limited.json()["error"]["code"] == "rate_limited"
+
+
+def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("EDGE_API_RATE", "EDGE_API_BURST", "EDGE_WEBHOOK_RATE", "EDGE_WEBHOOK_BURST"):
+        monkeypatch.delenv(name, raising=False)
+    assert nginx.EdgeLimits.from_env() == nginx.EdgeLimits()
+    monkeypatch.setenv("EDGE_API_RATE", "7r/s")
+    monkeypatch.setenv("EDGE_API_BURST", "11")
+    monkeypatch.setenv("EDGE_WEBHOOK_RATE", "900r/m")
+    monkeypatch.setenv("EDGE_WEBHOOK_BURST", "0")
+    limits = nginx.EdgeLimits.from_env()
+    assert limits == nginx.EdgeLimits("7r/s", 11, "900r/m", 0)
+    upstreams = dict.fromkeys(nginx.UPSTREAMS, "a:1")
+    text = nginx.render_config("127.0.0.1:8080", upstreams, limits=limits)
+    assert "zone=switchboard_api:10m rate=7r/s;" in text
+    assert "zone=switchboard_webhooks:10m rate=900r/m;" in text
+    assert "limit_req zone=switchboard_api burst=11 nodelay;" in text
+    assert "limit_req zone=switchboard_webhooks burst=0 nodelay;" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("EDGE_API_RATE", "20/s"),
+        ("EDGE_API_RATE", "0r/s"),
+        ("EDGE_WEBHOOK_RATE", "fast"),
+        ("EDGE_API_BURST", "-1"),
+        ("EDGE_WEBHOOK_BURST", "lots"),
+    ],
+)
+def test_a_malformed_limit_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        nginx.EdgeLimits.from_env()
