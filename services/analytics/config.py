@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from services.analytics.clients import LeadThresholds
 from switchboard.kafka import Topics
+from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import ConfigError, admin_token, env_float, env_int, env_str
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -76,6 +77,8 @@ class Config:
     lead_thresholds: LeadThresholds = field(default_factory=LeadThresholds)
     # Rows older than this many days are dropped by ClickHouse TTL; 0 keeps all.
     retention_days: int = 0
+    # The secret of the tokens that stand for erased callers (switchboard.privacy).
+    privacy_token_secret: str = DEV_TOKEN_SECRET
 
     def __post_init__(self) -> None:
         check_clickhouse_url(self.clickhouse_url)
@@ -144,6 +147,7 @@ class Config:
                 qualified_sec=env_int("ANALYTICS_LEAD_QUALIFIED_SEC", 30),
             ),
             retention_days=env_int("ANALYTICS_RETENTION_DAYS", 0),
+            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
         )
 
 

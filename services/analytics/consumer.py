@@ -58,6 +58,7 @@ from services.analytics.numbers import (
     needs_attribution,
     tracked_number,
 )
+from services.analytics.privacy import ERASED_TYPE, ErasedCallers
 from services.analytics.store import Repair, Store, StoredFact
 from switchboard import kafka
 from switchboard.events import Event, InvalidEvent, decode
@@ -267,6 +268,7 @@ def write(
     events: Sequence[Event],
     payloads: Mapping[str, bytes] | None = None,
     repair: bool = False,
+    erased: ErasedCallers | None = None,
 ) -> WriteResult:
     """Make a batch durable: the raw events beside numbers, settings and new fact versions.
 
@@ -282,8 +284,16 @@ def write(
     written. Number assignments and client settings are upserts (newest
     occurredAt wins), harmless to repeat, and go first so that calls of the
     same batch are attributed with them. `payloads` are the events as they
-    arrived (by id), stored as they are.
+    arrived (by id), stored as they are, except that the numbers of erased
+    callers (`erased`) are replaced by their tokens first: a caller erased in
+    this batch is erased before the batch's events are stored, and a replayed
+    event never brings an erased number back.
     """
+    if erased is not None:
+        for event in events:
+            if event.type == ERASED_TYPE:
+                erased.apply(store, event)
+        events, payloads = erased.scrub(events, payloads)
     mended = store.repair(events) if repair else Repair((), 0)
     unique: dict[str, Event] = {}
     for event in events:
@@ -436,6 +446,8 @@ class AnalyticsConsumer:
         # any consumer of the group), as far as this one has read or made it.
         self._writes_started: dict[tuple[str, int], int] = {}
         self._turn = WriterFirst()
+        # Loaded by the first write, which retries while ClickHouse cannot answer.
+        self._erased: ErasedCallers | None = None
         # apply_retention expired call_state at start-up; next time in an hour.
         self._expire_at = time.monotonic() + EXPIRE_EVERY_SECONDS
 
@@ -612,9 +624,13 @@ class AnalyticsConsumer:
         with self._turn.writing():
             repair = batch.attempts > 0 or self._follows_unfinished_write(batch)
             batch.attempts += 1
+            if self._erased is None:
+                self._erased = ErasedCallers.load(self.store, self.config.privacy_token_secret)
             self.store.record_write_started(self.group_id, batch.offsets)
             self._writes_started.update(batch.offsets)
-            return write(self.store, batch.events, batch.payloads, repair=repair)
+            return write(
+                self.store, batch.events, batch.payloads, repair=repair, erased=self._erased
+            )
 
     def _follows_unfinished_write(self, batch: Batch) -> bool:
         """Whether the batch re-reads messages of a write that started and was never committed.

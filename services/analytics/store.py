@@ -375,6 +375,10 @@ class Store:
                 fmt="JSONEachRow",
             )
 
+    def execute(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """One statement of a module that keeps its own SQL (privacy); its rows, if any."""
+        return self._query(sql, parameters)
+
     def ping(self) -> None:
         """Raise unless ClickHouse answers a query."""
         self._query("SELECT 1")
@@ -939,6 +943,10 @@ class Store:
         if flt.min_duration_sec is not None:
             clauses.append("durationSec >= {minDuration:UInt32}")
             params["minDuration"] = flt.min_duration_sec
+        if flt.caller is not None:
+            # The other party: the caller of an inbound call, the called of an outbound one.
+            clauses.append("(fromNumber = {caller:String} OR toNumber = {caller:String})")
+            params["caller"] = flt.caller
         return clauses, params
 
     def _current_sql(self, clauses: Sequence[str]) -> str:

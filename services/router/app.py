@@ -29,6 +29,7 @@ from services.router.config import Config
 from services.router.dialing import DialPolicy
 from services.router.management import Management
 from services.router.outbox import OutboxRelay
+from services.router.privacy import Privacy, Services, privacy_api
 from services.router.route_endpoint import RouteEndpoint
 from services.router.routing_table import RoutingTable, TableRefresher
 from services.router.twilio_api import TwilioGateway
@@ -136,10 +137,27 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.register_blueprint(public_api(runtime.management))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
+    app.register_blueprint(
+        privacy_api(_privacy(runtime), runtime.management, config.admin_token)
+    )
     app.wsgi_app = RouteEndpoint(app.wsgi_app, runtime, metrics)  # type: ignore[method-assign]
     _add_key_introspection(app, runtime)
     _add_health_routes(app, runtime)
     return app
+
+
+def _privacy(runtime: RouterRuntime) -> Privacy:
+    config = runtime.config
+    services = Services(
+        config.admin_token,
+        config.ingress_url,
+        config.analytics_url,
+        config.recordings_url,
+        config.privacy_timeout_seconds,
+    )
+    return Privacy(
+        runtime.store, runtime.relay, config.topics, config.privacy_token_secret, services
+    )
 
 
 def runtime_of(app: Flask) -> RouterRuntime:

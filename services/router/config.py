@@ -20,6 +20,7 @@ from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
 from switchboard import settings
 from switchboard.kafka import Topics
+from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
 
 DEFAULT_BIND = "127.0.0.1:8082"
@@ -57,6 +58,13 @@ class Config:
     # changes, and the longest it waits before retrying a number Twilio refused.
     twilio_sync_interval_seconds: float = 5.0
     twilio_sync_max_backoff_seconds: float = 600.0
+    # A caller's erasure and export (privacy.py): the token secret shared with
+    # analytics, and the services router asks over HTTP.
+    privacy_token_secret: str = DEV_TOKEN_SECRET
+    ingress_url: str = "http://127.0.0.1:8081"
+    analytics_url: str = "http://127.0.0.1:8083"
+    recordings_url: str = "http://127.0.0.1:8084"
+    privacy_timeout_seconds: float = 30.0
     # Toll fraud: the countries forwardTo and outbound calls may reach
     # (ROUTER_ALLOWED_COUNTRIES, default the country of TWILIO_PHONE_NUMBER,
     # else US), and the outbound calls a client may place per UTC day unless
@@ -124,7 +132,16 @@ class Config:
             voice_fallback_url=fallback,
             allowed_countries=allowed_countries,
             daily_outbound_cap=daily_cap,
+            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
+            ingress_url=service_url("INGRESS_URL", "http://127.0.0.1:8081"),
+            analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),
+            recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),
         )
+
+
+def service_url(name: str, default: str) -> str:
+    """Another service's base URL from `name`, checked, without a trailing slash."""
+    return http_url(name, env_str(name, default)).rstrip("/")
 
 
 def http_url(name: str, value: str) -> str:

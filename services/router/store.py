@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -555,6 +555,10 @@ class Tx:
                 Jsonb(record.details),
             ),
         )
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """A statement of a module that keeps its own SQL (privacy.py); the rows it touched."""
+        return self._conn.execute(sql, params).rowcount
 
     def enqueue(self, topic: str, key: str, event: events.Event) -> None:
         """Write an event to the outbox; it is published after the commit."""

@@ -1,0 +1,114 @@
+"""A caller's erasure in analytics: the number nowhere, the counts unchanged, no way back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+
+from services.analytics.calls import CallFilter
+from services.analytics.consumer import write
+from services.analytics.privacy import ErasedCallers, find_text
+from services.analytics.store import Store
+from services.router.privacy import caller_erased
+from switchboard.events import Event
+from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
+from tests.analytics import call_scripts as script
+from tests.analytics.conftest import AUTH, bearer
+
+BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+CALLER = "+12125550147"
+OTHER = "+12125550999"
+TOKEN = caller_token(DEV_TOKEN_SECRET, CALLER)
+
+
+def ingest(store: Store, events: Sequence[Event], erased: ErasedCallers | None = None) -> None:
+    """Through the consumer's write step, with the raw payloads as Kafka delivers them."""
+    write(store, events, {e.id: e.to_json() for e in events}, erased=erased)
+
+
+def calls_from(caller: str, sid: str, start: datetime, talk: int) -> list[Event]:
+    return script.answered_call(sid, start, "client-1", talk=talk, caller=caller)
+
+
+def test_erasure_tokenizes_the_number_in_every_table_and_keeps_the_counts(
+    store: Store,
+) -> None:
+    erased = ErasedCallers(DEV_TOKEN_SECRET)
+    ingest(store, calls_from(CALLER, "CAerased1", BASE, 40), erased)
+    ingest(store, calls_from(CALLER, "CAerased2", BASE + timedelta(hours=2), 25), erased)
+    ingest(store, calls_from(OTHER, "CAother1", BASE + timedelta(hours=1), 60), erased)
+    before = store.summary(CallFilter(client_id="client-1"))
+    assert sum(find_text(store, CALLER).values()) > 0
+
+    ingest(store, [caller_erased(CALLER, TOKEN, "admin")], erased)
+
+    assert find_text(store, CALLER) == dict.fromkeys(find_text(store, CALLER), 0)
+    assert "events" in find_text(store, CALLER) and "call_state" in find_text(store, CALLER)
+    assert store.summary(CallFilter(client_id="client-1")) == before
+    call = store.get_call("CAerased1")
+    assert call is not None and call.fromNumber == TOKEN and call.durationSec == 40
+    other = store.get_call("CAother1")
+    assert other is not None and other.fromNumber == OTHER
+    assert TOKEN in ErasedCallers.load(store, DEV_TOKEN_SECRET)
+
+
+def test_events_of_an_erased_caller_read_again_are_stored_with_the_token(store: Store) -> None:
+    erased = ErasedCallers(DEV_TOKEN_SECRET)
+    erasure = [caller_erased(CALLER, TOKEN, "admin"), caller_erased(None, TOKEN, "admin")]
+    ingest(store, erasure, erased)
+    # A consumer started afterwards knows the token from the table alone.
+    restarted = ErasedCallers.load(store, DEV_TOKEN_SECRET)
+    assert TOKEN in restarted
+
+    replayed = calls_from(CALLER, "CAreplayed", BASE, 33)
+    ingest(store, replayed, restarted)
+
+    assert sum(find_text(store, CALLER).values()) == 0
+    call = store.get_call("CAreplayed")
+    assert call is not None and call.fromNumber == TOKEN and call.durationSec == 33
+    assert call.callerCity == "NEW YORK"  # only the number is gone
+
+
+def test_only_the_number_less_erasure_is_remembered_when_the_first_was_compacted_away(
+    store: Store,
+) -> None:
+    erased = ErasedCallers(DEV_TOKEN_SECRET)
+    ingest(store, [caller_erased(None, TOKEN, "admin")], erased)
+    assert TOKEN in erased
+    ingest(store, calls_from(CALLER, "CAlate", BASE, 12), erased)
+    assert sum(find_text(store, CALLER).values()) == 0
+
+
+def test_calls_filter_by_caller_and_refuse_a_malformed_number(
+    store: Store, make_app: Callable[..., Flask]
+) -> None:
+    ingest(store, calls_from(CALLER, "CAmine", BASE, 10))
+    ingest(store, calls_from(OTHER, "CAnotmine", BASE, 10))
+    client = make_app().test_client()
+
+    listed = client.get("/api/calls", query_string={"caller": CALLER}, headers=AUTH)
+    assert listed.status_code == 200
+    assert [c["callSid"] for c in listed.get_json()["calls"]] == ["CAmine"]
+    bad = client.get("/api/calls", query_string={"caller": "2125550147"}, headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.get_json()["error"]["code"] == "invalid_parameter"
+
+
+def test_search_for_a_stored_text_is_for_the_admin_only(
+    store: Store, make_app: Callable[..., Flask]
+) -> None:
+    ingest(store, calls_from(CALLER, "CAsearched", BASE, 10))
+    client = make_app().test_client()
+
+    found = client.get("/internal/privacy/search", query_string={"text": CALLER}, headers=AUTH)
+    assert found.status_code == 200
+    assert found.get_json()["tables"]["events"] > 0
+    assert found.get_json()["tables"]["call_facts"] > 0
+    refused = client.get(
+        "/internal/privacy/search", query_string={"text": CALLER}, headers=bearer("a-client-key")
+    )
+    assert refused.status_code == 403
+    short = client.get("/internal/privacy/search", query_string={"text": "+1"}, headers=AUTH)
+    assert short.status_code == 400
