@@ -22,7 +22,7 @@ from typing import Any
 import psycopg
 from flask import Flask, Response, jsonify, request
 
-from services.recordings import links, store
+from services.recordings import deletion, links, store
 from services.recordings.announcements import Announcer
 from services.recordings.archiving import Archiver
 from services.recordings.config import Config
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "switchboard.recordings"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+_TOKEN = re.compile(r"^erased:[0-9a-f]{32}$")
 _READY_TIMEOUT = 2.0
 
 
@@ -124,6 +125,7 @@ def create_app(
 
     _add_api_routes(app, runtime)
     _add_media_routes(app, runtime)
+    _add_privacy_routes(app, runtime)
     _add_health_routes(app, runtime)
     return app
 
@@ -289,6 +291,50 @@ def _add_api_routes(app: Flask, runtime: Runtime) -> None:
             limit, request.args.get("target") or None, request.args.get("clientId") or None
         )
         return jsonify({"entries": [audit_json(e) for e in entries]})
+
+
+def _add_privacy_routes(app: Flask, runtime: Runtime) -> None:
+    """A caller's export and erasure across clients, asked by router (admin token only)."""
+    db = runtime.store
+
+    def admin_and_number(number: str) -> Principal:
+        principal = _principal(runtime)
+        if not principal.is_admin:
+            raise ApiError(403, "forbidden", "a caller's data across clients is for the admin")
+        if not _E164.match(number):
+            raise ApiError(400, "invalid_number", "the number must be E.164 (+...)")
+        return principal
+
+    @app.get("/internal/privacy/callers/<number>")
+    def export_caller(number: str) -> Response:
+        principal = admin_and_number(number)
+        recordings = db.caller_recordings_everywhere(number)
+        now = time.time()
+        db.audit(
+            principal.name,
+            "caller.exported",
+            _erasure_target(request.args.get("token")),
+            None,
+            {"recordings": [r.recording_sid for r in recordings]},
+        )
+        listed = [recording_json(r, runtime, principal, now) for r in recordings]
+        return jsonify({"recordings": listed})
+
+    @app.delete("/internal/privacy/callers/<number>")
+    def erase_caller_everywhere(number: str) -> Response:
+        principal = admin_and_number(number)
+        target = _erasure_target(request.args.get("token"))
+        deleted, calls = deletion.erase_caller_everywhere(
+            runtime.deleter, number, principal.name, target
+        )
+        return jsonify({"deleted": [r.recording_sid for r in deleted], "calls": calls})
+
+
+def _erasure_target(token: str | None) -> str:
+    """How the audit names a caller: router's token when given, never the number."""
+    if token and _TOKEN.match(token):
+        return f"caller:{token}"
+    return "caller"
 
 
 def _add_media_routes(app: Flask, runtime: Runtime) -> None:

@@ -117,6 +117,30 @@ class Deleter:
         return deleted
 
 
+def erase_caller_everywhere(
+    deleter: Deleter, phone_number: str, by: str, target: str
+) -> tuple[list[Recording], int]:
+    """Router's erasure of a caller: their recordings of every client; the number forgotten.
+
+    `target` names the erasure in the audit (router's token), never the number.
+    """
+    store = deleter.store
+    deleted = [
+        deleter.delete(recording, by, "erasure")
+        for recording in store.caller_recordings_everywhere(phone_number)
+        if recording.stored
+    ]
+    calls = store.forget_caller_everywhere(phone_number)
+    store.audit(
+        by,
+        "caller.erased",
+        target,
+        None,
+        {"recordings": [r.recording_sid for r in deleted], "calls": calls},
+    )
+    return deleted, calls
+
+
 def delete_expired(
     store: Store, deleter: Deleter, now: datetime, default_retention_days: int
 ) -> list[str]:

@@ -325,6 +325,27 @@ class Store:
             ).fetchall()
         return [_recording(row) for row in rows]
 
+    def caller_recordings_everywhere(self, phone_number: str) -> list[Recording]:
+        """Every client's recordings (stored or not) of calls from `phone_number`."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join('r.' + c.strip() for c in _RECORDING_COLUMNS.split(','))}"
+                " FROM recordings.recordings r"
+                " JOIN recordings.calls c ON c.call_sid = r.call_sid"
+                " WHERE c.caller = %s ORDER BY r.recorded_at",
+                (phone_number,),
+            ).fetchall()
+        return [_recording(row) for row in rows]
+
+    def forget_caller_everywhere(self, phone_number: str) -> int:
+        """Erase the caller's number from every call, whichever client; how many had it."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "UPDATE recordings.calls SET caller = NULL, updated_at = now() WHERE caller = %s",
+                (phone_number,),
+            )
+            return cursor.rowcount
+
     def forget_caller(self, client_id: str, phone_number: str) -> int:
         """Erase the caller's number from the client's calls; how many calls had it."""
         with self._pool.connection() as conn:

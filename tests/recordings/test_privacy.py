@@ -1,0 +1,71 @@
+"""Router's asks of a caller across clients: their recordings with fresh links, then erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.recordings.app import Runtime, create_app
+from switchboard.privacy import caller_token
+from tests.recordings import recording_events as ev
+from tests.recordings.conftest import ADMIN, Sim
+from tests.recordings.seeding import stored_recording
+
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
+CALLER = "+12125550147"
+TOKEN = caller_token("test-secret", CALLER)
+
+
+@pytest.fixture
+def http(runtime: Runtime) -> Iterator[FlaskClient]:
+    app = create_app(runtime.config, run_worker=False, run_housekeeping=False, runtime=runtime)
+    yield app.test_client()
+
+
+def test_a_callers_recordings_of_every_client_are_exported_with_working_links_then_erased(
+    runtime: Runtime, sim: Sim, http: FlaskClient
+) -> None:
+    first, second = ev.new_client_id(), ev.new_client_id()
+    mine = [
+        stored_recording(runtime, sim, first, CALLER),
+        stored_recording(runtime, sim, second, CALLER),
+    ]
+    other = stored_recording(runtime, sim, first, "+12125550999")
+    path = f"/internal/privacy/callers/{CALLER}"
+
+    exported = http.get(path, headers=ADMIN_HEADERS, query_string={"token": TOKEN})
+    assert exported.status_code == 200, exported.get_json()
+    listed = exported.get_json()["recordings"]
+    assert sorted(r["recordingSid"] for r in listed) == sorted(r.recording_sid for r in mine)
+    for item in listed:
+        link = urlsplit(item["downloadUrl"])
+        media = http.get(f"{link.path}?{link.query}")
+        assert media.status_code == 200 and len(media.data) == item["bytes"]
+
+    erased = http.delete(path, headers=ADMIN_HEADERS, query_string={"token": TOKEN})
+    assert erased.status_code == 200, erased.get_json()
+    assert sorted(erased.get_json()["deleted"]) == sorted(r.recording_sid for r in mine)
+    assert erased.get_json()["calls"] == 2
+    for recording in mine:
+        assert not (Path(runtime.config.storage_dir) / str(recording.storage_key)).exists()
+        tombstone = runtime.store.recording(recording.recording_sid)
+        assert tombstone is not None and tombstone.status == "deleted"
+    assert runtime.store.recording(other.recording_sid).stored  # type: ignore[union-attr]
+    assert runtime.store.caller_recordings_everywhere(CALLER) == []
+    audit = runtime.store.audit_log(10, f"caller:{TOKEN}")
+    assert [e.action for e in audit][:2] == ["caller.erased", "caller.exported"]
+    assert CALLER not in str([e.detail for e in audit])
+
+
+def test_a_callers_data_across_clients_is_for_the_admin_and_needs_a_number(
+    runtime: Runtime, http: FlaskClient
+) -> None:
+    path = f"/internal/privacy/callers/{CALLER}"
+    assert http.get(path).status_code == 401
+    assert http.delete(path, headers={"Authorization": "Bearer sk_nobody"}).status_code == 403
+    bad = http.delete("/internal/privacy/callers/2125550147", headers=ADMIN_HEADERS)
+    assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_number"
