@@ -1,14 +1,26 @@
-"""Realistic event sequences of whole calls, as ingress and router publish them.
+"""Realistic event sequences of whole calls, built by their producers' own builders.
 
-Webhook events get deterministic ids (switchboard.events.delivery_id), so a
-script built twice yields the same events, as Twilio retries would.
+Every event comes from the function its producer publishes with: ingress's
+`to_event` / `fallback_event` for webhooks, router's routing and facts
+builders for routing, numbers, clients and outbound calls, the recordings
+service's announcements for recordings. A script only chooses the inputs
+and when each event happened (`occurredAt`), so a field a producer stops or
+starts sending shows up here too (tests/kernel/test_no_hand_built_events.py
+keeps it so). Webhook events get deterministic ids, so a script built twice
+yields the same events, as Twilio retries would.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from switchboard.events import Event, delivery_id
+from services.ingress.webhooks import WEBHOOKS, fallback_event, to_event
+from services.recordings.announcements import deleted_event, stored_event
+from services.router import facts
+from services.router.directory import Client, ClientSettings, NumberAssignment
+from services.router.routing import decide, routed_event
+from switchboard.events import Event
 
 ACCOUNT = "AC00000000000000000000000000000001"
 TWILIO_NUMBER = "+14155550100"
@@ -20,17 +32,26 @@ def at(base: datetime, seconds: float) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def webhook(
-    kind: str, event_type: str, call_sid: str, params: dict[str, str], occurred: str
-) -> Event:
-    return Event(
-        type=event_type,
-        source="ingress",
-        id=delivery_id(kind, params),
-        occurredAt=occurred,
-        callSid=call_sid,
-        data={"params": params, "url": f"https://example.test/api/twilio/{kind}"},
-    )
+def happened(event: Event, occurred: str) -> Event:
+    """The producer's event, as if it had been produced at `occurred`."""
+    return replace(event, occurredAt=occurred)
+
+
+def with_data(event: Event, **changes: object) -> Event:
+    """The producer's event with some values replaced, for tests of values it would not send.
+
+    Only fields the producer sends may change, so such a test still follows
+    the producer's shape.
+    """
+    unknown = sorted(set(changes) - set(event.data))
+    assert not unknown, f"{event.type} from its producer has no {unknown}"
+    return replace(event, data={**event.data, **changes})
+
+
+def webhook(kind: str, params: dict[str, str], occurred: str) -> Event:
+    """What ingress publishes for Twilio's `kind` webhook (voice, status, ...)."""
+    url = f"https://example.test/api/twilio/{kind}"
+    return happened(to_event(WEBHOOKS[kind], params, url, None), occurred)
 
 
 NEW_YORK = ("NEW YORK", "NY", "US")
@@ -66,7 +87,7 @@ def received(
         "ToState": "CA",
         "ToCountry": "US",
     }
-    return webhook("webhook", "call.received", sid, params, at(base, 0))
+    return webhook("voice", params, at(base, 0))
 
 
 def routed(
@@ -78,34 +99,17 @@ def routed(
     campaign: str | None = "spring",
     number: str = TWILIO_NUMBER,
 ) -> Event:
-    forwarded = disposition == "forwarded"
-    return Event(
-        type="call.routed",
-        source="router",
-        id=f"routed-{sid}",
-        occurredAt=at(base, 0.05),
-        callSid=sid,
-        clientId=client_id,
-        data={
-            "phoneNumber": number,
-            "disposition": disposition,
-            "clientId": client_id,
-            "forwardTo": CLIENT_PHONE if forwarded else None,
-            "recording": recording,
-            "campaign": campaign,
-        },
-    )
+    """Router's decision for the call: forwarded to the client's phone, or unassigned."""
+    owner = None
+    if disposition == "forwarded":
+        assert client_id is not None, "a forwarded call has a client"
+        owner = assignment(number, client_id, campaign, base, recording)
+    return happened(routed_event(decide(number, owner), sid, None), at(base, 0.05))
 
 
 def fallback(sid: str, base: datetime) -> Event:
-    return Event(
-        type="call.fallback-served",
-        source="ingress",
-        id=f"fallback-{sid}",
-        occurredAt=at(base, 1.5),
-        callSid=sid,
-        data={"reason": "router timed out", "phoneNumber": TWILIO_NUMBER},
-    )
+    params = {"CallSid": sid, "To": TWILIO_NUMBER}
+    return happened(fallback_event(params, "router timed out", None), at(base, 1.5))
 
 
 def child_status(
@@ -124,7 +128,7 @@ def child_status(
     }
     if duration is not None:
         params["CallDuration"] = str(duration)
-    return webhook("status", "call.status-reported", sid, params, at(base, offset))
+    return webhook("status", params, at(base, offset))
 
 
 def dial_completed(
@@ -146,7 +150,7 @@ def dial_completed(
         params["DialCallDuration"] = str(duration)
     if bridged is not None:
         params["DialBridged"] = bridged
-    return webhook("dial-status", "call.dial-completed", sid, params, at(base, offset))
+    return webhook("dial-status", params, at(base, offset))
 
 
 def parent_status(
@@ -163,7 +167,7 @@ def parent_status(
     }
     if duration is not None:
         params["CallDuration"] = str(duration)
-    return webhook("status", "call.status-reported", sid, params, at(base, offset))
+    return webhook("status", params, at(base, offset))
 
 
 def recording(sid: str, base: datetime, status: str = "completed") -> Event:
@@ -176,48 +180,20 @@ def recording(sid: str, base: datetime, status: str = "completed") -> Event:
         "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{sid[2:]}",
         "RecordingSource": "DialVerb",
     }
-    return webhook("recording-status", "recording.status-reported", sid, params, at(base, 60))
+    return webhook("recording-status", params, at(base, 60))
 
 
 def recording_stored(sid: str, base: datetime, recording_sid: str, offset: float = 90) -> Event:
     """The recordings service stored `recording_sid`; its id derives from the sid."""
-    return Event(
-        type="recording.stored",
-        source="recordings",
-        id=delivery_id("recording.stored", {"RecordingSid": recording_sid}),
-        occurredAt=at(base, offset),
-        callSid=sid,
-        data={
-            "recordingSid": recording_sid,
-            "callSid": sid,
-            "clientId": None,
-            "durationSec": 40,
-            "channels": 1,
-            "bytes": 64000,
-            "sha256": "0" * 64,
-            "format": "wav",
-            "recordedAt": at(base, 60),
-            "twilioCopyDeleted": False,
-        },
+    event = stored_event(
+        recording_sid, sid, None, 40, 1, 64000, "0" * 64, "wav", at(base, 60), False
     )
+    return happened(event, at(base, offset))
 
 
 def recording_deleted(sid: str, base: datetime, recording_sid: str, offset: float = 3600) -> Event:
-    return Event(
-        type="recording.deleted",
-        source="recordings",
-        id=delivery_id("recording.deleted", {"RecordingSid": recording_sid}),
-        occurredAt=at(base, offset),
-        callSid=sid,
-        data={
-            "recordingSid": recording_sid,
-            "callSid": sid,
-            "clientId": None,
-            "reason": "request",
-            "deletedBy": "admin",
-            "twilioCopyDeleted": True,
-        },
-    )
+    event = deleted_event(recording_sid, sid, None, "request", "admin", True)
+    return happened(event, at(base, offset))
 
 
 def answered_call(
@@ -294,22 +270,8 @@ def placed(
     recording: bool = False,
 ) -> Event:
     """Router placed an outbound call (POST /api/twilio/make-call)."""
-    return Event(
-        type="call.placed",
-        source="router",
-        id=delivery_id("call.placed", {"CallSid": sid}),
-        occurredAt=at(base, 0),
-        callSid=sid,
-        clientId=client_id,
-        data={
-            "fromNumber": TWILIO_NUMBER,
-            "toNumber": to,
-            "clientId": client_id,
-            "direction": "outbound",
-            "recording": recording,
-            "campaign": campaign,
-        },
-    )
+    event = facts.call_placed(sid, client_id, TWILIO_NUMBER, to, recording, campaign)
+    return happened(event, at(base, 0))
 
 
 def outbound_status(
@@ -339,7 +301,7 @@ def outbound_status(
     }
     if duration is not None:
         params["CallDuration"] = str(duration)
-    return webhook("status", "call.status-reported", sid, params, at(base, offset))
+    return webhook("status", params, at(base, offset))
 
 
 def outbound_call(
@@ -359,6 +321,17 @@ def outbound_call(
     ]
 
 
+def assignment(
+    number: str,
+    client_id: str,
+    campaign: str | None,
+    assigned_at: datetime,
+    record: bool = True,
+) -> NumberAssignment:
+    """A number of the client, forwarding to its phone, as router's directory holds it."""
+    return NumberAssignment(number, client_id, CLIENT_PHONE, record, None, campaign, assigned_at)
+
+
 def number_assigned(
     number: str,
     client_id: str,
@@ -366,20 +339,8 @@ def number_assigned(
     assigned_at: datetime,
     occurred: datetime | None = None,
 ) -> Event:
-    return Event(
-        type="number.assigned",
-        source="router",
-        occurredAt=at(occurred or assigned_at, 0),
-        clientId=client_id,
-        data={
-            "phoneNumber": number,
-            "clientId": client_id,
-            "campaign": campaign,
-            "forwardTo": CLIENT_PHONE,
-            "recording": True,
-            "assignedAt": at(assigned_at, 0),
-        },
-    )
+    event = facts.number_assigned(assignment(number, client_id, campaign, assigned_at))
+    return happened(event, at(occurred or assigned_at, 0))
 
 
 def number_released(
@@ -389,19 +350,10 @@ def number_released(
     assigned_at: datetime,
     released_at: datetime,
 ) -> Event:
-    return Event(
-        type="number.released",
-        source="router",
-        occurredAt=at(released_at, 0),
-        clientId=client_id,
-        data={
-            "phoneNumber": number,
-            "clientId": client_id,
-            "campaign": campaign,
-            "assignedAt": at(assigned_at, 0),
-            "releasedAt": at(released_at, 0),
-        },
+    event = facts.number_released(
+        assignment(number, client_id, campaign, assigned_at), released_at
     )
+    return happened(event, at(released_at, 0))
 
 
 def settings_changed(
@@ -410,21 +362,11 @@ def settings_changed(
     occurred: datetime | None = None,
     **extra: object,
 ) -> Event:
-    """client.settings-changed as router publishes it, with analytics' fields in `extra`."""
-    return Event(
-        type="client.settings-changed",
-        source="router",
-        occurredAt=at(occurred or datetime(2024, 1, 1, tzinfo=UTC), 0),
-        clientId=client_id,
-        data={
-            "clientId": client_id,
-            "recordingEnabled": True,
-            "retentionDays": None,
-            "deleteFromTwilio": False,
-            "recordingDisclaimer": None,
-            "name": f"Client {client_id}",
-            "timezone": timezone,
-            "deleted": False,
-            **extra,
-        },
+    """client.settings-changed as router publishes it; `extra` are settings in router's API
+    (valuePerConversion, leadThresholds, ...), validated as router's API validates them."""
+    moment = occurred or datetime(2024, 1, 1, tzinfo=UTC)
+    settings = ClientSettings(name=f"Client {client_id}", recording_disclaimer=None).patched(
+        {"timezone": timezone, **extra}
     )
+    event = facts.client_settings_changed(Client(client_id, settings, moment, moment))
+    return happened(event, at(moment, 0))

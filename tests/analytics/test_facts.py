@@ -207,13 +207,7 @@ def test_geo_falls_back_to_caller_fields() -> None:
     params = {k: v for k, v in received.data["params"].items() if not k.startswith("From")}
     params["From"] = "+12125550123"
     params["CallerCity"] = "BROOKLYN"
-    event = Event(
-        type="call.received",
-        source="ingress",
-        occurredAt=received.occurredAt,
-        callSid=SID,
-        data={"params": params},
-    )
+    event = script.webhook("voice", params, received.occurredAt)
     fact = folded([event])
     assert (fact.callerCity, fact.callerState, fact.callerCountry) == ("BROOKLYN", "NY", "US")
 
@@ -267,7 +261,11 @@ def test_new_scripts_produce_schema_valid_events() -> None:
         *script.outbound_call(SID, BASE),
         script.number_assigned(script.TWILIO_NUMBER, "client-1", "spring", start),
         script.number_released(script.TWILIO_NUMBER, "client-1", None, start, BASE),
-        script.settings_changed("client-1", "America/New_York", leadThresholds={"shortSec": 20}),
+        script.settings_changed(
+            "client-1",
+            "America/New_York",
+            leadThresholds={"shortSec": 20, "longSec": 60, "qualifiedSec": 30},
+        ),
     ):
         validate(event.to_dict())
 

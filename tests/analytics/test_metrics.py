@@ -105,9 +105,9 @@ def test_lead_buckets_are_labelled_from_the_thresholds() -> None:
 
 
 def test_settings_event_keeps_known_fields_and_drops_unusable_ones() -> None:
-    event = script.settings_changed(
-        "c1",
-        "Europe/Berlin",
+    # Values router's API would refuse, in the shape router publishes.
+    event = script.with_data(
+        script.settings_changed("c1", "Europe/Berlin"),
         valuePerConversion="125.50",
         leadThresholds={"shortSec": 20, "longSec": "x", "qualifiedSec": 90},
     )
@@ -119,7 +119,9 @@ def test_settings_event_keeps_known_fields_and_drops_unusable_ones() -> None:
         None,
         90,
     )
-    bad = settings_from_event(script.settings_changed("c1", "Mars/Olympus"))
+    bad = settings_from_event(
+        script.with_data(script.settings_changed("c1"), timezone="Mars/Olympus")
+    )
     assert bad is not None and bad.timezone is None
 
 

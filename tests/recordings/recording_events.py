@@ -1,25 +1,34 @@
-"""The events the recordings worker consumes, built the way their producers build them."""
+"""The events the recordings worker consumes, built by their producers' own builders.
+
+Ingress's `to_event` for Twilio's callbacks, router's routing decision and
+client facts; a test only picks the inputs (tests/kernel/
+test_no_hand_built_events.py keeps it so).
+"""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from switchboard import events
+from services.ingress.webhooks import WEBHOOKS, to_event
+from services.router import facts
+from services.router.directory import Client, ClientSettings, NumberAssignment
+from services.router.routing import decide, routed_event
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics
 
+TWILIO_NUMBER = "+14155550100"
+CLIENT_PHONE = "+14155559999"
+
+
+def webhook(kind: str, params: dict[str, str]) -> Event:
+    """What ingress publishes for Twilio's `kind` callback (deterministic id)."""
+    return to_event(WEBHOOKS[kind], params, f"https://example.test/api/twilio/{kind}", None)
+
 
 def recording_status(params: dict[str, str]) -> Event:
-    """What ingress publishes for a recording status callback (deterministic id)."""
-    return Event(
-        type="recording.status-reported",
-        source="ingress",
-        id=events.delivery_id("recording-status", params),
-        callSid=params["CallSid"],
-        data={"params": params},
-    )
+    return webhook("recording-status", params)
 
 
 def served_by(params: dict[str, str], base_url: str) -> dict[str, str]:
@@ -29,37 +38,25 @@ def served_by(params: dict[str, str], base_url: str) -> dict[str, str]:
 
 
 def routed(call_sid: str, client_id: str | None, recording: bool = True) -> Event:
-    return Event(
-        type="call.routed",
-        source="router",
-        callSid=call_sid,
-        clientId=client_id,
-        data={
-            "phoneNumber": "+14155550100",
-            "disposition": "forwarded" if client_id else "unassigned",
-            "clientId": client_id,
-            "forwardTo": "+14155559999" if client_id else None,
-            "recording": recording,
-            "campaign": None,
-        },
-    )
+    """Router's decision: forwarded to the client's phone, or unassigned without a client."""
+    owner = None
+    if client_id is not None:
+        moment = datetime.now(UTC)
+        owner = NumberAssignment(
+            TWILIO_NUMBER, client_id, CLIENT_PHONE, recording, None, None, moment
+        )
+    return routed_event(decide(TWILIO_NUMBER, owner), call_sid, None)
 
 
-def received(call_sid: str, caller: str, to: str = "+14155550100") -> Event:
-    return Event(
-        type="call.received",
-        source="ingress",
-        callSid=call_sid,
-        data={
-            "params": {
-                "CallSid": call_sid,
-                "AccountSid": "AC" + "0" * 32,
-                "From": caller,
-                "To": to,
-                "Direction": "inbound",
-            }
-        },
-    )
+def received(call_sid: str, caller: str, to: str = TWILIO_NUMBER) -> Event:
+    params = {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": caller,
+        "To": to,
+        "Direction": "inbound",
+    }
+    return webhook("voice", params)
 
 
 def settings_changed(
@@ -67,21 +64,16 @@ def settings_changed(
     retention_days: int | None = None,
     delete_from_twilio: bool = False,
     recording_enabled: bool = True,
-    **extra: Any,
 ) -> Event:
-    """What router will publish on the client-events topic when a client's settings change."""
-    return Event(
-        type="client.settings-changed",
-        source="router",
-        clientId=client_id,
-        data={
-            "clientId": client_id,
-            "recordingEnabled": recording_enabled,
-            "retentionDays": retention_days,
-            "deleteFromTwilio": delete_from_twilio,
-            **extra,
-        },
+    """What router publishes on the client-events topic when a client's settings change."""
+    settings = ClientSettings(
+        name=f"Client {client_id}",
+        recording_enabled=recording_enabled,
+        retention_days=retention_days,
+        delete_from_twilio=delete_from_twilio,
     )
+    moment = datetime.now(UTC)
+    return facts.client_settings_changed(Client(client_id, settings, moment, moment))
 
 
 def new_client_id() -> str:
