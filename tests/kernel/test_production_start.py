@@ -10,6 +10,7 @@ configuration would exit 1 for the unreachable dependency.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import subprocess
@@ -47,6 +48,10 @@ CONTROLLED = (
     "TWILIO_VALIDATE_SIGNATURES",
     "TWILIO_API_BASE_URL",
     "RECORDINGS_LINK_SECRET",
+    "RECORDINGS_ENCRYPTION_KEYS",
+    "RECORDINGS_ENCRYPTION_KEY_ID",
+    "RECORDINGS_S3_BUCKET",
+    "PRIVACY_TOKEN_SECRET",
 )
 
 
@@ -61,6 +66,8 @@ def safe_production_env(tmp: Path) -> dict[str, str]:
         "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
         "RECORDINGS_LINK_SECRET": secrets.token_urlsafe(32),
+        "RECORDINGS_ENCRYPTION_KEYS": "k1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "PRIVACY_TOKEN_SECRET": secrets.token_urlsafe(32),
     }
 
 
