@@ -2,7 +2,8 @@
 
 A cursor is client input: invalid base64, base64 of deep JSON (which once
 recursed out of Python's decoder), of a non-list, of the wrong types or of a
-time no Int64 holds. A conversion's body may nest deeper than any real one.
+time no Int64 holds. A conversion's body may nest deeper than any real one. Besides the listed
+cases, hypothesis draws both from tests/fuzz/bad_input.py.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import given
 
 from tests.analytics.conftest import AUTH
+from tests.fuzz.bad_input import crafted_cursors, deeply_nested_bodies
+from tests.fuzz.conftest import FUZZ
 
 
 def token(raw: bytes) -> str:
@@ -85,3 +89,28 @@ def test_a_deeply_nested_conversion_body_is_400(http: FlaskClient, body: bytes) 
     error = response.get_json()["error"]
     assert error["code"] == "invalid_body"
     assert "deep" in error["message"]
+
+
+def test_fuzzed_cursors_and_deep_bodies_never_get_a_5xx(http: FlaskClient) -> None:
+    @FUZZ
+    @given(crafted_cursors())
+    def cursor_refused(cursor: str) -> None:
+        for fmt in ("json", "csv"):
+            query = {"cursor": cursor, "format": fmt}
+            reply = http.get("/api/calls", query_string=query, headers=AUTH)
+            assert reply.status_code == 400, (cursor[:100], reply.data[:300])
+            assert reply.get_json()["error"]["code"] == "invalid_cursor"
+
+    @FUZZ
+    @given(deeply_nested_bodies())
+    def body_refused(body: bytes) -> None:
+        reply = http.post(
+            "/api/analytics/conversions",
+            data=body,
+            headers={**AUTH, "Content-Type": "application/json"},
+        )
+        assert reply.status_code == 400, (body[:100], reply.data[:300])
+        assert reply.get_json()["error"]["code"] == "invalid_body"
+
+    cursor_refused()
+    body_refused()

@@ -5,11 +5,15 @@ or a row is always a bug: webhooks without a valid X-Twilio-Signature or
 without a field Twilio always sends, wrong media types, bodies that are not
 UTF-8, bodies over the 64 KiB limit; management API calls without the admin
 token, or with it and a body that cannot be valid (not JSON, not an object,
-an unknown field, or a known field with a value of the wrong kind).
+an unknown field, or a known field with a value of the wrong kind, or nested
+far deeper than any real body). Crafted shapes for the other services sit at
+the end: deeply nested JSON, Range headers with non-ASCII or huge positions,
+and call-list cursors the API never issued.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import string
 from dataclasses import dataclass, field
@@ -306,6 +310,7 @@ def invalid_bodies(fields: tuple[str, ...]) -> st.SearchStrategy[bytes]:
         lambda v: json.dumps(v).encode()
     )
     broken = st.one_of(
+        deeply_nested_bodies(),
         st.binary(max_size=200).filter(lambda b: not _is_json(b)),
         bad_utf8_bytes(prefix=b'{"name": "'),
         st.sampled_from([b"{", b'{"name": }', b"[1,", b"nul", b'{"a":1}{"b":2}', b"\xef\xbb\xbf"]),
@@ -444,4 +449,91 @@ def bad_management_requests(
     return st.one_of(
         malformed_admin_requests(client_id, number, admin_token),
         unauthenticated_requests(client_id, number, admin_token),
+    )
+
+
+# ---- crafted shapes: deep nesting, odd Range values, forged cursors ---------------
+
+DEEP = 50_000  # far past any limit, and past Python's recursion limit (1,000)
+
+
+@st.composite
+def deeply_nested_bodies(draw: st.DrawFn) -> bytes:
+    """JSON (or its start) nested far deeper than any real body: `[[[[`, `{"a":{"a":`, ..."""
+    depth = draw(st.sampled_from([33, 100, 1_000, DEEP]))
+    opener = draw(st.sampled_from(["[", "{", '{"a":', '{"name":[', '[{"x":']))
+    closed = draw(st.booleans())
+    closer = {"[": "]", "{": "}", '{"a":': "}", '{"name":[': "]}", '[{"x":': "}]"}[opener]
+    inner = "1" if opener not in ("{",) else '"k":1'
+    # Within the body limit (a bigger body is a 413 before anyone parses it),
+    # and still thousands of levels: past Python's recursion limit.
+    depth = min(depth, (MAX_BODY_BYTES - 200) // (len(opener) + len(closer)))
+    text = opener * depth + (inner + closer * depth if closed else "")
+    # An object around it, so routes that read fields get as far as they can.
+    if draw(st.booleans()):
+        text = '{"name": "x", "callSid": "CA1", "phoneNumber": "+14155550100", "deep": ' + text
+        text += "}" if closed else ""
+    return text.encode()
+
+
+# Digits Python's int() and str.isdigit() accept that are not ASCII: superscripts,
+# Arabic-Indic, Devanagari, fullwidth and mathematical digits.
+UNICODE_DIGITS = "²³¹٠١٢٣٤٥٦٧٨٩०१२३４５６７８９𝟎𝟏𝟐"
+
+
+def range_positions() -> st.SearchStrategy[str]:
+    """What may stand where a byte position goes: odd digits, huge numbers, junk."""
+    return st.one_of(
+        st.text(alphabet=UNICODE_DIGITS + "0123456789", min_size=1, max_size=6),
+        st.integers(min_value=10**18, max_value=10**40).map(str),
+        st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
+        st.integers(min_value=1, max_value=100).map(lambda n: "0" * n + "1"),
+        st.integers(min_value=0, max_value=5000).map(str),
+        st.text(st.characters(exclude_categories=["Cc", "Cs"]), max_size=8),
+        st.just(""),
+    )
+
+
+@st.composite
+def crafted_ranges(draw: st.DrawFn) -> str:
+    """A Range header value built to trip a parser: `bytes=²-`, `bytes=٣-5`, `bytes=9999...-`."""
+    unit = draw(st.sampled_from(["bytes", "Bytes", "BYTES", "bytes ", "items", ""]))
+    spans = draw(
+        st.lists(
+            st.tuples(range_positions(), st.sampled_from(["-", "–", "", "--"]), range_positions()),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    joined = ",".join(first + dash + last for first, dash, last in spans)
+    return f"{unit}={joined}"
+
+
+def base64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@st.composite
+def crafted_cursors(draw: st.DrawFn) -> str:
+    """Call-list cursors the API never issued: base64 of deep JSON, of the wrong types, or none."""
+    kind = draw(st.sampled_from(["deep", "value", "raw", "text", "huge"]))
+    if kind == "deep":
+        return base64url(draw(deeply_nested_bodies()))
+    if kind == "value":
+        return base64url(json.dumps(draw(json_values.filter(_not_a_cursor))).encode())
+    if kind == "raw":
+        return base64url(draw(st.binary(min_size=1, max_size=64)))
+    if kind == "huge":
+        number = draw(st.integers(min_value=2**63, max_value=2**200))
+        return base64url(f'[{number}, "CA1"]'.encode())
+    return draw(st.text(min_size=1, max_size=80))
+
+
+def _not_a_cursor(value: Any) -> bool:
+    """False for what an issued cursor holds: [startedAt ms, CallSid]."""
+    return not (
+        isinstance(value, list)
+        and len(value) == 2
+        and type(value[0]) is int
+        and isinstance(value[1], str)
     )
