@@ -324,6 +324,8 @@ def _add_privacy_routes(app: Flask, runtime: Runtime) -> None:
     def erase_caller_everywhere(number: str) -> Response:
         principal = admin_and_number(number)
         target = _erasure_target(request.args.get("token"))
+        if target != "caller":  # the token is known: replayed calls are stored under it
+            db.remember_erased(target.removeprefix("caller:"))
         deleted, calls = deletion.erase_caller_everywhere(
             runtime.deleter, number, principal.name, target
         )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from switchboard import settings
 from switchboard.kafka import Topics
+from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import (
     ConfigError,
     env_bool,
@@ -84,6 +85,8 @@ class Config:
     download_backoff_seconds: float = 1.0
     download_timeout_seconds: float = 30.0
     publish_timeout_seconds: float = 10.0
+    # The secret of the tokens that stand for erased callers (switchboard.privacy).
+    privacy_token_secret: str = DEV_TOKEN_SECRET
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("postgresql://", "postgres://")):
@@ -164,6 +167,7 @@ class Config:
             default_retention_days=env_int("RECORDINGS_DEFAULT_RETENTION_DAYS", 0),
             default_delete_from_twilio=env_bool("RECORDINGS_DELETE_FROM_TWILIO_DEFAULT", False),
             group_id=env_str("RECORDINGS_GROUP_ID", "recordings"),
+            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
             download_attempts=env_int("RECORDINGS_DOWNLOAD_ATTEMPTS", 4),
             download_backoff_seconds=env_float("RECORDINGS_DOWNLOAD_BACKOFF_SECONDS", 1.0),
             download_timeout_seconds=env_float("RECORDINGS_DOWNLOAD_TIMEOUT_SECONDS", 30.0),

@@ -41,6 +41,7 @@ from services.recordings.metadata import ClientSettings
 from services.recordings.store import Store
 from switchboard import kafka
 from switchboard.events import Event, InvalidEvent, decode
+from switchboard.privacy import caller_token
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,10 @@ class RecordingsWorker:
             elif event.type == "call.received":
                 caller = event.data["params"].get("From")
                 if event.callSid and caller:
+                    caller = self._unless_erased(caller)
                     self.store.record_call_received(event.callSid, caller, event.occurred_at)
+            elif event.type == "caller.erased":
+                self._forget_caller(event)
             elif event.type == "client.settings-changed":
                 self._save_settings(event)
         except Exception as err:  # infrastructure trouble: retry this message later
@@ -270,6 +274,23 @@ class RecordingsWorker:
             return
         self._mark(msg)
         self._succeeded(consumer)
+
+    def _unless_erased(self, caller: str) -> str:
+        """The caller, or their token once erased: a replayed call cannot bring the number back."""
+        token = caller_token(self.config.privacy_token_secret, caller)
+        return token if self.store.is_erased(token) else caller
+
+    def _forget_caller(self, event: Event) -> None:
+        """caller.erased: remember the token; forget the number where calls still hold it.
+
+        Router deletes the recordings themselves over HTTP when it takes the
+        erasure (and the admin repeats the request if recordings was down then).
+        """
+        number = event.data.get("number")
+        token = caller_token(self.config.privacy_token_secret, number) if number else None
+        self.store.remember_erased(token or str(event.data["token"]))
+        if number:
+            self.store.forget_caller_everywhere(number)
 
     def _succeeded(self, consumer: Consumer) -> None:
         self._retry_delay = _RETRY_FIRST_SECONDS

@@ -337,6 +337,22 @@ class Store:
             ).fetchall()
         return [_recording(row) for row in rows]
 
+    def remember_erased(self, token: str) -> None:
+        """An erased caller's token: calls from that number are stored under it from now on."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO recordings.erased_callers (token) VALUES (%s)"
+                " ON CONFLICT (token) DO NOTHING",
+                (token,),
+            )
+
+    def is_erased(self, token: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM recordings.erased_callers WHERE token = %s", (token,)
+            ).fetchone()
+        return row is not None
+
     def forget_caller_everywhere(self, phone_number: str) -> int:
         """Erase the caller's number from every call, whichever client; how many had it."""
         with self._pool.connection() as conn:

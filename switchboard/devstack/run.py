@@ -179,6 +179,10 @@ def _service_env(
             env[name] = value
     if not env.get("ROUTER_URL"):
         env["ROUTER_URL"] = "http://" + env["ROUTER_BIND"]
+    # Whom router asks for a caller's erasure and export (services/router/privacy.py).
+    for name in ("ingress", "analytics", "recordings"):
+        if not env.get(f"{name.upper()}_URL"):
+            env[f"{name.upper()}_URL"] = "http://" + env[f"{name.upper()}_BIND"]
     return env
 
 

@@ -1,0 +1,188 @@
+"""A caller's export and erasure through the edge, across every store, with calls played by
+the Twilio simulator: afterwards the number is nowhere, the client's counts are unchanged,
+and reading the call events again does not bring it back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import requests
+from psycopg import sql
+
+from switchboard.events import Event
+from switchboard.kafka import EventProducer
+from tests.analytics.topic_state import committed_total, end_total
+from tests.e2e.conftest import ADMIN, System, number
+from tests.e2e.test_simulated_calls import own, play
+from tests.kafka_read import read_topic
+from tests.support import wait_until
+
+
+def analytics_holding(system: System, text: str) -> dict[str, int]:
+    """Rows per table and MV target of the analytics database that hold `text`."""
+    reply = requests.get(
+        f"{system.services['analytics'].url}/internal/privacy/search",
+        params={"text": text},
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    return {table: n for table, n in reply.json()["tables"].items() if n}
+
+
+def postgres_holding(system: System, text: str) -> dict[str, int]:
+    """Rows per table of router's and recordings' database (every schema) that hold `text`."""
+    found = {}
+    with psycopg.connect(system.env["DATABASE_URL"], autocommit=True) as conn:
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type"
+            " FROM information_schema.columns c JOIN information_schema.tables t"
+            " USING (table_schema, table_name)"
+            " WHERE t.table_type = 'BASE TABLE'"
+            " AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        tables: dict[tuple[str, str], list[sql.Composable]] = {}
+        for schema, table, column, kind in columns:
+            field = sql.Identifier(column)
+            if kind == "bytea":
+                condition = sql.SQL("position(convert_to({}, 'UTF8') in {}) > 0").format(
+                    sql.Literal(text), field
+                )
+            else:
+                condition = sql.SQL("strpos({}::text, {}) > 0").format(field, sql.Literal(text))
+            tables.setdefault((schema, table), []).append(condition)
+        for (schema, table), conditions in tables.items():
+            query = sql.SQL("SELECT count(*) FROM {}.{} WHERE {}").format(
+                sql.Identifier(schema), sql.Identifier(table), sql.SQL(" OR ").join(conditions)
+            )
+            row = conn.execute(query).fetchone()
+            if row and row[0]:
+                found[f"{schema}.{table}"] = int(row[0])
+    return found
+
+
+def files_holding(folder: Path, text: str) -> list[str]:
+    if not folder.exists():
+        return []
+    return [str(p) for p in folder.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def everywhere(system: System, text: str) -> dict[str, Any]:
+    held: dict[str, Any] = {
+        "clickhouse": analytics_holding(system, text),
+        "postgres": postgres_holding(system, text),
+        "storage": files_holding(Path(system.env["RECORDINGS_STORAGE_DIR"]), text),
+        "spool": files_holding(Path(system.env["INGRESS_SPOOL_DIR"]), text),
+    }
+    return {where: what for where, what in held.items() if what}
+
+
+def all_read(system: System) -> bool:
+    """The analytics consumer has committed everything on the call-events topic."""
+    bootstrap, topic = system.env["KAFKA_BOOTSTRAP_SERVERS"], system.topics.call_events
+    return committed_total(bootstrap, "analytics", topic) == end_total(bootstrap, topic)
+
+
+def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system: System) -> None:
+    client_id = system.new_client("+14155553434")
+    tracked = number()
+    system.assign(client_id, tracked)
+    own(system, tracked)
+    caller, other = number(), number()
+    calls = [
+        {"from": caller, "outcome": "completed", "talkSeconds": 31},
+        {"from": caller, "outcome": "no-answer"},
+        {"from": other, "outcome": "completed", "talkSeconds": 12},
+    ]
+    sids = [play(system, to=tracked, **call)["callSid"] for call in calls]
+
+    def settled() -> dict[str, Any] | None:
+        summary = system.summary(client_id)
+        done = summary["totalCalls"] == 3 and summary["completed"] == 2
+        return summary if done and summary["missed"] == 1 else None
+
+    before = wait_until(settled, timeout=40.0, message="the three calls counted")
+    assert before["totalDurationSec"] == 43
+
+    def recorded() -> list[dict[str, Any]] | None:
+        reply = system.admin("GET", f"/api/privacy/callers/{caller}")
+        assert reply.status_code == 200, reply.text
+        held: dict[str, Any] = reply.json()
+        stored = [r for r in held["recordings"] if r["status"] == "stored"]
+        return held if stored and len(held["calls"]) == 2 else None
+
+    # Export (article 15): the calls, the recordings with links that work, the alerts.
+    exported = wait_until(recorded, timeout=20.0, message="the caller's recording stored")
+    assert sorted(c["callSid"] for c in exported["calls"]) == sorted(sids[:2])
+    assert exported["alerts"] == []
+    [recording] = exported["recordings"]
+    media = requests.get(recording["downloadUrl"], timeout=10)
+    assert media.status_code == 200 and len(media.content) == recording["bytes"]
+    assert everywhere(system, caller)  # held in several stores until now
+
+    # Erasure (article 17).
+    clients_key = system.issue_key(client_id)
+    refused = system.as_key(clients_key, "DELETE", f"/api/privacy/callers/{caller}")
+    assert refused.status_code == 403  # a client may not erase across clients
+    assert system.admin("DELETE", "/api/privacy/callers/12345").status_code == 400
+    reply = system.admin("DELETE", f"/api/privacy/callers/{caller}")
+    assert reply.status_code == 202, reply.text
+    erased = reply.json()
+    stores = erased["stores"]
+    assert {name: s["status"] for name, s in stores.items()} == {
+        "router": "done",
+        "ingressSpool": "done",
+        "recordings": "done",
+        "analytics": "pending",
+    }
+    assert stores["recordings"]["deleted"] == [recording["recordingSid"]]
+    token = erased["token"]
+    assert caller not in reply.text.replace(f"/callers/{caller}", "")
+
+    left: dict[str, Any] = {}
+
+    def gone() -> bool:
+        left.clear()
+        left.update(everywhere(system, caller))
+        return not left
+
+    wait_until(gone, timeout=30.0, message=f"{caller} gone from every store (left: {left})")
+    assert system.summary(client_id) == before
+    assert system.call(sids[0])["from"] == token
+    assert system.call(sids[2])["from"] == other
+    assert requests.get(recording["downloadUrl"], timeout=10).status_code in (404, 410)
+
+    # Every step audited, under the token: router's rows, recordings' part.
+    audit = system.admin("GET", "/api/audit", params={"targetId": token}).json()
+    actions = {entry["action"] for entry in audit["entries"]}
+    assert {"caller.erasure-requested", "caller.erased", "caller.exported"} <= actions
+    recordings_audit = system.admin(
+        "GET", "/api/recordings/audit", params={"target": f"caller:{token}"}
+    ).json()
+    assert "caller.erased" in {entry["action"] for entry in recordings_audit["entries"]}
+
+    # A replay: the original call events again, and copies under new ids (as if the
+    # events table had lost them), all read by analytics; the number stays out.
+    bootstrap = system.env["KAFKA_BOOTSTRAP_SERVERS"]
+    originals = [
+        m
+        for m in read_topic(bootstrap, system.topics.call_events, settle=2.0)
+        if m["key"] in sids[:2]
+    ]
+    assert originals and any(caller in str(m["value"]) for m in originals)
+    producer = EventProducer(bootstrap)
+    try:
+        for message in originals:
+            event = Event(**message["value"])
+            producer.publish(system.topics.call_events, event, message["key"], timeout=10)
+            copy = Event(**{**message["value"], "id": str(uuid.uuid4())})
+            producer.publish(system.topics.call_events, copy, message["key"], timeout=10)
+    finally:
+        producer.close()
+    wait_until(lambda: all_read(system) or None, timeout=30.0, message="the replay read")
+    assert not everywhere(system, caller)
+    assert system.call(sids[0])["from"] == token
+    assert system.summary(client_id) == before
