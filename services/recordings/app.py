@@ -30,7 +30,13 @@ from services.recordings.consumer import RecordingsWorker
 from services.recordings.deletion import Deleter, HousekeepingJob
 from services.recordings.metadata import AuditEntry, Recording
 from services.recordings.ranges import Unsatisfiable, parse_range
-from services.recordings.storage import ObjectMissing, Storage, StorageError, open_storage
+from services.recordings.storage import (
+    IntegrityError,
+    ObjectMissing,
+    Storage,
+    StorageError,
+    open_storage,
+)
 from services.recordings.twilio_rest import TwilioRecordings
 from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
@@ -390,6 +396,23 @@ def _add_media_routes(app: Flask, runtime: Runtime) -> None:
             log.error("stored recording %s is missing from storage", recording_sid)
             raise ApiError(
                 404, "not_found", f"recording {recording_sid} is not available"
+            ) from None
+        except IntegrityError as err:
+            # Our stored copy is damaged (or its key gone), not the request: a 5xx
+            # that says so, never a 200 with bytes that are not the recording.
+            log.error("stored recording %s fails its integrity check: %s", recording_sid, err)
+            db.audit(
+                "recordings-service",
+                "recording.integrity-failed",
+                recording_sid,
+                recording.client_id,
+                {"reason": str(err), "storageKey": recording.storage_key},
+            )
+            raise ApiError(
+                500,
+                "recording_integrity_failed",
+                f"recording {recording_sid} cannot be served: its stored copy fails the "
+                "integrity check",
             ) from None
         headers["Content-Length"] = str(span.length)
         headers["Content-Range"] = span.content_range(size)

@@ -7,6 +7,9 @@ Twilio. Tests build `Config(...)` directly with their own infrastructure.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -28,6 +31,13 @@ from switchboard.settings import (
 DEFAULT_BIND = "127.0.0.1:8084"
 MEDIA_FORMATS = ("wav", "mp3")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+S3_ENCRYPTIONS = ("AES256", "aws:kms")
+# The folder store's key in development when RECORDINGS_ENCRYPTION_KEYS is unset:
+# fixed (so a `make run` folder stays readable across restarts) and public, so
+# production requires keys of its own.
+DEV_ENCRYPTION_KEY_ID = "dev"
+DEV_ENCRYPTION_KEY = hashlib.sha256(b"switchboard development recordings key").digest()
 
 
 # The link-signing key in development when RECORDINGS_LINK_SECRET is unset: fixed, so
@@ -55,6 +65,38 @@ class S3Settings:
     endpoint_url: str | None = None
     region: str = "us-east-1"
     prefix: str = ""
+    # Asked for on every write, whatever the bucket's default encryption is.
+    server_side_encryption: str = "AES256"
+    kms_key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.server_side_encryption not in S3_ENCRYPTIONS:
+            raise ConfigError(
+                "RECORDINGS_S3_SERVER_SIDE_ENCRYPTION must be AES256 or aws:kms, "
+                f"got {self.server_side_encryption!r}"
+            )
+        if self.kms_key_id and self.server_side_encryption != "aws:kms":
+            raise ConfigError(
+                "RECORDINGS_S3_KMS_KEY_ID needs RECORDINGS_S3_SERVER_SIDE_ENCRYPTION=aws:kms"
+            )
+
+
+def encryption_keys(raw: str) -> tuple[tuple[str, bytes], ...]:
+    """RECORDINGS_ENCRYPTION_KEYS, `id:base64key,id:base64key`, as (id, key) pairs."""
+    pairs = []
+    for item in raw.split(","):
+        key_id, sep, encoded = item.strip().partition(":")
+        if not sep or not _KEY_ID.match(key_id):
+            raise ConfigError(
+                "RECORDINGS_ENCRYPTION_KEYS must be id:base64key pairs separated by commas, "
+                "ids of letters, digits, '.', '_' or '-'"
+            )
+        try:
+            key = base64.b64decode(encoded.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ConfigError(f"RECORDINGS_ENCRYPTION_KEYS: key {key_id!r} is not base64") from None
+        pairs.append((key_id, key))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -75,6 +117,10 @@ class Config:
     media_format: str = "wav"
     storage_dir: str = os.path.abspath(os.path.join(".run", "recordings"))
     s3: S3Settings | None = None
+    # The folder store's keys as (key id, AES key) pairs, and the id new files are
+    # sealed with; older ids stay here for as long as files sealed with them exist.
+    encryption_keys: tuple[tuple[str, bytes], ...] = ((DEV_ENCRYPTION_KEY_ID, DEV_ENCRYPTION_KEY),)
+    encryption_key_id: str = DEV_ENCRYPTION_KEY_ID
     link_ttl_seconds: int = 900
     retention_interval_seconds: float = 3600.0
     # Used for clients whose settings never arrived; 0 keeps recordings until deleted.
@@ -111,6 +157,20 @@ class Config:
                 raise ConfigError(
                     f"TWILIO_API_BASE_URL must be an http(s) URL, got {self.twilio_api_base_url!r}"
                 )
+        ids = [key_id for key_id, _ in self.encryption_keys]
+        if len(set(ids)) != len(ids):
+            raise ConfigError("RECORDINGS_ENCRYPTION_KEYS names a key id twice")
+        for key_id, key in self.encryption_keys:
+            if len(key) not in (16, 24, 32):
+                raise ConfigError(
+                    f"RECORDINGS_ENCRYPTION_KEYS: key {key_id!r} must be 16, 24 or 32 bytes "
+                    f"(AES-128/192/256), got {len(key)}"
+                )
+        if self.encryption_key_id not in ids:
+            raise ConfigError(
+                f"RECORDINGS_ENCRYPTION_KEY_ID {self.encryption_key_id!r} is not one of the "
+                f"RECORDINGS_ENCRYPTION_KEYS ({', '.join(ids)})"
+            )
         if self.media_format not in MEDIA_FORMATS:
             raise ConfigError(
                 f"RECORDINGS_MEDIA_FORMAT must be wav or mp3, got {self.media_format!r}"
@@ -144,7 +204,29 @@ class Config:
                 endpoint_url=env_str("RECORDINGS_S3_ENDPOINT_URL", "") or None,
                 region=env_str("RECORDINGS_S3_REGION", "us-east-1"),
                 prefix=env_str("RECORDINGS_S3_PREFIX", "").strip("/"),
+                server_side_encryption=env_str("RECORDINGS_S3_SERVER_SIDE_ENCRYPTION", "AES256"),
+                kms_key_id=env_str("RECORDINGS_S3_KMS_KEY_ID", "") or None,
             )
+        raw_keys = env_str("RECORDINGS_ENCRYPTION_KEYS", "")
+        # Only the folder store encrypts with our keys; a bucket encrypts server-side.
+        require_in_production(
+            bool(raw_keys) or s3 is not None,
+            "RECORDINGS_ENCRYPTION_KEYS is not set (the recordings folder is encrypted at rest "
+            "with these keys: id:base64key,...; 32 random bytes each)",
+        )
+        keys = (
+            encryption_keys(raw_keys)
+            if raw_keys
+            else ((DEV_ENCRYPTION_KEY_ID, DEV_ENCRYPTION_KEY),)
+        )
+        current = env_str("RECORDINGS_ENCRYPTION_KEY_ID", "")
+        if not current:
+            if len(keys) > 1:
+                raise ConfigError(
+                    "RECORDINGS_ENCRYPTION_KEY_ID must name the current key when "
+                    "RECORDINGS_ENCRYPTION_KEYS holds several"
+                )
+            current = keys[0][0]
         return cls(
             database_url=database_url,
             admin_token=admin_token,
@@ -171,4 +253,6 @@ class Config:
             download_attempts=env_int("RECORDINGS_DOWNLOAD_ATTEMPTS", 4),
             download_backoff_seconds=env_float("RECORDINGS_DOWNLOAD_BACKOFF_SECONDS", 1.0),
             download_timeout_seconds=env_float("RECORDINGS_DOWNLOAD_TIMEOUT_SECONDS", 30.0),
+            encryption_keys=keys,
+            encryption_key_id=current,
         )

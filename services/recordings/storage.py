@@ -7,6 +7,10 @@ So a reader never sees a half-written recording and a worker killed mid-write
 leaves only a part, which the next successful store of the same recording
 (or the start-up sweep of old parts) removes. Final keys are deterministic
 per recording, so storing the same recording twice writes the same object.
+
+At rest, recordings are encrypted: a folder's files by `encryption.SealedStorage`
+with our keys, a bucket's objects by the server (every write asks for
+server-side encryption, so a bucket without a default policy still gets it).
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ class StorageError(Exception):
 
 class ObjectMissing(StorageError):
     """The object is not in the store."""
+
+
+class IntegrityError(StorageError):
+    """A stored recording cannot be read back as it was written (tampered, cut or keyless)."""
 
 
 def media_key(recording_sid: str, call_sid: str, recorded_at: datetime, fmt: str) -> str:
@@ -206,6 +214,13 @@ class S3Storage:
         where = f" at {self.settings.endpoint_url}" if self.settings.endpoint_url else ""
         return f"s3://{self.bucket}/{self.prefix}{where}"
 
+    def _encryption(self) -> dict[str, str]:
+        """The server-side encryption every object is written with."""
+        args = {"ServerSideEncryption": self.settings.server_side_encryption}
+        if self.settings.kms_key_id:
+            args["SSEKMSKeyId"] = self.settings.kms_key_id
+        return args
+
     def _key(self, key: str) -> str:
         return self.prefix + key
 
@@ -241,6 +256,7 @@ class S3Storage:
                 Fileobj=spool,
                 Bucket=self.bucket,
                 Key=self._key(part_key),
+                ExtraArgs=self._encryption(),
             )
         return written
 
@@ -251,6 +267,7 @@ class S3Storage:
             Bucket=self.bucket,
             Key=self._key(key),
             CopySource={"Bucket": self.bucket, "Key": self._key(part_key)},
+            **self._encryption(),
         )
         self.delete(part_key)
 
@@ -306,4 +323,8 @@ def _stream_chunks(body: Any) -> Iterator[bytes]:
 def open_storage(config: Config) -> Storage:
     if config.s3 is not None:
         return S3Storage(config.s3)
-    return LocalFolderStorage(config.storage_dir)
+    # Imported here: encryption builds on this module's Storage and errors.
+    from services.recordings.encryption import Keyring, SealedStorage
+
+    keyring = Keyring(config.encryption_key_id, dict(config.encryption_keys))
+    return SealedStorage(LocalFolderStorage(config.storage_dir), keyring)

@@ -47,6 +47,20 @@ def test_a_bad_setting_stops_start_up_with_exit_2_naming_the_variable(pg_url: st
     assert result.returncode == 2 and "RECORDINGS_MEDIA_FORMAT" in result.stderr
 
 
+def test_production_without_encryption_keys_stops_start_up_naming_the_variable(
+    pg_url: str,
+) -> None:
+    production = {
+        **base_env(pg_url),
+        "SWITCHBOARD_ENV": "production",
+        "ADMIN_API_TOKEN": "a" * 40,
+        "RECORDINGS_LINK_SECRET": "b" * 40,
+    }
+    result = run([], production)
+    assert result.returncode == 2
+    assert "RECORDINGS_ENCRYPTION_KEYS" in result.stderr
+
+
 def test_an_unreachable_database_stops_start_up_with_exit_1() -> None:
     env = base_env(f"postgresql://nobody@127.0.0.1:{free_port()}/nothing")
     result = run([], env)
@@ -85,5 +99,5 @@ def test_the_service_serves_health_and_readiness(
         assert requests.get(f"{service.url}/healthz", timeout=5).json() == {"status": "ok"}
         ready = requests.get(f"{service.url}/readyz", timeout=5)
         assert ready.status_code == 200, ready.text
-        assert ready.json()["storage"] == f"folder {tmp_path / 'store'}"
+        assert ready.json()["storage"] == f"folder {tmp_path / 'store'}, encrypted (key dev)"
         assert requests.get(f"{service.url}/api/twilio/recording/CA1", timeout=5).status_code == 401

@@ -2,7 +2,9 @@
 
 Both stores pass the same contract: parts are invisible until promoted,
 promotion is all-or-nothing, reads serve byte ranges, deletes are idempotent,
-and parts left by a killed download are cleaned.
+and parts left by a killed download are cleaned. So does the folder store
+sealed with our keys, the service's default; a bucket's objects are written
+with server-side encryption.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from services.recordings.config import Config, S3Settings
+from services.recordings.encryption import Keyring, SealedStorage
 from services.recordings.storage import (
     LocalFolderStorage,
     ObjectMissing,
@@ -73,10 +76,13 @@ def s3_storage(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> S3Storage:
     return storage
 
 
-@pytest.fixture(params=["folder", "s3"])
+@pytest.fixture(params=["folder", "sealed folder", "s3"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
     if request.param == "folder":
         return LocalFolderStorage(tmp_path / "store")
+    if request.param == "sealed folder":
+        keyring = Keyring("k1", {"k1": os.urandom(32)})
+        return SealedStorage(LocalFolderStorage(tmp_path / "store"), keyring)
     result: Storage = request.getfixturevalue("s3_storage")
     return result
 
@@ -93,6 +99,18 @@ def test_a_part_becomes_the_object_only_when_promoted(storage: Storage) -> None:
     with pytest.raises(ObjectMissing):
         storage.size(part)
     assert storage.sha256("2026/01/02/CA1/RE1.wav") == hashlib.sha256(BODY).hexdigest()
+
+
+def test_every_object_written_to_a_bucket_asks_for_server_side_encryption(
+    s3_storage: S3Storage,
+) -> None:
+    part = new_part_key("RE6")
+    s3_storage.write_part(part, iter([BODY]))
+    part_head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key=f"switchboard/{part}")
+    assert part_head["ServerSideEncryption"] == "AES256"
+    s3_storage.promote(part, "k/RE6.wav")
+    head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key="switchboard/k/RE6.wav")
+    assert head["ServerSideEncryption"] == "AES256"
 
 
 def test_reads_serve_byte_ranges(storage: Storage) -> None:
@@ -161,6 +179,7 @@ def test_the_service_stores_and_serves_recordings_from_an_s3_bucket(
             Bucket=s3_storage.bucket, Key=f"switchboard/{recording.storage_key}"
         )
         assert head["ContentLength"] == recording.bytes
+        assert head["ServerSideEncryption"] == "AES256"
         http = create_app(
             config, run_worker=False, run_housekeeping=False, runtime=runtime
         ).test_client()

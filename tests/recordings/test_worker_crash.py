@@ -10,6 +10,9 @@ from pathlib import Path
 
 import psycopg
 
+from services.recordings.config import DEV_ENCRYPTION_KEY, DEV_ENCRYPTION_KEY_ID
+from services.recordings.encryption import Keyring, SealedStorage
+from services.recordings.storage import LocalFolderStorage
 from switchboard.devstack import REPO_ROOT
 from switchboard.devstack.processes import Child
 from switchboard.kafka import Topics
@@ -95,5 +98,9 @@ def test_killing_the_worker_mid_download_and_restarting_stores_the_recording_exa
 
     assert rows == [("stored", hashlib.sha256(body).hexdigest())]
     files = [p for p in storage_dir.rglob("*") if p.is_file()]
-    assert len(files) == 1 and files[0].read_bytes() == body
+    assert len(files) == 1 and files[0].read_bytes() != body, "sealed at rest"
+    # The worker ran in development, so with the development key.
+    keyring = Keyring(DEV_ENCRYPTION_KEY_ID, {DEV_ENCRYPTION_KEY_ID: DEV_ENCRYPTION_KEY})
+    sealed = SealedStorage(LocalFolderStorage(storage_dir), keyring)
+    assert b"".join(sealed.read(str(files[0].relative_to(storage_dir)))) == body
     assert ".incoming" not in files[0].parts
