@@ -31,6 +31,8 @@ from switchboard.settings import (
 
 log = logging.getLogger(__name__)
 
+_DAY_MS = 24 * 3600 * 1000
+
 
 class PublishError(Exception):
     """The broker did not acknowledge an event in time."""
@@ -49,8 +51,15 @@ class Topics:
     prefix: str = "switchboard."
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    # How long call events and dead letters (which carry callers' numbers) stay on
+    # Kafka: an erased number is gone from the topics after this (docs/security.md).
+    events_retention_days: int = 7
 
     def __post_init__(self) -> None:
+        if self.events_retention_days < 1:
+            raise ConfigError(
+                f"KAFKA_EVENTS_RETENTION_DAYS must be at least 1, got {self.events_retention_days}"
+            )
         if self.replication_factor < 1:
             raise ConfigError(
                 f"KAFKA_REPLICATION_FACTOR must be at least 1, got {self.replication_factor}"
@@ -73,7 +82,12 @@ class Topics:
         require_in_production(
             in_sync >= 2, f"KAFKA_MIN_INSYNC_REPLICAS must be at least 2, got {in_sync}"
         )
-        return cls(env_str("KAFKA_TOPIC_PREFIX", "switchboard."), replication, in_sync)
+        return cls(
+            env_str("KAFKA_TOPIC_PREFIX", "switchboard."),
+            replication,
+            in_sync,
+            env_int("KAFKA_EVENTS_RETENTION_DAYS", 7),
+        )
 
     @property
     def call_events(self) -> str:
@@ -104,11 +118,15 @@ def topic_specs(
     replicas = replication_factor or topics.replication_factor
     in_sync = {"min.insync.replicas": str(min_insync_replicas or topics.min_insync_replicas)}
     compacted = {"cleanup.policy": "compact", **in_sync}
+    retained = {"retention.ms": str(topics.events_retention_days * _DAY_MS), **in_sync}
+    # A caller.erased event with the number is superseded under its key at once;
+    # compaction must not wait for the segment to fill to drop it.
+    clients = {"max.compaction.lag.ms": str(_DAY_MS), **compacted}
     return [
-        NewTopic(topics.call_events, partitions, replicas, config=dict(in_sync)),
-        NewTopic(topics.dead_letters, 1, replicas, config=dict(in_sync)),
+        NewTopic(topics.call_events, partitions, replicas, config=dict(retained)),
+        NewTopic(topics.dead_letters, 1, replicas, config=dict(retained)),
         NewTopic(topics.number_events, partitions, replicas, config=dict(compacted)),
-        NewTopic(topics.client_events, partitions, replicas, config=dict(compacted)),
+        NewTopic(topics.client_events, partitions, replicas, config=clients),
     ]
 
 
