@@ -31,6 +31,8 @@ def test_created_client_is_returned_listed_and_fetched(http: FlaskClient) -> Non
         "deleteFromTwilio",
         "monthlyRevenue",
         "valuePerConversion",
+        "leadThresholds",
+        "dailyOutboundCap",
         "createdAt",
         "updatedAt",
     }
