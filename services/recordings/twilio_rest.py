@@ -141,13 +141,11 @@ class TwilioRecordings:
         if recording_url is None:
             return None
         path = self.recording_path(recording_sid)
-        for base in {self.base_url, API_BASE}:
-            allowed = urlsplit(base)
-            parts = urlsplit(recording_url)
-            stem = parts.path
-            for known in (".wav", ".mp3", ".json"):
-                stem = stem.removesuffix(known)
-            if origin(recording_url) == origin(base) and stem == allowed.path + path:
+        stem = urlsplit(recording_url).path
+        for known in (".wav", ".mp3", ".json"):
+            stem = stem.removesuffix(known)
+        for base in (self.base_url, API_BASE):
+            if origin(recording_url) == origin(base) and stem == urlsplit(base).path + path:
                 return None
         return f"RecordingUrl {recording_url!r} is not under {self.base_url}{path}"
 
