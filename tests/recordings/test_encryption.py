@@ -21,9 +21,9 @@ from flask.testing import FlaskClient
 
 from services.recordings.app import Runtime, build_runtime, create_app
 from services.recordings.config import Config, ConfigError
-from services.recordings.encryption import CHUNK_BYTES, MAGIC, parse_header
+from services.recordings.encryption import CHUNK_BYTES, MAGIC, Keyring, SealedStorage, parse_header
 from services.recordings.metadata import Recording
-from services.recordings.storage import LocalFolderStorage, new_part_key
+from services.recordings.storage import IntegrityError, LocalFolderStorage, new_part_key
 from tests.recordings import recording_events as ev
 from tests.recordings.conftest import ADMIN, Sim
 from tests.recordings.seeding import stored_recording
@@ -227,3 +227,32 @@ def test_encryption_keys_are_read_with_the_current_key_id(
         production_env(monkeypatch, **env)
         with pytest.raises(ConfigError, match=message):
             Config.from_env()
+
+
+def test_chunks_swapped_spliced_from_another_file_or_cut_off_fail_authentication(
+    tmp_path: Path,
+) -> None:
+    sealed = SealedStorage(LocalFolderStorage(tmp_path), Keyring("k1", {"k1": OLD_KEY}))
+    bodies = {name: os.urandom(3 * CHUNK_BYTES + 100) for name in ("a.wav", "b.wav")}
+    for name, body in bodies.items():
+        part = new_part_key("RE1")
+        sealed.write_part(part, iter([body]))
+        sealed.promote(part, name)
+        assert b"".join(sealed.read(name)) == body
+    raw = (tmp_path / "a.wav").read_bytes()
+    other = (tmp_path / "b.wav").read_bytes()
+    header = parse_header(raw)
+    assert header is not None
+    start, step = len(header.raw), header.sealed_chunk
+    chunk = [raw[start + i * step : start + (i + 1) * step] for i in range(4)]
+    damaged = {
+        "swapped": header.raw + chunk[1] + chunk[0] + chunk[2] + chunk[3],
+        "spliced": header.raw + other[start : start + step] + b"".join(chunk[1:]),
+        "cut at a chunk boundary": header.raw + b"".join(chunk[:3]),
+        "longer": raw + os.urandom(20),
+    }
+    for what, data in damaged.items():
+        (tmp_path / "a.wav").write_bytes(data)
+        with pytest.raises(IntegrityError):
+            b"".join(sealed.read("a.wav"))
+            pytest.fail(f"{what} file was read")
