@@ -30,7 +30,10 @@ log = logging.getLogger("services.analytics")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.analytics")
+    parser = argparse.ArgumentParser(
+        prog="switchboard analytics",
+        description="Analytics: the Kafka consumer into ClickHouse and the calls/metrics API.",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--api-only", action="store_true", help="serve HTTP, run no consumer")
     mode.add_argument("--consumer-only", action="store_true", help="consume, serve no HTTP")

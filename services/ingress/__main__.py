@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -16,6 +17,14 @@ log = logging.getLogger("services.ingress")
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="switchboard ingress",
+        description="Serve Twilio's webhooks: check signatures, publish events, answer TwiML.",
+    )
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     configure_logging("ingress")
     from services.ingress.config import Config
 

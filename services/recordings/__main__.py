@@ -36,7 +36,7 @@ log = logging.getLogger("services.recordings")
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m services.recordings",
+        prog="switchboard recordings",
         description="Recordings: fetch, store, serve and expire call recordings.",
     )
     mode = parser.add_mutually_exclusive_group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -13,6 +14,14 @@ log = logging.getLogger("services.twilio_sim")
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="switchboard twilio_sim",
+        description="Serve the Twilio simulator: REST API, simulated calls and their webhooks.",
+    )
+    try:
+        parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
     configure_logging("twilio-sim")
     from services.twilio_sim.config import Config
 
