@@ -305,7 +305,7 @@ def parse_count(name: str, raw: str | None) -> int | None:
     """A whole number of seconds (or items) from 0, or None when absent."""
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
         raise ApiError(
             400, "invalid_parameter", f"{name} must be a whole number from 0, got {raw!r}"
         )
@@ -315,7 +315,8 @@ def parse_count(name: str, raw: str | None) -> int | None:
 def parse_limit(raw: str | None, default: int | None) -> int | None:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII and short: int() refuses "²" (which isdigit() takes) and 4,300+ digits.
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= MAX_LIMIT:
         raise ApiError(
             400, "invalid_parameter", f"limit must be an integer from 1 to {MAX_LIMIT}, got {raw!r}"
         )

@@ -70,6 +70,25 @@ def test_an_issued_cursor_is_still_accepted(http: FlaskClient) -> None:
     assert response.get_json() == {"calls": [], "nextCursor": None}
 
 
+@pytest.mark.parametrize("value", ["²", "٣", "３", "9" * 5000, "1" + "0" * 4400])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/calls?limit=",
+        "/api/calls?format=csv&limit=",
+        "/api/calls?minDuration=",
+        "/api/analytics/top-callers?limit=",
+        "/api/analytics/geography?limit=",
+        "/api/analytics/missed-calls?limit=",
+        "/api/analytics/summary?minDuration=",
+    ],
+)
+def test_non_ascii_or_huge_counts_are_400(http: FlaskClient, path: str, value: str) -> None:
+    response = http.get(path + value, headers=AUTH)
+    assert response.status_code == 400, response.data[:300]
+    assert response.get_json()["error"]["code"] == "invalid_parameter"
+
+
 @pytest.mark.parametrize(
     "body",
     [
