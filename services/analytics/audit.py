@@ -37,6 +37,10 @@ MAX_ID = 2**53
 FLUSH_SECONDS = 1.0
 # Query values are kept in an entry's details up to this length.
 MAX_DETAIL_CHARS = 200
+# Parameters holding a caller's number: the audit keeps that they were used, not
+# the number, which an erasure (services/analytics/privacy.py) could not reach here.
+PERSONAL_PARAMETERS = frozenset({"caller"})
+REDACTED = "(redacted)"
 # Entries kept while ClickHouse cannot take them; past this the oldest go (logged).
 MAX_PENDING = 100_000
 
@@ -104,7 +108,10 @@ def read_entry(
         action, target_type, target_id = "metric.read", "metric", path.rsplit("/", 1)[1]
     details: dict[str, Any] = {
         "endpoint": path,
-        "query": {name: value[:MAX_DETAIL_CHARS] for name, value in args.items()},
+        "query": {
+            name: REDACTED if name in PERSONAL_PARAMETERS else value[:MAX_DETAIL_CHARS]
+            for name, value in args.items()
+        },
     }
     if scope is not None:
         client_id = scope.client_id

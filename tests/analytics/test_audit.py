@@ -139,6 +139,16 @@ def test_refused_requests_are_not_audited_and_the_listing_is_audited_itself(
     assert listing_read["clientId"] is None
 
 
+def test_a_searched_callers_number_is_not_kept_in_the_audit(
+    make_app: Callable[..., Flask], key: dict[str, str]
+) -> None:
+    http = make_app().test_client()
+    ok(http, "GET", "/api/calls?caller=%2B14155550123&status=completed", key)
+    [entry] = audit(http)["entries"]
+    assert entry["details"]["query"] == {"caller": "(redacted)", "status": "completed"}
+    assert "4155550123" not in str(entry)
+
+
 def test_the_audit_is_for_the_admin_only(
     make_app: Callable[..., Flask], key: dict[str, str]
 ) -> None:
