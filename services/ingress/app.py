@@ -111,6 +111,7 @@ class PendingEvent:
 
 # What router is told of an incoming call: who called which number, not all
 # of Twilio's form (router decides by the called number alone).
+UNSIGNED_TEST_ACCOUNT = "AC" + "0" * 32
 ROUTING_FIELDS = ("CallSid", "AccountSid", "From", "To", "Direction")
 
 
@@ -233,6 +234,10 @@ def create_app(config: Config | None = None) -> Flask:
                 403, "invalid_signature", "X-Twilio-Signature is missing or does not match this URL"
             )
         params = request.form.to_dict()  # the first value of each field, as Twilio sends one
+        if not config.validate_signatures and kind == "voice" and not params.get("AccountSid"):
+            # The integration guide's own curl test sends no AccountSid; with
+            # checks off (development only) it is a local test, not Twilio.
+            params["AccountSid"] = config.account_sid or UNSIGNED_TEST_ACCOUNT
         try:
             event = to_event(hook, params, url, g.request_id)
             events.validate(event.to_dict())

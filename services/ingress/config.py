@@ -29,6 +29,8 @@ class Config:
     bind: str
     # Guards the internal spool erasure router calls; empty turns that endpoint off.
     admin_token: str = ""
+    # Stands in for the AccountSid of an unsigned local test webhook (checks off).
+    account_sid: str = ""
 
     @classmethod
     def from_env(cls) -> Config:
@@ -58,4 +60,5 @@ class Config:
             spool_dir=env_str("INGRESS_SPOOL_DIR", ".run/spool"),
             bind=env_str("INGRESS_BIND", "127.0.0.1:8081"),
             admin_token=env_str("ADMIN_API_TOKEN", ""),
+            account_sid=env_str("TWILIO_ACCOUNT_SID", ""),
         )

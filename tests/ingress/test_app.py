@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,6 +147,29 @@ def test_webhook_missing_required_fields_gets_400_and_produces_nothing(
     assert reply.status_code == 400
     assert "CallSid" in reply.get_json()["error"]["message"]
     assert read_topic(kafka_bootstrap, topics.call_events, settle=2.0) == []
+
+
+def test_the_guides_own_test_webhook_answers_twiml_when_signature_checks_are_off(
+    kafka_bootstrap: str,
+    topics: Topics,
+    tmp_path: Path,
+    silent_router: str,
+    make_client: Callable[[Config], FlaskClient],
+) -> None:
+    """The integration guide's curl body, as written: no AccountSid, no signature."""
+    config = make_config(kafka_bootstrap, topics, tmp_path, silent_router)
+    client = make_client(replace(config, validate_signatures=False, account_sid="AC" + "1" * 32))
+    reply = client.post(
+        "/api/twilio/webhook",
+        data="CallSid=test123&From=%2B1234567890&To=%2B1987654321&CallStatus=ringing",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert reply.status_code == 200, reply.data
+    assert reply.mimetype == "text/xml"
+    assert b"<Response>" in reply.data
+    found = read_topic(kafka_bootstrap, topics.call_events, expect=2)
+    received = [m["value"] for m in found if m["value"]["type"] == "call.received"]
+    assert received[0]["data"]["params"]["AccountSid"] == "AC" + "1" * 32
 
 
 def test_hung_router_gets_fallback_twiml_within_two_seconds_and_the_call_is_recorded(
