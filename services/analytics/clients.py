@@ -6,19 +6,22 @@ clientId, newest occurredAt wins). Analytics keeps the fields it reports
 with: `timezone` (days and hours are shown in it), `valuePerConversion` (the
 default value of a recorded conversion) and `leadThresholds`
 ({"shortSec", "longSec", "qualifiedSec"}: the talk-time buckets of lead
-quality and the talk time that makes a call a qualified lead). A missing or
-unusable field falls back to the service's configured default.
+quality and the talk time that makes a call a qualified lead), `retentionDays`
+(the client's calls older than that are deleted) and, once the client is
+deleted, `purgeAfter` (when all its data goes). A missing or unusable field
+falls back to the service's configured default.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from switchboard.events import Event
+from switchboard.events import Event, InvalidEvent, read_time
 
 SETTINGS_TYPE = "client.settings-changed"
 
@@ -52,6 +55,8 @@ class ClientSettings:
     name: str = ""
     deleted: bool = False
     version: int = 0  # occurredAt in ms
+    retentionDays: int | None = None  # calls older than this are deleted
+    purgeAfter: datetime | None = None  # a deleted client's data goes at this moment
 
     def thresholds(self, default: LeadThresholds) -> LeadThresholds:
         short = self.leadShortSec if self.leadShortSec is not None else default.short_sec
@@ -125,4 +130,19 @@ def settings_from_event(event: Event) -> ClientSettings | None:
         name=str(data.get("name") or ""),
         deleted=bool(data.get("deleted")),
         version=int(event.occurred_at.timestamp() * 1000),
+        retentionDays=_days(data.get("retentionDays")),
+        purgeAfter=_moment(data.get("purgeAfter")),
     )
+
+
+def _days(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return read_time(value, "purgeAfter") if value is not None else None
+    except InvalidEvent:
+        return None

@@ -44,10 +44,11 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from services.analytics.clients import settings_from_event
+from services.analytics.clients import SETTINGS_TYPE, settings_from_event
 from services.analytics.config import Config
 from services.analytics.facts import CallFact, fold_all
 from services.analytics.numbers import (
@@ -58,7 +59,7 @@ from services.analytics.numbers import (
     needs_attribution,
     tracked_number,
 )
-from services.analytics.privacy import ERASED_TYPE, ErasedCallers
+from services.analytics.privacy import ERASED_TYPE, ErasedCallers, expire_client_calls
 from services.analytics.store import Repair, Store, StoredFact
 from switchboard import kafka
 from switchboard.events import Event, InvalidEvent, decode
@@ -549,17 +550,22 @@ class AnalyticsConsumer:
         self._poll(consumer, self._poll_timeout(now))
 
     def expire_call_state(self, now: float) -> None:
-        """Once an hour, with a retention set, drop expired calls from call_state.
+        """Once an hour (and after clients' settings changed): expired calls deleted.
 
+        With a global retention set, call_state's expired calls (the other
+        tables expire by TTL); then each client's calls past its own
+        retention, and every call of a deleted client whose purge is due.
         A failure is logged and tried again an hour later: expiry can wait,
         the pipeline must not stop for it.
         """
-        days = self.config.retention_days
-        if days <= 0 or now < self._expire_at:
+        if now < self._expire_at:
             return
         self._expire_at = now + EXPIRE_EVERY_SECONDS
+        days = self.config.retention_days
         try:
-            self.store.expire_call_state(days)
+            if days > 0:
+                self.store.expire_call_state(days)
+            expire_client_calls(self.store, datetime.now(UTC))
         except Exception as err:
             log.warning("expired calls not deleted from call_state, next try in an hour: %s", err)
 
@@ -628,9 +634,12 @@ class AnalyticsConsumer:
                 self._erased = ErasedCallers.load(self.store, self.config.privacy_token_secret)
             self.store.record_write_started(self.group_id, batch.offsets)
             self._writes_started.update(batch.offsets)
-            return write(
+            result = write(
                 self.store, batch.events, batch.payloads, repair=repair, erased=self._erased
             )
+        if any(event.type == SETTINGS_TYPE for event in batch.events):
+            self._expire_at = 0.0  # a retention or a purge may be due now: next loop turn
+        return result
 
     def _follows_unfinished_write(self, batch: Batch) -> bool:
         """Whether the batch re-reads messages of a write that started and was never committed.

@@ -11,6 +11,10 @@ A replay (the call events read again, or re-published) must not bring the
 number back: at ingest, before anything is stored or folded, every phone
 number in an event whose token is in the erased set is replaced by the token
 (`ErasedCallers.scrub`). Only the tokens are kept, never the numbers.
+
+Retention per client lives here too (`expire_client_calls`): a client's
+calls older than its `retentionDays`, and every call of a deleted client
+once its `purgeAfter` has passed, are deleted from every table.
 """
 
 from __future__ import annotations
@@ -18,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from services.analytics.clients import ClientSettings
 from services.analytics.store import Store
 from switchboard.auth import authenticate
 from switchboard.events import Event
@@ -216,3 +222,77 @@ def privacy_api(store: Store, admin_token: str) -> Blueprint:
         return jsonify({"tables": tables, "total": sum(tables.values())})
 
     return api
+
+
+# -- per-client retention and a deleted client's purge -------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def client_cutoffs(settings: Iterable[ClientSettings], now: datetime) -> dict[str, datetime]:
+    """Per client, the start time before which its calls go (pure).
+
+    A deleted client whose purge is due loses every call (the cutoff is past
+    any call); any other client with `retentionDays` loses the calls that
+    started more than that many days ago. Clients without either keep all.
+    """
+    cutoffs = {}
+    for s in settings:
+        if s.deleted and s.purgeAfter is not None and _utc(s.purgeAfter) <= now:
+            cutoffs[s.clientId] = _PAST_EVERY_CALL
+        elif s.retentionDays:
+            cutoffs[s.clientId] = now - timedelta(days=s.retentionDays)
+    return cutoffs
+
+
+_PAST_EVERY_CALL = datetime(2999, 12, 31, tzinfo=UTC)
+
+
+def delete_client_calls(store: Store, client_id: str, before: datetime) -> int:
+    """Delete the client's calls that started before `before`, from every table; how many.
+
+    The raw events and conversions go by the calls' CallSids (call events
+    carry no clientId of their own), then the facts and the views' targets.
+    """
+    db = store.database
+    params = {"client": client_id, "before": int(before.timestamp() * 1000)}
+    calls = (
+        f"SELECT callSid FROM {db}.call_facts WHERE clientId = {{client:String}}"
+        " AND startedAt < fromUnixTimestamp64Milli({before:Int64}, 'UTC')"
+    )
+    counted = store.execute(f"SELECT count(DISTINCT callSid) FROM ({calls})", params)
+    found = int(counted[0][0]) if counted else 0
+    if not found:
+        return 0
+    sync = "SETTINGS mutations_sync = 2"
+    for table in ("events", "conversions"):
+        store.execute(f"ALTER TABLE {db}.{table} DELETE WHERE callSid IN ({calls}) {sync}", params)
+    store.execute(f"DELETE FROM {db}.call_state WHERE callSid IN ({calls})", params)
+    by_start = (
+        "clientId = {client:String}"
+        " AND startedAt < fromUnixTimestamp64Milli({before:Int64}, 'UTC')"
+    )
+    store.execute(f"ALTER TABLE {db}.calls_by_client DELETE WHERE {by_start} {sync}", params)
+    store.execute(
+        f"ALTER TABLE {db}.client_hourly DELETE WHERE clientId = {{client:String}}"
+        f" AND hour < toStartOfHour(fromUnixTimestamp64Milli({{before:Int64}}, 'UTC')) {sync}",
+        params,
+    )
+    store.execute(f"ALTER TABLE {db}.call_facts DELETE WHERE {by_start} {sync}", params)
+    return found
+
+
+def expire_client_calls(store: Store, now: datetime) -> dict[str, int]:
+    """One pass of per-client retention and due purges; calls deleted per client."""
+    deleted = {}
+    for client_id, before in client_cutoffs(store.client_settings().values(), now).items():
+        count = delete_client_calls(store, client_id, before)
+        if count:
+            deleted[client_id] = count
+            log.info(
+                "client's calls deleted (retention or purge)",
+                extra={"clientId": client_id, "calls": count},
+            )
+    return deleted

@@ -864,6 +864,8 @@ class Store:
                 s.leadQualifiedSec,
                 int(s.deleted),
                 s.version,
+                s.retentionDays,
+                s.purgeAfter,
             ]
             for s in settings
         ]
@@ -880,6 +882,8 @@ class Store:
                 "leadQualifiedSec",
                 "deleted",
                 "version",
+                "retentionDays",
+                "purgeAfter",
             ),
         )
 
@@ -888,13 +892,14 @@ class Store:
         where = "WHERE clientId = {clientId:String}" if client_id is not None else ""
         rows = self._query(
             "SELECT clientId, name, timezone, valuePerConversion, leadShortSec, leadLongSec, "
-            f"leadQualifiedSec, deleted, version FROM {self.database}.client_settings FINAL "
-            f"{where}",
+            f"leadQualifiedSec, deleted, version, retentionDays, purgeAfter "
+            f"FROM {self.database}.client_settings FINAL {where}",
             {"clientId": client_id} if client_id is not None else {},
         )
         found = {}
         for row in rows:
-            client, name, tz, value, short, long, qualified, deleted, version = row
+            client, name, tz, value, short, long, qualified, deleted, version = row[:9]
+            retention_days, purge_after = row[9:]
             found[client] = ClientSettings(
                 clientId=client,
                 name=name,
@@ -905,6 +910,8 @@ class Store:
                 leadQualifiedSec=qualified,
                 deleted=bool(deleted),
                 version=int(version),
+                retentionDays=retention_days,
+                purgeAfter=purge_after,
             )
         return found
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from services.router.access import parse_key_name
 from services.router.audit import AuditQuery
-from services.router.directory import optional_area_code, parse_e164, refuse_unknown
+from services.router.directory import iso_utc, optional_area_code, parse_e164, refuse_unknown
 from services.router.management import Management, number_not_found
 from services.router.openapi import document
 from switchboard.auth import Principal, authenticate
@@ -64,9 +64,9 @@ def management_api(management: Management, admin_token: str) -> Blueprint:
         return jsonify(updated.to_json())
 
     @api.delete("/clients/<client_id>")
-    def delete_client(client_id: str) -> tuple[str, int]:
-        management.delete_client(who(), client_id)
-        return "", 204
+    def delete_client(client_id: str) -> Response:
+        purge_after = management.delete_client(who(), client_id)
+        return jsonify({"id": client_id, "deleted": True, "purgeAfter": iso_utc(purge_after)})
 
     # ---- a client's numbers
     @api.post("/clients/<client_id>/numbers")

@@ -121,6 +121,7 @@ def create_app(config: Config | None = None) -> Flask:
             twilio_sync,
             dial_policy=DialPolicy(config.allowed_countries),
             daily_outbound_cap=config.daily_outbound_cap,
+            purge_grace_days=config.purge_grace_days,
         ),
         twilio_sync=twilio_sync,
     )

@@ -16,6 +16,7 @@ from services.router.dialing import (
     account_country,
     parse_countries,
 )
+from services.router.management import DEFAULT_PURGE_GRACE_DAYS
 from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
 from switchboard import settings
@@ -65,6 +66,8 @@ class Config:
     analytics_url: str = "http://127.0.0.1:8083"
     recordings_url: str = "http://127.0.0.1:8084"
     privacy_timeout_seconds: float = 30.0
+    # Days after a client's deletion before its calls and recordings are purged.
+    purge_grace_days: int = DEFAULT_PURGE_GRACE_DAYS
     # Toll fraud: the countries forwardTo and outbound calls may reach
     # (ROUTER_ALLOWED_COUNTRIES, default the country of TWILIO_PHONE_NUMBER,
     # else US), and the outbound calls a client may place per UTC day unless
@@ -116,6 +119,9 @@ class Config:
         daily_cap = env_int("ROUTER_DAILY_OUTBOUND_CAP", DEFAULT_DAILY_OUTBOUND_CAP)
         if daily_cap < 0:
             raise ConfigError(f"ROUTER_DAILY_OUTBOUND_CAP must be 0 or more, got {daily_cap}")
+        grace = env_int("ROUTER_CLIENT_PURGE_GRACE_DAYS", DEFAULT_PURGE_GRACE_DAYS)
+        if grace < 0:
+            raise ConfigError(f"ROUTER_CLIENT_PURGE_GRACE_DAYS must be 0 or more, got {grace}")
         return cls(
             database_url=database_url,
             admin_token=admin_token,
@@ -133,6 +139,7 @@ class Config:
             allowed_countries=allowed_countries,
             daily_outbound_cap=daily_cap,
             privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
+            purge_grace_days=grace,
             ingress_url=service_url("INGRESS_URL", "http://127.0.0.1:8081"),
             analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),
             recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),

@@ -23,7 +23,9 @@ from switchboard.events import Event, delivery_id
 SOURCE = "router"
 
 
-def client_settings_changed(client: Client, deleted: bool = False) -> Event:
+def client_settings_changed(
+    client: Client, deleted: bool = False, purge_after: datetime | None = None
+) -> Event:
     settings = client.settings
     return Event(
         type="client.settings-changed",
@@ -39,6 +41,8 @@ def client_settings_changed(client: Client, deleted: bool = False) -> Event:
             "name": settings.name,
             "timezone": settings.timezone,
             "deleted": deleted,
+            # A deleted client's calls, recordings and reports are purged from then on.
+            "purgeAfter": iso_utc(purge_after) if purge_after is not None else None,
             # What analytics reports with: the default value of a conversion
             # and the talk times of lead quality (null: analytics' defaults).
             "valuePerConversion": money_json(settings.value_per_conversion),

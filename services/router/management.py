@@ -21,7 +21,7 @@ its configuration at Twilio to be brought up to date; the Twilio sync
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -37,6 +37,7 @@ from services.router.directory import (
     NumberAssignment,
     NumberChanges,
     OwnedNumber,
+    iso_utc,
     parse_client_id,
 )
 from services.router.outbound import MakeCall, TwimlRequest
@@ -57,6 +58,8 @@ from switchboard.http import ApiError
 from switchboard.kafka import Topics
 
 log = logging.getLogger(__name__)
+# Days between a client's deletion and the purge of its calls, recordings and reports.
+DEFAULT_PURGE_GRACE_DAYS = 30
 
 
 class Management:
@@ -71,7 +74,9 @@ class Management:
         twilio_sync: TwilioSync | None = None,
         dial_policy: DialPolicy | None = None,
         daily_outbound_cap: int = DEFAULT_DAILY_OUTBOUND_CAP,
+        purge_grace_days: int = DEFAULT_PURGE_GRACE_DAYS,
     ) -> None:
+        self._purge_grace_days = purge_grace_days
         self._store = store
         self._table = table
         self._relay = relay
@@ -157,10 +162,15 @@ class Management:
         self._committed(numbers_changed=True)
         return updated
 
-    def delete_client(self, who: Principal, raw_id: str) -> None:
-        """Delete a client: its numbers go back to the pool, its keys stop working."""
+    def delete_client(self, who: Principal, raw_id: str) -> datetime:
+        """Delete a client: its numbers go back to the pool, its keys stop working.
+
+        Its calls, recordings and reports are purged by their services once the
+        grace period has passed (the moment returned, carried by the event).
+        """
         admin_only(who, "delete clients")
         client_id = self._visible_id(who, raw_id)
+        purge_after = datetime.now(UTC) + timedelta(days=self._purge_grace_days)
         with self._store.transaction() as tx:
             client = tx.lock_client(client_id)
             if client is None:
@@ -177,16 +187,21 @@ class Management:
                     "client",
                     client_id,
                     client_id,
-                    {"name": client.settings.name, "releasedNumbers": released},
+                    {
+                        "name": client.settings.name,
+                        "releasedNumbers": released,
+                        "purgeAfter": iso_utc(purge_after),
+                    },
                 ),
             )
             tx.enqueue(
                 self._topics.client_events,
                 client_id,
-                facts.client_settings_changed(client, deleted=True),
+                facts.client_settings_changed(client, deleted=True, purge_after=purge_after),
             )
             tx.notify_numbers_changed(client_id)
         self._committed(numbers_changed=True)
+        return purge_after
 
     # ---- numbers
     def numbers(self, who: Principal, raw_id: str) -> list[NumberAssignment]:

@@ -324,6 +324,20 @@ SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "ClientDeleted": {
+        "type": "object",
+        "required": ["id", "deleted", "purgeAfter"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "deleted": {"const": True},
+            "purgeAfter": {
+                "type": "string",
+                "format": "date-time",
+                "description": "When the client's calls, recordings and reports are purged",
+            },
+        },
+        "additionalProperties": False,
+    },
     "ApiKey": {
         "type": "object",
         "required": ["keyId", "clientId", "name", "hint", "createdAt", "revokedAt"],
@@ -424,8 +438,9 @@ def router_paths() -> dict[str, Any]:
                 error_statuses=(400, 404),
             ),
             "delete": operation(
-                "Delete a client (admin): its numbers return to the pool, its keys stop working",
-                {"204": answer("Deleted")},
+                "Delete a client (admin): its numbers return to the pool, its keys stop working;"
+                " its calls, recordings and reports are purged after a grace period",
+                {"200": answer("Deleted", ref("ClientDeleted"))},
                 tag=clients,
                 error_statuses=(404,),
             ),

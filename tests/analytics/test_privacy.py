@@ -8,8 +8,14 @@ from datetime import UTC, datetime, timedelta
 from flask import Flask
 
 from services.analytics.calls import CallFilter
+from services.analytics.clients import ClientSettings
 from services.analytics.consumer import write
-from services.analytics.privacy import ErasedCallers, find_text
+from services.analytics.privacy import (
+    ErasedCallers,
+    client_cutoffs,
+    expire_client_calls,
+    find_text,
+)
 from services.analytics.store import Store
 from services.router.privacy import caller_erased
 from switchboard.events import Event
@@ -112,3 +118,51 @@ def test_search_for_a_stored_text_is_for_the_admin_only(
     assert refused.status_code == 403
     short = client.get("/internal/privacy/search", query_string={"text": "+1"}, headers=AUTH)
     assert short.status_code == 400
+
+
+def rows_of(store: Store, sid: str) -> dict[str, int]:
+    """Rows per table that mention the call (its CallSid), the views' targets included."""
+    return {table: n for table, n in find_text(store, sid).items() if n}
+
+
+def test_a_clients_calls_older_than_its_retention_go_while_another_clients_stay(
+    store: Store,
+) -> None:
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=45), now - timedelta(days=2)
+    ingest(
+        store,
+        [
+            script.settings_changed("keeps-30-days", retentionDays=30),
+            script.settings_changed("keeps-all"),
+        ],
+    )
+    ingest(store, script.answered_call("CAold30", old, "keeps-30-days", talk=20))
+    ingest(store, script.answered_call("CArecent30", recent, "keeps-30-days", talk=20))
+    ingest(store, script.answered_call("CAoldall", old, "keeps-all", talk=20))
+    assert rows_of(store, "CAold30").keys() >= {"events", "call_facts", "calls_by_client"}
+
+    deleted = expire_client_calls(store, now)
+
+    assert deleted == {"keeps-30-days": 1}
+    assert rows_of(store, "CAold30") == {}
+    assert store.get_call("CArecent30") is not None and rows_of(store, "CArecent30")
+    assert store.get_call("CAoldall") is not None
+    assert store.summary(CallFilter(client_id="keeps-30-days")).totalCalls == 1
+    assert store.summary(CallFilter(client_id="keeps-all")).totalCalls == 1
+    assert expire_client_calls(store, now) == {}  # nothing left to delete
+
+
+def test_client_cutoffs_purge_a_deleted_client_only_once_its_purge_is_due() -> None:
+    now = datetime(2026, 1, 31, tzinfo=UTC)
+    settings = [
+        ClientSettings("gone", deleted=True, purgeAfter=now - timedelta(seconds=1)),
+        ClientSettings("grace", deleted=True, purgeAfter=now + timedelta(days=1), retentionDays=7),
+        ClientSettings("kept"),
+        ClientSettings("thirty", retentionDays=30),
+    ]
+    cutoffs = client_cutoffs(settings, now)
+    assert cutoffs["gone"] > now + timedelta(days=365 * 100)  # past every call
+    assert cutoffs["grace"] == now - timedelta(days=7)
+    assert cutoffs["thirty"] == now - timedelta(days=30)
+    assert "kept" not in cutoffs

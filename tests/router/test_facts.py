@@ -27,12 +27,14 @@ def test_client_settings_changed_matches_the_shared_schema() -> None:
         "name": "Acme",
         "timezone": "UTC",
         "deleted": False,
+        "purgeAfter": None,
         "valuePerConversion": None,
         "leadThresholds": None,
     }
-    deleted = facts.client_settings_changed(client, deleted=True).to_dict()
+    deleted = facts.client_settings_changed(client, deleted=True, purge_after=MOMENT).to_dict()
     events.validate(deleted)
     assert deleted["data"]["deleted"] is True
+    assert deleted["data"]["purgeAfter"] == "2025-03-01T12:00:00.000Z"
 
 
 def test_client_settings_changed_carries_what_analytics_reports_with() -> None:

@@ -3,6 +3,8 @@ audited, announced twice on the compacted topic; refused for anyone but the admi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import psycopg
 from flask.testing import FlaskClient
 
@@ -82,3 +84,23 @@ def test_export_answers_503_when_analytics_cannot_be_asked(make_app: AppFactory)
     reply = http.get(f"/api/privacy/callers/{CALLER}", headers=AUTH)
     assert reply.status_code == 503
     assert reply.get_json()["error"]["code"] == "service_unavailable"
+
+
+def test_deleting_a_client_answers_and_announces_when_its_data_is_purged(
+    make_app: AppFactory, kafka_bootstrap: str, topics: Topics
+) -> None:
+    http = make_app(purge_grace_days=30).test_client()
+    client = create_client(http)
+    before = datetime.now(UTC)
+
+    reply = http.delete(f"/api/clients/{client['id']}", headers=AUTH)
+
+    assert reply.status_code == 200
+    purge_after = datetime.fromisoformat(reply.get_json()["purgeAfter"].replace("Z", "+00:00"))
+    assert abs(purge_after - (before + timedelta(days=30))) < timedelta(seconds=5)
+    [entry] = audit_entries(http, action="client.deleted")
+    assert entry["details"]["purgeAfter"] == reply.get_json()["purgeAfter"]
+    found = read_topic(kafka_bootstrap, topics.client_events, expect=2)
+    deleted = [m["value"] for m in found if m["value"]["data"]["deleted"]]
+    assert [event["data"]["purgeAfter"] for event in deleted] == [reply.get_json()["purgeAfter"]]
+    validate(deleted[0])
