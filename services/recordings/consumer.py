@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -40,7 +41,7 @@ from services.recordings.config import Config
 from services.recordings.metadata import ClientSettings
 from services.recordings.store import Store
 from switchboard import kafka
-from switchboard.events import Event, InvalidEvent, decode
+from switchboard.events import Event, InvalidEvent, decode, read_time
 from switchboard.privacy import caller_token
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,7 @@ class RecordingsWorker:
             recording_enabled=bool(data["recordingEnabled"]),
             retention_days=data.get("retentionDays"),
             delete_from_twilio=bool(data["deleteFromTwilio"]),
+            purge_after=_purge_after(data.get("purgeAfter")),
         )
         if self.store.save_client_settings(settings, event.id, event.occurred_at):
             # Recordings stored before these settings arrived (another topic, so
@@ -434,3 +436,13 @@ class RecordingsWorker:
         self._marked.clear()
         self._retry_msg = None
         self._retry_delay = _RETRY_FIRST_SECONDS
+
+
+def _purge_after(value: object) -> datetime | None:
+    """A deleted client's purge moment; one that cannot be read counts as none."""
+    if value is None:
+        return None
+    try:
+        return read_time(value, "purgeAfter")
+    except InvalidEvent:
+        return None

@@ -7,8 +7,9 @@ and recording.deleted is announced. Deleting a missing object is not an
 error, so a deletion interrupted anywhere is simply repeated. A Twilio copy
 that could not be deleted right then is retried by the periodic job.
 
-`run_housekeeping()` is one pass of that job (retention, then pending Twilio
-deletions, then old parts of killed downloads); `HousekeepingJob` runs it on
+`run_housekeeping()` is one pass of that job (retention, the purge of deleted
+clients whose grace period has passed, then pending Twilio deletions, then
+old parts of killed downloads); `HousekeepingJob` runs it on
 an interval in a thread. Tests call the function directly.
 """
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.recordings import announcements, retention
@@ -30,6 +31,7 @@ from services.recordings.twilio_rest import TwilioRecordings, TwilioUnavailable
 log = logging.getLogger(__name__)
 
 RETENTION_ACTOR = "system:retention"
+PURGE_ACTOR = "system:purge"
 # A part older than this belongs to a download that died; a live one is minutes old at most.
 STALE_PART_SECONDS = 6 * 3600
 
@@ -39,6 +41,7 @@ class HousekeepingResult:
     expired_deleted: list[str]
     twilio_copies_deleted: list[str]
     parts_removed: int
+    clients_purged: list[str] = field(default_factory=list)
 
 
 class Deleter:
@@ -160,6 +163,26 @@ def delete_expired(
     return deleted
 
 
+def purge_deleted_clients(store: Store, deleter: Deleter, now: datetime) -> list[str]:
+    """Every recording of each deleted client whose purge is due; the clients purged."""
+    purged = []
+    for client_id in store.purges_due(now):
+        deleted = [
+            deleter.delete(recording, PURGE_ACTOR, "purge")
+            for recording in store.client_recordings(client_id)
+        ]
+        calls = store.forget_client_calls(client_id)
+        store.audit(
+            PURGE_ACTOR,
+            "client.purged",
+            f"client:{client_id}",
+            client_id,
+            {"recordings": [r.recording_sid for r in deleted], "calls": calls},
+        )
+        purged.append(client_id)
+    return purged
+
+
 def delete_pending_twilio_copies(store: Store, deleter: Deleter, default_delete: bool) -> list[str]:
     done: list[str] = []
     for recording in store.twilio_copies_to_delete(default_delete):
@@ -174,16 +197,19 @@ def run_housekeeping(
     """One pass: retention, pending Twilio deletions, parts of downloads that died."""
     moment = now or datetime.now(UTC)
     expired = delete_expired(store, deleter, moment, config.default_retention_days)
+    purged = purge_deleted_clients(store, deleter, moment)
     copies = delete_pending_twilio_copies(store, deleter, config.default_delete_from_twilio)
     parts = storage.sweep_parts(STALE_PART_SECONDS)
-    if expired or copies or parts:
+    if expired or copies or parts or purged:
         log.info(
-            "housekeeping: %d expired deleted, %d Twilio copies deleted, %d parts removed",
+            "housekeeping: %d expired deleted, %d Twilio copies deleted, %d parts removed, "
+            "%d deleted clients purged",
             len(expired),
             len(copies),
             parts,
+            len(purged),
         )
-    return HousekeepingResult(expired, copies, parts)
+    return HousekeepingResult(expired, copies, parts, purged)
 
 
 class HousekeepingJob:

@@ -26,6 +26,8 @@ class ClientSettings:
     recording_enabled: bool
     retention_days: int | None
     delete_from_twilio: bool
+    # Set once the client is deleted: its recordings are purged from then on.
+    purge_after: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -138,12 +138,13 @@ class Store:
             row = conn.execute(
                 "INSERT INTO recordings.client_settings"
                 " (client_id, recording_enabled, retention_days, delete_from_twilio,"
-                "  event_id, changed_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
+                "  event_id, changed_at, purge_after)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (client_id) DO UPDATE SET"
                 " recording_enabled = EXCLUDED.recording_enabled,"
                 " retention_days = EXCLUDED.retention_days,"
                 " delete_from_twilio = EXCLUDED.delete_from_twilio,"
+                " purge_after = EXCLUDED.purge_after,"
                 " event_id = EXCLUDED.event_id, changed_at = EXCLUDED.changed_at,"
                 " updated_at = now()"
                 " WHERE recordings.client_settings.changed_at <= EXCLUDED.changed_at"
@@ -155,9 +156,41 @@ class Store:
                     settings.delete_from_twilio,
                     event_id,
                     changed_at,
+                    settings.purge_after,
                 ),
             ).fetchone()
         return row is not None
+
+    def purges_due(self, now: datetime) -> list[str]:
+        """Deleted clients whose purge is due and who still have recordings or calls."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT s.client_id FROM recordings.client_settings s"
+                " WHERE s.purge_after <= %s AND (EXISTS ("
+                "  SELECT 1 FROM recordings.recordings r"
+                "  WHERE r.client_id = s.client_id AND r.status = 'stored')"
+                " OR EXISTS (SELECT 1 FROM recordings.calls c WHERE c.client_id = s.client_id))"
+                " ORDER BY s.client_id",
+                (now,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def client_recordings(self, client_id: str) -> list[Recording]:
+        """The client's stored recordings."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_RECORDING_COLUMNS} FROM recordings.recordings"
+                " WHERE client_id = %s AND status = 'stored' ORDER BY recorded_at",
+                (client_id,),
+            ).fetchall()
+        return [_recording(row) for row in rows]
+
+    def forget_client_calls(self, client_id: str) -> int:
+        """A purged client's calls (and their callers' numbers) forgotten; how many."""
+        with self._pool.connection() as conn:
+            return conn.execute(
+                "DELETE FROM recordings.calls WHERE client_id = %s", (client_id,)
+            ).rowcount
 
     def client_settings(self, client_id: str) -> ClientSettings | None:
         with self._pool.connection() as conn:

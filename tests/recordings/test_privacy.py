@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -10,6 +11,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from services.recordings.app import Runtime, create_app
+from services.recordings.deletion import run_housekeeping
+from services.recordings.metadata import ClientSettings
 from switchboard.privacy import caller_token
 from tests.recordings import recording_events as ev
 from tests.recordings.conftest import ADMIN, Sim
@@ -69,3 +72,34 @@ def test_a_callers_data_across_clients_is_for_the_admin_and_needs_a_number(
     assert http.delete(path, headers={"Authorization": "Bearer sk_nobody"}).status_code == 403
     bad = http.delete("/internal/privacy/callers/2125550147", headers=ADMIN_HEADERS)
     assert bad.status_code == 400 and bad.get_json()["error"]["code"] == "invalid_number"
+
+
+def test_a_deleted_clients_recordings_are_purged_once_its_grace_period_has_passed(
+    runtime: Runtime, sim: Sim
+) -> None:
+    gone, waiting, kept = ev.new_client_id(), ev.new_client_id(), ev.new_client_id()
+    recordings = {c: stored_recording(runtime, sim, c) for c in (gone, waiting, kept)}
+    now = datetime.now(UTC)
+    due = {gone: now - timedelta(seconds=1), waiting: now + timedelta(days=1)}
+    for client, purge_after in due.items():
+        settings = ClientSettings(client, True, None, False, purge_after=purge_after)
+        assert runtime.store.save_client_settings(settings, f"event-{client}", now)
+
+    result = run_housekeeping(
+        runtime.config, runtime.store, runtime.storage, runtime.deleter, now=now
+    )
+
+    assert result.clients_purged == [gone]
+    purged = runtime.store.recording(recordings[gone].recording_sid)
+    assert purged is not None and purged.status == "deleted" and purged.deletion_reason == "purge"
+    assert not (Path(runtime.config.storage_dir) / str(recordings[gone].storage_key)).exists()
+    assert runtime.store.call_client(recordings[gone].call_sid) is None
+    for client in (waiting, kept):
+        still = runtime.store.recording(recordings[client].recording_sid)
+        assert still is not None and still.stored
+    [entry] = runtime.store.audit_log(10, f"client:{gone}")
+    assert entry.action == "client.purged"
+    again = run_housekeeping(
+        runtime.config, runtime.store, runtime.storage, runtime.deleter, now=now
+    )
+    assert again.clients_purged == []
