@@ -9,6 +9,8 @@ nesting on the text first (brackets inside strings do not count) and
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from flask import Flask, jsonify
@@ -126,3 +128,17 @@ def test_a_body_that_is_not_a_json_object_is_400(
     reply = app.test_client().post("/things", data=body, content_type=content_type)
     assert reply.status_code == 400
     assert reply.get_json()["error"]["code"] == "invalid_body"
+
+
+def test_no_route_reads_a_json_body_but_through_json_object() -> None:
+    """Flask's own get_json would hand `[` * 50,000 to the recursive decoder again."""
+    root = Path(__file__).resolve().parents[2]
+    readers = re.compile(r"\bget_json\(|\brequest\.json\b|loads\(\s*request\b")
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for folder in ("services", "switchboard")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if readers.search(line)
+    ]
+    assert found == []
