@@ -18,7 +18,11 @@ from flask.testing import FlaskClient
 from hypothesis import given
 
 from tests.analytics.conftest import AUTH
-from tests.fuzz.bad_input import crafted_cursors, deeply_nested_bodies
+from tests.fuzz.bad_input import (
+    crafted_analytics_reads,
+    crafted_cursors,
+    deeply_nested_bodies,
+)
 from tests.fuzz.conftest import FUZZ
 
 
@@ -133,3 +137,15 @@ def test_fuzzed_cursors_and_deep_bodies_never_get_a_5xx(http: FlaskClient) -> No
 
     cursor_refused()
     body_refused()
+
+
+def test_fuzzed_read_parameters_never_get_a_5xx(http: FlaskClient) -> None:
+    @FUZZ
+    @given(crafted_analytics_reads())
+    def answered_or_refused(url: str) -> None:
+        reply = http.get(url, headers=AUTH)
+        assert reply.status_code in (200, 400), (url, reply.status_code, reply.data[:300])
+        if reply.status_code == 400:
+            assert reply.get_json()["error"]["message"]
+
+    answered_or_refused()

@@ -537,3 +537,70 @@ def _not_a_cursor(value: Any) -> bool:
         and type(value[0]) is int
         and isinstance(value[1], str)
     )
+
+
+# Query parameters of analytics' reads, and values built to trip their parsers.
+ANALYTICS_READS = (
+    "/api/calls",
+    "/api/analytics/summary",
+    "/api/analytics/timeseries",
+    "/api/analytics/durations",
+    "/api/analytics/peak-hours",
+    "/api/analytics/top-callers",
+    "/api/analytics/geography",
+    "/api/analytics/lead-quality",
+    "/api/analytics/campaigns",
+    "/api/analytics/missed-calls",
+    "/api/analytics/audit",
+)
+ANALYTICS_PARAMETERS = (
+    "from",
+    "to",
+    "tz",
+    "interval",
+    "limit",
+    "minDuration",
+    "campaign",
+    "status",
+    "direction",
+    "clientId",
+    "caller",
+    "cursor",
+    "format",
+    "before",
+    "action",
+)
+
+
+def crafted_query_values() -> st.SearchStrategy[str]:
+    return st.one_of(
+        range_positions(),
+        crafted_cursors(),
+        st.sampled_from(
+            [
+                "9999-12-31T23:59:59Z",
+                "0001-01-01",
+                "2024-05-01T00:00:00+99:00",
+                "../../etc/passwd",
+                "/etc/localtime",
+                "UTC\x00",
+                "Europe/" + "A" * 300,
+                "-1",
+                "1e9",
+                "csv",
+                "+14155550100",
+                "=HYPERLINK(1)",
+            ]
+        ),
+        st.text(st.characters(exclude_categories=["Cs"]), max_size=40),
+    )
+
+
+@st.composite
+def crafted_analytics_reads(draw: st.DrawFn) -> str:
+    """A path of analytics' read API with parameters whose values are built to trip it."""
+    path = draw(st.sampled_from(ANALYTICS_READS))
+    params = draw(
+        st.dictionaries(st.sampled_from(ANALYTICS_PARAMETERS), crafted_query_values(), max_size=4)
+    )
+    return path + "?" + urlencode(params)
