@@ -565,7 +565,7 @@ class AnalyticsConsumer:
         try:
             if days > 0:
                 self.store.expire_call_state(days)
-            expire_client_calls(self.store, datetime.now(UTC))
+            expire_client_calls(self.store, datetime.now(UTC), self._erased)
         except Exception as err:
             log.warning("expired calls not deleted from call_state, next try in an hour: %s", err)
 

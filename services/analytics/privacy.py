@@ -62,11 +62,16 @@ class ErasedCallers:
         self.secret = secret
         self._tokens = set(tokens)
         self._lock = threading.Lock()
+        # Deleted clients already purged: their late events (a recording deleted by
+        # the purge, say) must not bring a call of theirs back.
+        self.purged_clients: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, store: Store, secret: str) -> ErasedCallers:
         rows = store.execute(f"SELECT DISTINCT token FROM {store.database}.erased_callers")
-        return cls(secret, [row[0] for row in rows])
+        erased = cls(secret, [row[0] for row in rows])
+        erased.purged_clients = purged_clients(store.client_settings().values(), datetime.now(UTC))
+        return erased
 
     def __contains__(self, token: object) -> bool:
         return token in self._tokens
@@ -97,7 +102,12 @@ class ErasedCallers:
     def scrub(
         self, events: Sequence[Event], payloads: Mapping[str, bytes] | None
     ) -> tuple[list[Event], Mapping[str, bytes] | None]:
-        """The events (and their raw payloads) with every erased caller's number tokenized."""
+        """The events (and their raw payloads) with every erased caller's number tokenized.
+
+        Events of purged clients are left out altogether.
+        """
+        if self.purged_clients:
+            events = [e for e in events if e.clientId not in self.purged_clients]
         if not self._tokens:
             return list(events), payloads
         scrubbed: list[Event] = []
@@ -250,6 +260,12 @@ def client_cutoffs(settings: Iterable[ClientSettings], now: datetime) -> dict[st
 _PAST_EVERY_CALL = datetime(2999, 12, 31, tzinfo=UTC)
 
 
+def purged_clients(settings: Iterable[ClientSettings], now: datetime) -> frozenset[str]:
+    """The deleted clients whose purge is due (pure)."""
+    cutoffs = client_cutoffs(settings, now)
+    return frozenset(c for c, before in cutoffs.items() if before == _PAST_EVERY_CALL)
+
+
 def delete_client_calls(store: Store, client_id: str, before: datetime) -> int:
     """Delete the client's calls that started before `before`, from every table; how many.
 
@@ -284,10 +300,18 @@ def delete_client_calls(store: Store, client_id: str, before: datetime) -> int:
     return found
 
 
-def expire_client_calls(store: Store, now: datetime) -> dict[str, int]:
-    """One pass of per-client retention and due purges; calls deleted per client."""
+def expire_client_calls(
+    store: Store, now: datetime, erased: ErasedCallers | None = None
+) -> dict[str, int]:
+    """One pass of per-client retention and due purges; calls deleted per client.
+
+    `erased` learns which clients are purged, so that their later events are left out.
+    """
     deleted = {}
-    for client_id, before in client_cutoffs(store.client_settings().values(), now).items():
+    settings = list(store.client_settings().values())
+    if erased is not None:
+        erased.purged_clients = purged_clients(settings, now)
+    for client_id, before in client_cutoffs(settings, now).items():
         count = delete_client_calls(store, client_id, before)
         if count:
             deleted[client_id] = count

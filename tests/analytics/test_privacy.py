@@ -17,6 +17,10 @@ from services.analytics.privacy import (
     find_text,
 )
 from services.analytics.store import Store
+from services.recordings.announcements import deleted_event
+from services.router import facts
+from services.router.directory import Client
+from services.router.directory import ClientSettings as RouterSettings
 from services.router.privacy import caller_erased
 from switchboard.events import Event
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
@@ -166,3 +170,26 @@ def test_client_cutoffs_purge_a_deleted_client_only_once_its_purge_is_due() -> N
     assert cutoffs["grace"] == now - timedelta(days=7)
     assert cutoffs["thirty"] == now - timedelta(days=30)
     assert "kept" not in cutoffs
+
+
+def test_a_purged_clients_calls_go_and_its_late_events_do_not_bring_one_back(
+    store: Store,
+) -> None:
+    now = datetime.now(UTC)
+    erased = ErasedCallers(DEV_TOKEN_SECRET)
+    ingest(store, script.answered_call("CApurged", BASE, "gone-client", talk=20), erased)
+    ingest(store, script.answered_call("CAstays", BASE, "other-client", talk=20), erased)
+    gone = Client("gone-client", RouterSettings(name="Gone"), BASE, BASE)
+    purge_due = facts.client_settings_changed(
+        gone, deleted=True, purge_after=now - timedelta(seconds=1)
+    )
+    ingest(store, [purge_due], erased)
+
+    assert expire_client_calls(store, now, erased) == {"gone-client": 1}
+    assert erased.purged_clients == {"gone-client"}
+    assert store.get_call("CApurged") is None and rows_of(store, "CApurged") == {}
+    assert store.get_call("CAstays") is not None
+
+    late = deleted_event("RE" + "1" * 32, "CApurged", "gone-client", "purge", "system:purge", True)
+    ingest(store, [late], erased)
+    assert store.get_call("CApurged") is None

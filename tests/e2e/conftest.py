@@ -168,6 +168,8 @@ def system(
         "INGRESS_URL": f"http://127.0.0.1:{ports['ingress']}",
         "ANALYTICS_URL": f"http://127.0.0.1:{ports['analytics']}",
         "RECORDINGS_URL": f"http://127.0.0.1:{ports['recordings']}",
+        # A deleted client's data is purged at once (tests/e2e/test_privacy.py).
+        "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
         "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['twilio_sim']}",
         "RECORDINGS_STORAGE_DIR": str(folder / "recordings"),
         "INGRESS_SPOOL_DIR": str(folder / "spool"),

@@ -5,6 +5,7 @@ and reading the call events again does not bring it back."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,3 +187,47 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
     assert not everywhere(system, caller)
     assert system.call(sids[0])["from"] == token
     assert system.summary(client_id) == before
+
+
+def test_a_deleted_clients_calls_and_recordings_are_purged_after_the_grace_period(
+    system: System,
+) -> None:
+    """The stack runs with ROUTER_CLIENT_PURGE_GRACE_DAYS=0: the grace period is over at once."""
+    client_id = system.new_client("+14155553535")
+    tracked = number()
+    system.assign(client_id, tracked)
+    own(system, tracked)
+    sid = play(system, **{"from": number(), "to": tracked, "talkSeconds": 14})["callSid"]
+
+    def stored() -> dict[str, Any] | None:
+        reply = system.admin("GET", f"/api/twilio/recording/{sid}")
+        found = reply.json().get("recordings", []) if reply.status_code == 200 else []
+        return next((r for r in found if r["status"] == "stored"), None)
+
+    recording = wait_until(stored, timeout=20.0, message="the call's recording stored")
+    assert system.call(sid, timeout=10.0)["clientId"] == client_id
+    staying = system.new_client("+14155553636")
+    other_number = number()
+    system.assign(staying, other_number)
+    own(system, other_number)
+    kept = play(system, **{"from": number(), "to": other_number, "talkSeconds": 9})["callSid"]
+    system.call(kept, timeout=10.0)
+
+    reply = system.admin("DELETE", f"/api/clients/{client_id}")
+
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["purgeAfter"] <= datetime.now(UTC).isoformat()
+
+    def purged() -> bool:
+        media = requests.get(recording["downloadUrl"], timeout=10)
+        call = system.admin("GET", f"/api/calls/{sid}")
+        return media.status_code == 404 and call.status_code == 404
+
+    wait_until(purged, timeout=30.0, message="the deleted client's call and recording purged")
+    # Only the audit of who read the call stays: an audit outlives what it audits.
+    assert set(analytics_holding(system, sid)) <= {"audit_log"}
+    [tombstone] = system.admin("GET", f"/api/twilio/recording/{sid}").json()["recordings"]
+    assert (tombstone["status"], tombstone["deletionReason"]) == ("deleted", "purge")
+    assert system.call(kept)["clientId"] == staying
+    audit = system.admin("GET", "/api/recordings/audit", params={"target": f"client:{client_id}"})
+    assert "client.purged" in {entry["action"] for entry in audit.json()["entries"]}
