@@ -591,6 +591,27 @@ def router_paths() -> dict[str, Any]:
                 error_statuses=(400,),
             ),
         },
+        "/api/privacy/callers/{number}": {
+            "parameters": [
+                path_param(
+                    "number", {"type": "string", "pattern": r"^\+[1-9]\d{6,14}$"}, "E.164"
+                )
+            ],
+            "get": operation(
+                "Everything held about a caller (admin; GDPR article 15): calls, recordings"
+                " with fresh signed links, alerts sent to them",
+                {"200": answer("What is held", {"type": "object"})},
+                tag="privacy",
+                error_statuses=(400,),
+            ),
+            "delete": operation(
+                "Erase a caller's number from every store (admin; GDPR article 17):"
+                " each store's status, done or pending (docs/security.md)",
+                {"202": answer("Erased, or under way", {"type": "object"})},
+                tag="privacy",
+                error_statuses=(400,),
+            ),
+        },
         "/api/twilio/numbers": {
             "get": operation(
                 "Every number held: pooled or assigned (admin)",

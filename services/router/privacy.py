@@ -11,10 +11,13 @@ Router owns the public endpoints, `/api/privacy/callers/<number>`, admin only:
   client-events topic under one key: with the number, then without it, so
   compaction keeps only the number-less version. The answer lists each store
   with its status: `done`, `pending` (it acts on the event) or `failed`
-  (the request is recorded; repeating the DELETE is harmless).
+  (the request is recorded, `complete` is false; repeating the DELETE is
+  harmless and finishes the job).
 - `GET` returns what is held about the caller: the calls (from analytics),
   the recordings with fresh signed links (from recordings), and the alerts
-  sent to them (none: reporting, which would send them, does not exist yet).
+  sent to them (none: reporting, which would send them, does not exist yet);
+  `complete` is false, and `unavailable` says why, when a service could not
+  be asked.
 
 Every step is audited, under the token, never the number.
 """
@@ -151,25 +154,36 @@ class Privacy:
                 who.name,
                 AuditRecord("caller.erased", "caller", token, None, {"stores": stores}),
             )
-        return {"token": token, "stores": stores}
+        failed = sorted(name for name, s in stores.items() if s["status"] == "failed")
+        return {"token": token, "complete": not failed, "failed": failed, "stores": stores}
 
     def export(self, who: Principal, number: str) -> dict[str, Any]:
         admin_only(who, "export a caller's data")
         token = caller_token(self._secret, checked(number))
         services = self._services
-        try:
-            calls = services.call(
-                "GET",
-                f"{services.analytics_url}/api/calls",
-                params={"caller": number, "limit": _MAX_CALLS},
-            ).get("calls", [])
-            recordings = services.call(
-                "GET",
-                f"{services.recordings_url}/internal/privacy/callers/{quote(number)}",
-                params={"token": token},
-            ).get("recordings", [])
-        except ServiceFailed as err:
-            raise ApiError(503, "service_unavailable", f"export incomplete: {err}") from err
+        unavailable: dict[str, str] = {}
+
+        def held(service: str, key: str, url: str, **params: Any) -> list[Any]:
+            try:
+                found = services.call("GET", url, params=params).get(key, [])
+            except ServiceFailed as err:
+                unavailable[service] = str(err)
+                return []
+            return found if isinstance(found, list) else []
+
+        calls = held(
+            "analytics",
+            "calls",
+            f"{services.analytics_url}/api/calls",
+            caller=number,
+            limit=_MAX_CALLS,
+        )
+        recordings = held(
+            "recordings",
+            "recordings",
+            f"{services.recordings_url}/internal/privacy/callers/{quote(number)}",
+            token=token,
+        )
         with self._store.transaction() as tx:
             tx.audit(
                 who.name,
@@ -178,11 +192,14 @@ class Privacy:
                     "caller",
                     token,
                     None,
-                    {"calls": len(calls), "recordings": len(recordings)},
+                    {"calls": len(calls), "recordings": len(recordings), "missing": unavailable},
                 ),
             )
         return {
             "number": number,
+            # False when a service could not be asked: `unavailable` says which and why.
+            "complete": not unavailable,
+            "unavailable": unavailable,
             "calls": calls,
             "recordings": recordings,
             "alerts": [],
@@ -215,18 +232,9 @@ def privacy_api(privacy: Privacy, management: Management, admin_token: str) -> B
 
     @api.delete("/callers/<number>")
     def erase_caller(number: str) -> tuple[Response, int]:
-        result = privacy.erase(g.principal, number)
-        failed = [name for name, s in result["stores"].items() if s["status"] == "failed"]
-        if failed:
-            body = {
-                "error": {
-                    "code": "erasure_incomplete",
-                    "message": f"not erased yet from {', '.join(failed)}; repeat the request",
-                },
-                **result,
-            }
-            return jsonify(body), 503
-        return jsonify(result), 202
+        # Accepted even when a service could not be reached: the request is recorded
+        # and announced; `complete` is false and repeating it finishes the job.
+        return jsonify(privacy.erase(g.principal, number)), 202
 
     @api.get("/callers/<number>")
     def export_caller(number: str) -> Response:

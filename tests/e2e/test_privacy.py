@@ -117,6 +117,7 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
 
     # Export (article 15): the calls, the recordings with links that work, the alerts.
     exported = wait_until(recorded, timeout=20.0, message="the caller's recording stored")
+    assert exported["complete"] is True
     assert sorted(c["callSid"] for c in exported["calls"]) == sorted(sids[:2])
     assert exported["alerts"] == []
     [recording] = exported["recordings"]
@@ -132,6 +133,7 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
     reply = system.admin("DELETE", f"/api/privacy/callers/{caller}")
     assert reply.status_code == 202, reply.text
     erased = reply.json()
+    assert erased["complete"] is True
     stores = erased["stores"]
     assert {name: s["status"] for name, s in stores.items()} == {
         "router": "done",

@@ -53,9 +53,9 @@ def test_erasure_is_recorded_audited_and_announced_even_while_other_services_are
 
     reply = http.delete(f"/api/privacy/callers/{CALLER}", headers=AUTH)
 
-    assert reply.status_code == 503
+    assert reply.status_code == 202
     body = reply.get_json()
-    assert body["error"]["code"] == "erasure_incomplete"
+    assert body["complete"] is False and body["failed"] == ["ingressSpool", "recordings"]
     assert body["token"] == TOKEN
     statuses = {name: store["status"] for name, store in body["stores"].items()}
     assert statuses == {
@@ -79,11 +79,18 @@ def test_erasure_is_recorded_audited_and_announced_even_while_other_services_are
     assert second["data"]["number"] is None  # what compaction keeps
 
 
-def test_export_answers_503_when_analytics_cannot_be_asked(make_app: AppFactory) -> None:
-    http = make_app(analytics_url=unreachable()).test_client()
+def test_an_export_says_it_is_incomplete_when_a_service_cannot_be_asked(
+    make_app: AppFactory,
+) -> None:
+    http = make_app(analytics_url=unreachable(), recordings_url=unreachable()).test_client()
     reply = http.get(f"/api/privacy/callers/{CALLER}", headers=AUTH)
-    assert reply.status_code == 503
-    assert reply.get_json()["error"]["code"] == "service_unavailable"
+    assert reply.status_code == 200
+    body = reply.get_json()
+    assert body["complete"] is False
+    assert set(body["unavailable"]) == {"analytics", "recordings"}
+    assert (body["calls"], body["recordings"], body["alerts"]) == ([], [], [])
+    [entry] = audit_entries(http, action="caller.exported")
+    assert entry["targetId"] == TOKEN
 
 
 def test_deleting_a_client_answers_and_announces_when_its_data_is_purged(
