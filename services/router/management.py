@@ -21,6 +21,7 @@ its configuration at Twilio to be brought up to date; the Twilio sync
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -142,6 +143,7 @@ class Management:
             settings = ClientSettings.parse(body) if whole else current.settings.patched(body)
             if "forwardTo" in body:
                 self._dial_policy.check("forwardTo", settings.forward_to)
+            settings = own_cap_kept(who, body, settings, current.settings)
             updated = tx.update_client(client_id, settings)
             tx.audit(
                 who.name,
@@ -589,6 +591,21 @@ class Management:
             if self._twilio_sync is not None:
                 self._twilio_sync.kick()
         self._relay.kick()
+
+
+def own_cap_kept(
+    who: Principal, body: dict[str, Any], settings: ClientSettings, current: ClientSettings
+) -> ClientSettings:
+    """The settings with the client's daily outbound cap as only the admin may change it.
+
+    The cap limits what a leaked client key can cost, so that key must not
+    raise it, nor reset it by a PUT that leaves it out.
+    """
+    if who.is_admin or settings.daily_outbound_cap == current.daily_outbound_cap:
+        return settings
+    if "dailyOutboundCap" in body:
+        raise ApiError(403, "forbidden", "only the admin may change dailyOutboundCap")
+    return replace(settings, daily_outbound_cap=current.daily_outbound_cap)
 
 
 def admin_only(who: Principal, doing: str) -> None:

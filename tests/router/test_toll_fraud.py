@@ -19,6 +19,10 @@ from phonenumbers import PhoneNumberType
 
 from services.router.config import Config
 from services.router.dialing import DialPolicy, account_country, parse_countries
+from services.router.directory import ClientSettings
+from services.router.management import own_cap_kept
+from switchboard.auth import Principal
+from switchboard.http import ApiError
 from switchboard.settings import ConfigError, load_env_file
 from tests.router.actions import (
     AUTH,
@@ -337,3 +341,33 @@ def test_a_call_twilio_refuses_does_not_count_against_the_cap(
 
     working = outbound_router(make_app, simulator, daily_outbound_cap=1).test_client()
     assert make_call(working, client["id"]).status_code == 201
+
+
+def test_a_client_key_neither_raises_nor_resets_its_cap_and_the_admin_may() -> None:
+    current = ClientSettings("Acme", daily_outbound_cap=5)
+    key = Principal("client", "c1", "k1")
+    raised = ClientSettings("Acme", daily_outbound_cap=5000)
+    with pytest.raises(ApiError) as caught:
+        own_cap_kept(key, {"dailyOutboundCap": 5000}, raised, current)
+    assert caught.value.status == 403
+    reset = ClientSettings("Acme 2")
+    assert own_cap_kept(key, {"name": "Acme 2"}, reset, current).daily_outbound_cap == 5
+    assert own_cap_kept(Principal("admin"), {"dailyOutboundCap": 5000}, raised, current) == raised
+
+
+def test_only_the_admin_may_change_a_clients_daily_cap(http: FlaskClient) -> None:
+    client = create_client(http, forwardTo=PHONE, dailyOutboundCap=5)
+    url = f"/api/clients/{client['id']}"
+    key = bearer(issue_key(http, client["id"])["key"])
+
+    response = http.patch(url, json={"dailyOutboundCap": 5000}, headers=key)
+    assert response.status_code == 403
+    assert response.get_json()["error"]["code"] == "forbidden"
+    # A whole client from the key that leaves the cap out keeps it.
+    replaced = http.put(url, json={"name": "Acme", "forwardTo": PHONE}, headers=key)
+    assert replaced.status_code == 200 and replaced.get_json()["dailyOutboundCap"] == 5
+    assert http.patch(url, json={"name": "Acme 2"}, headers=key).status_code == 200
+
+    lowered = http.patch(url, json={"dailyOutboundCap": 3}, headers=AUTH)
+    assert lowered.status_code == 200
+    assert http.get(url, headers=AUTH).get_json()["dailyOutboundCap"] == 3
