@@ -179,7 +179,7 @@ CLIENT_FIELDS: dict[str, Any] = {
             "maximum": MAX_DAILY_OUTBOUND_CAP,
             "description": (
                 "Outbound calls the client may place per UTC day; null: the deployment's"
-                " ROUTER_DAILY_OUTBOUND_CAP."
+                " ROUTER_DAILY_OUTBOUND_CAP. Only the admin may change it (403 for a client key)."
             ),
         }
     ),
