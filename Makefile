@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy switchboard services
 
 kafka-jars: $(STAMP)
-	$(VENV)/bin/python -c 'from switchboard.devstack.kafka import ensure_jars; print(ensure_jars())'
+	$(VENV)/bin/python -c 'from devstack.kafka import ensure_jars; print(ensure_jars())'
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

@@ -37,7 +37,7 @@ from bench.calls import (
     tracked_numbers,
 )
 from bench.report import percentile, table
-from bench.stack import ADMIN_TOKEN, Stack
+from devstack.stack import ADMIN_TOKEN, Stack
 
 TARGET_P95_SECONDS = 2.0
 

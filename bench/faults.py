@@ -43,7 +43,7 @@ from bench.calls import (
     tracked_numbers,
 )
 from bench.report import table
-from bench.stack import ADMIN_TOKEN, Stack, healthy
+from devstack.stack import ADMIN_TOKEN, Stack, healthy
 
 Say = Callable[[str], None]
 

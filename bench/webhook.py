@@ -35,8 +35,8 @@ from bench import cpu
 from bench.calls import assign, create_client, tracked_numbers
 from bench.loadgen import LoadGenerator, StepResult, http_post
 from bench.report import table
-from bench.stack import ACCOUNT_SID, ADMIN_TOKEN, AUTH_TOKEN, Service, Stack
-from switchboard.devstack.processes import free_port
+from devstack.processes import free_port
+from devstack.stack import ACCOUNT_SID, ADMIN_TOKEN, AUTH_TOKEN, Service, Stack
 
 PATH = "/api/twilio/webhook"
 P99_LIMIT_MS = 1000.0  # past this a step counts as saturated

@@ -35,8 +35,8 @@ COMMANDS = {
     "twilio_sim": Command(
         "services.twilio_sim.__main__", "the Twilio simulator (REST API and simulated calls)"
     ),
-    "run": Command("switchboard.devstack.run", "the whole system on this machine (make run)"),
-    "demo": Command("switchboard.demo", "simulated calls for a few clients through `run`"),
+    "run": Command("devstack.run", "the whole system on this machine (make run)"),
+    "demo": Command("devstack.demo", "simulated calls for a few clients through `run`"),
 }
 
 

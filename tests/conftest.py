@@ -1,7 +1,7 @@
 """Real infrastructure for the test session, started once, shared by every test.
 
 Kafka (a single-node KRaft broker) and PostgreSQL are started on free ports
-with switchboard.devstack, their data in temporary folders, the Kafka jars and
+with devstack, their data in temporary folders, the Kafka jars and
 PostgreSQL binaries from the caches `make run` uses. KAFKA_BOOTSTRAP_SERVERS
 and TEST_DATABASE_URL point the session at servers that already run instead;
 SWITCHBOARD_TESTCONTAINERS=1 uses testcontainers where a Docker engine
@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from switchboard.devstack import kafka, postgres
+from devstack import kafka, postgres
 from switchboard.kafka import Topics, ensure_topics
 from tests.support import free_port
 

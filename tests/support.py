@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from switchboard.devstack import REPO_ROOT, processes
-from switchboard.devstack.processes import Child
+from devstack import REPO_ROOT, processes
+from devstack.processes import Child
 
 T = TypeVar("T")
 

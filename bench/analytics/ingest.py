@@ -30,12 +30,12 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 
 from bench import cpu
+from devstack.kafka import start_kafka
+from devstack.processes import free_port
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.store import Store
 from switchboard import kafka
-from switchboard.devstack.kafka import start_kafka
-from switchboard.devstack.processes import free_port
 from switchboard.events import Event, decode, delivery_id
 
 ACCOUNT = "AC" + "0" * 31 + "1"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from switchboard.devstack import nginx
+from devstack import nginx
 from switchboard.settings import ConfigError
 from tests.support import free_port
 

@@ -70,7 +70,7 @@ def test_service_process_reports_the_log_when_start_up_fails() -> None:
 
 
 def test_kafka_cluster_ids_never_look_like_an_option() -> None:
-    from switchboard.devstack.kafka import new_cluster_id
+    from devstack.kafka import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(2000)]
     assert all(len(i) == 22 and not i.startswith("-") for i in ids)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.devstack import kafka, run
+from devstack import kafka, run
 
 
 def test_service_env_fills_defaults_and_keeps_what_is_set(

@@ -14,8 +14,8 @@ import pytest
 import requests
 from twilio.rest import Client
 
+from devstack.nginx import Edge, start_nginx
 from services.twilio_sim.redirect import SimulatorHttpClient
-from switchboard.devstack.nginx import Edge, start_nginx
 from switchboard.kafka import Topics, ensure_topics
 from tests.support import ServiceProcess, free_port, wait_until
 from tests.twilio_calls import Webhook, sign

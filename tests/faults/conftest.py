@@ -1,7 +1,7 @@
 """A whole Switchboard per fault scenario, on Kafka and PostgreSQL it may break.
 
 A scenario that kills the broker or stops the database gets one of its own
-(switchboard.devstack, through bench.stack.Stack), so the session's shared
+(devstack, through devstack.stack.Stack), so the session's shared
 broker and cluster stay healthy for every other test; the rest run on the
 session's, with a fresh topic prefix and database.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench.faults import Scenario
-from bench.stack import Stack
+from devstack.stack import Stack
 
 StackFor = Callable[[Scenario], Stack]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bench.faults import SCENARIOS, Outcome, Plan
-from bench.stack import quiet
+from devstack.stack import quiet
 from tests.faults.conftest import StackFor
 
 pytestmark = pytest.mark.e2e

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from services.ingress.app import RouterClient, RouterUnavailable
-from switchboard.devstack.processes import free_port
+from devstack.processes import free_port
 
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
 

@@ -27,7 +27,7 @@ from services.ingress.config import Config as IngressConfig
 from services.recordings.config import DEV_LINK_SECRET
 from services.recordings.config import Config as RecordingsConfig
 from services.router.config import Config as RouterConfig
-from switchboard.devstack import REPO_ROOT
+from devstack import REPO_ROOT
 from switchboard.kafka import Topics
 from switchboard.settings import DEV_ADMIN_TOKEN, ConfigError
 from tests.support import free_port

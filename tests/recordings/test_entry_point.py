@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import requests
 
+from devstack import REPO_ROOT
 from services.recordings import store
-from switchboard.devstack import REPO_ROOT
 from switchboard.kafka import Topics
 from tests.recordings.conftest import ADMIN, Sim
 from tests.support import ServiceProcess, free_port

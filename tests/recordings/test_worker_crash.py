@@ -10,11 +10,11 @@ from pathlib import Path
 
 import psycopg
 
+from devstack import REPO_ROOT
+from devstack.processes import Child
 from services.recordings.config import DEV_ENCRYPTION_KEY, DEV_ENCRYPTION_KEY_ID
 from services.recordings.encryption import Keyring, SealedStorage
 from services.recordings.storage import LocalFolderStorage
-from switchboard.devstack import REPO_ROOT
-from switchboard.devstack.processes import Child
 from switchboard.kafka import Topics
 from tests.recordings import recording_events as ev
 from tests.recordings.conftest import ADMIN, Sim

@@ -22,9 +22,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from switchboard.devstack import REPO_ROOT
-from switchboard.devstack.packages import apt_install
-from switchboard.devstack.processes import (
+from devstack import REPO_ROOT
+from devstack.packages import apt_install
+from devstack.processes import (
     Child,
     StartError,
     ensure_port_free,

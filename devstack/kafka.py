@@ -27,8 +27,8 @@ from string import Template
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from switchboard.devstack import REPO_ROOT, cache_dir
-from switchboard.devstack.processes import (
+from devstack import REPO_ROOT, cache_dir
+from devstack.processes import (
     Child,
     StartError,
     ensure_port_free,

@@ -25,14 +25,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Protocol
 
-from switchboard import settings
-from switchboard.devstack import REPO_ROOT, kafka, nginx, postgres
-from switchboard.devstack.processes import (
+from devstack import REPO_ROOT, kafka, nginx, postgres
+from devstack.processes import (
     Child,
     StartError,
     ensure_port_free,
     split_address,
 )
+from switchboard import settings
 from switchboard.kafka import Topics, ensure_topics
 
 SERVICES = ("router", "ingress", "analytics", "recordings")

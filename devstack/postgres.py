@@ -30,8 +30,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from switchboard.devstack.packages import apt_install
-from switchboard.devstack.processes import Child, StartError, ensure_port_free, read_pid, stop_stray
+from devstack.packages import apt_install
+from devstack.processes import Child, StartError, ensure_port_free, read_pid, stop_stray
 
 PG_USER = "switchboard-pg"
 DATABASE = "switchboard"

@@ -6,7 +6,7 @@ database on ones it is given), the Twilio simulator, router, analytics and
 ingress, and the nginx edge in front of them. It can kill, stop and restart
 any part, as the fault scenarios do, and `close()` stops everything it
 started. Children die with the thread that started them (see
-switchboard.devstack.processes), so start and restart parts from a thread
+devstack.processes), so start and restart parts from a thread
 that outlives them: the main thread.
 """
 
@@ -28,8 +28,8 @@ from types import TracebackType
 import psycopg
 from psycopg import sql
 
-from switchboard.devstack import REPO_ROOT, kafka, nginx, postgres
-from switchboard.devstack.processes import Child, StartError, free_port
+from devstack import REPO_ROOT, kafka, nginx, postgres
+from devstack.processes import Child, StartError, free_port
 from switchboard.kafka import Topics, ensure_topics
 
 ADMIN_TOKEN = "bench-admin-token"
