@@ -22,12 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from services.analytics.audit import AuditEntry
 from services.analytics.clients import ClientSettings
 from services.analytics.store import Store
 from switchboard.auth import authenticate
@@ -94,6 +96,15 @@ class ErasedCallers:
             remember(store, token)
             rewritten = erase_number(store, number, token)
             log.info("caller erased from analytics", extra={"tables": rewritten})
+            audit(
+                store,
+                str(event.data.get("requestedBy") or event.source),
+                "caller.erased",
+                "caller",
+                token,
+                None,
+                {"tables": rewritten},
+            )
         elif _valid_token(token):
             remember(store, token)  # the number-less version: nothing left to rewrite
         with self._lock:
@@ -155,6 +166,23 @@ def _replaced(value: Any, hits: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_replaced(item, hits) for item in value]
     return value
+
+
+def audit(
+    store: Store,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    client_id: str | None,
+    details: dict[str, Any],
+) -> None:
+    """One row of analytics' audit log (the read audit's table) for this service's part."""
+    now = datetime.now(UTC)
+    entry = AuditEntry(
+        int(time.time() * 1_000_000), now, actor, action, target_type, target_id, client_id, details
+    )
+    store.insert_audit([entry])
 
 
 def remember(store: Store, token: str) -> None:
@@ -315,6 +343,16 @@ def expire_client_calls(
         count = delete_client_calls(store, client_id, before)
         if count:
             deleted[client_id] = count
+            purge = before == _PAST_EVERY_CALL
+            audit(
+                store,
+                "system:purge" if purge else "system:retention",
+                "client.purged" if purge else "calls.expired",
+                "client",
+                client_id,
+                client_id,
+                {"calls": count, **({} if purge else {"startedBefore": before.isoformat()})},
+            )
             log.info(
                 "client's calls deleted (retention or purge)",
                 extra={"clientId": client_id, "calls": count},

@@ -38,6 +38,15 @@ def ingest(store: Store, events: Sequence[Event], erased: ErasedCallers | None =
     write(store, events, {e.id: e.to_json() for e in events}, erased=erased)
 
 
+def audited(store: Store, target: str) -> list[str]:
+    """The actions analytics' audit log records about `target`."""
+    rows = store.execute(
+        f"SELECT action FROM {store.database}.audit_log WHERE targetId = {{t:String}} ORDER BY id",
+        {"t": target},
+    )
+    return [row[0] for row in rows]
+
+
 def calls_from(caller: str, sid: str, start: datetime, talk: int) -> list[Event]:
     return script.answered_call(sid, start, "client-1", talk=talk, caller=caller)
 
@@ -62,6 +71,7 @@ def test_erasure_tokenizes_the_number_in_every_table_and_keeps_the_counts(
     other = store.get_call("CAother1")
     assert other is not None and other.fromNumber == OTHER
     assert TOKEN in ErasedCallers.load(store, DEV_TOKEN_SECRET)
+    assert audited(store, TOKEN) == ["caller.erased"]
 
 
 def test_events_of_an_erased_caller_read_again_are_stored_with_the_token(store: Store) -> None:
@@ -155,6 +165,7 @@ def test_a_clients_calls_older_than_its_retention_go_while_another_clients_stay(
     assert store.summary(CallFilter(client_id="keeps-30-days")).totalCalls == 1
     assert store.summary(CallFilter(client_id="keeps-all")).totalCalls == 1
     assert expire_client_calls(store, now) == {}  # nothing left to delete
+    assert audited(store, "keeps-30-days") == ["calls.expired"]
 
 
 def test_client_cutoffs_purge_a_deleted_client_only_once_its_purge_is_due() -> None:
@@ -189,6 +200,7 @@ def test_a_purged_clients_calls_go_and_its_late_events_do_not_bring_one_back(
     assert erased.purged_clients == {"gone-client"}
     assert store.get_call("CApurged") is None and rows_of(store, "CApurged") == {}
     assert store.get_call("CAstays") is not None
+    assert audited(store, "gone-client") == ["client.purged"]
 
     late = deleted_event("RE" + "1" * 32, "CApurged", "gone-client", "purge", "system:purge", True)
     ingest(store, [late], erased)

@@ -166,6 +166,10 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
         "GET", "/api/recordings/audit", params={"target": f"caller:{token}"}
     ).json()
     assert "caller.erased" in {entry["action"] for entry in recordings_audit["entries"]}
+    analytics_audit = system.admin(
+        "GET", "/api/analytics/audit", params={"action": "caller.erased"}
+    ).json()
+    assert token in {entry["targetId"] for entry in analytics_audit["entries"]}
 
     # A replay: the original call events again, and copies under new ids (as if the
     # events table had lost them), all read by analytics; the number stays out.
