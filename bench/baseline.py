@@ -23,7 +23,7 @@ import sys
 from flask import Flask, Response, jsonify, request
 from twilio.twiml.voice_response import VoiceResponse
 
-from services.ingress.app import RouterClient
+from services.ingress.router_client import RouterClient
 from switchboard.serve import serve
 from switchboard.settings import env_str
 

@@ -17,7 +17,7 @@ import pytest
 from flask.testing import FlaskClient
 from hypothesis import given
 
-from services.ingress.app import create_app
+from services.ingress.app import create_app, runtime_of
 from services.ingress.config import Config
 from services.ingress.spool import Spool
 from switchboard.kafka import Topics
@@ -46,7 +46,7 @@ def ingress(kafka_bootstrap: str, topics: Topics, tmp_path: Path) -> Iterator[Fl
     )
     app = create_app(config)
     yield app.test_client()
-    app.extensions["ingress.sink"].close()
+    runtime_of(app).close()
 
 
 def test_bad_webhooks_get_a_4xx_never_a_5xx_and_produce_no_event(

@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from services.ingress.app import create_app
+from services.ingress.app import create_app, runtime_of
 from services.ingress.config import Config
 from services.ingress.spool import Spool
 from switchboard import events
@@ -81,7 +81,7 @@ def make_client() -> Iterator[Callable[[Config], FlaskClient]]:
 
     yield build
     for app in apps:
-        app.extensions["ingress.sink"].close()
+        runtime_of(app).close()
 
 
 def post(client: FlaskClient, hook: Webhook, signature: str | None = None) -> object:

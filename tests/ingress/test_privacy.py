@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from services.ingress.app import create_app
+from services.ingress.app import create_app, runtime_of
 from services.ingress.spool import Spool, SpooledEvent
 from services.ingress.webhooks import WEBHOOKS, to_event
 from switchboard import events
@@ -62,7 +62,7 @@ def test_spool_erasure_endpoint_is_for_the_admin_and_refuses_bad_numbers(
     app = create_app(config)
     try:
         client = app.test_client()
-        spool = app.extensions["ingress.sink"].spool
+        spool = runtime_of(app).sink.spool
         spool_call(spool, CALLER)
         path = "/internal/privacy/spool-erasure"
         body = {"number": CALLER, "token": TOKEN}
@@ -80,4 +80,4 @@ def test_spool_erasure_endpoint_is_for_the_admin_and_refuses_bad_numbers(
         assert done.json == {"rewritten": 1}
         assert not any(CALLER.encode() in content for content in spooled(spool))
     finally:
-        app.extensions["ingress.sink"].close()
+        runtime_of(app).close()

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.ingress.app import RouterClient, RouterUnavailable
 from devstack.processes import free_port
+from services.ingress.router_client import RouterClient, RouterUnavailable
 
 TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
 

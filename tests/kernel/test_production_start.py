@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from devstack import REPO_ROOT
 from services.analytics.config import Config as AnalyticsConfig
 from services.ingress.app import create_app as create_ingress
+from services.ingress.app import runtime_of
 from services.ingress.config import Config as IngressConfig
 from services.recordings.config import DEV_LINK_SECRET
 from services.recordings.config import Config as RecordingsConfig
 from services.router.config import Config as RouterConfig
-from devstack import REPO_ROOT
 from switchboard.kafka import Topics
 from switchboard.settings import DEV_ADMIN_TOKEN, ConfigError
 from tests.support import free_port
@@ -236,6 +237,6 @@ def test_ingress_readyz_reports_whether_signatures_are_checked(
     try:
         reply = app.test_client().get("/readyz")
     finally:
-        app.extensions["ingress.sink"].close()
+        runtime_of(app).close()
     assert reply.status_code == 200
     assert reply.get_json()["signatureChecks"] is checked

@@ -1,0 +1,138 @@
+"""Twilio's webhooks (`/api/twilio/...`): signature, fields, a durable event, then TwiML.
+
+Every callback goes the same way: check the signature (403, nothing
+produced), check the fields (400), make the event durable (Kafka, or the
+spool when Kafka cannot take it in time; 503 only when neither can), then
+answer. The incoming-call webhook additionally asks router for TwiML and
+falls back to a safe apology when router does not answer in time.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, g, request
+
+from services.ingress import twiml
+from services.ingress.router_client import RouterUnavailable
+from services.ingress.signatures import public_url
+from services.ingress.sink import PendingEvent
+from services.ingress.spool import SpoolError
+from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
+from switchboard import events
+from switchboard.http import ApiError
+
+if TYPE_CHECKING:
+    from services.ingress.app import IngressRuntime
+
+log = logging.getLogger(__name__)
+
+# With signature checks off, the integration guide's curl test (no AccountSid)
+# is told apart from Twilio by this account unless one is configured.
+UNSIGNED_TEST_ACCOUNT = "AC" + "0" * 32
+
+
+def twilio_api(runtime: IngressRuntime) -> Blueprint:
+    """The four webhooks Twilio posts to, as the edge routes them to ingress."""
+    config, sink, metrics = runtime.config, runtime.sink, runtime.metrics
+    api = Blueprint("twilio", __name__, url_prefix="/api/twilio")
+
+    def checked(kind: str) -> tuple[events.Event, dict[str, str]]:
+        """The webhook's validated event once signature and fields check out (nothing stored)."""
+        hook = WEBHOOKS[kind]
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "Twilio webhooks are application/x-www-form-urlencoded",
+            )
+        url = public_url(request, config.public_base)
+        if config.validate_signatures and not runtime.checker.is_valid(
+            url, request.form, request.headers.get("X-Twilio-Signature")
+        ):
+            log.warning(
+                "rejected %s webhook: bad or missing X-Twilio-Signature for %s",
+                kind,
+                url,
+                extra={"requestId": g.request_id},
+            )
+            raise ApiError(
+                403, "invalid_signature", "X-Twilio-Signature is missing or does not match this URL"
+            )
+        params = request.form.to_dict()  # the first value of each field, as Twilio sends one
+        if not config.validate_signatures and kind == "voice" and not params.get("AccountSid"):
+            # The integration guide's own curl test sends no AccountSid; with
+            # checks off (development only) it is a local test, not Twilio.
+            params["AccountSid"] = config.account_sid or UNSIGNED_TEST_ACCOUNT
+        try:
+            event = to_event(hook, params, url, g.request_id)
+            events.validate(event.to_dict())
+        except (MalformedWebhook, events.InvalidEvent) as err:
+            raise ApiError(400, "malformed_webhook", str(err)) from None
+        return event, params
+
+    def make_durable(pending: PendingEvent) -> None:
+        """Kafka or the spool has the event, or the request fails with 503."""
+        event = pending.event
+        try:
+            where = pending.settle()
+        except SpoolError as err:
+            log.error("event could not be made durable: %s", err, extra={"callSid": event.callSid})
+            raise ApiError(503, "unavailable", "cannot store the webhook right now") from None
+        metrics.produced(event.type)
+        log.info(
+            "%s accepted into %s",
+            event.type,
+            where,
+            extra={"callSid": event.callSid, "requestId": g.request_id, "eventId": event.id},
+        )
+
+    def accept(kind: str) -> None:
+        event, _ = checked(kind)
+        make_durable(sink.send(event))
+
+    @api.post("/webhook")
+    def incoming_call() -> Response:
+        event, params = checked("voice")
+        # Ask router while Kafka acknowledges the event: the caller waits for
+        # the slower of the two, not for both in turn. The TwiML is only
+        # answered once the event is durable.
+        pending = sink.send(event)
+        failure: str | None = None
+        try:
+            body = runtime.router.twiml_for(params, g.request_id)
+        except RouterUnavailable as err:
+            body, failure = twiml.fallback(), str(err)
+        make_durable(pending)
+        if failure is not None:
+            log.error(
+                "serving fallback TwiML: %s",
+                failure,
+                extra={"callSid": params["CallSid"], "requestId": g.request_id},
+            )
+            try:
+                sink.put(fallback_event(params, failure, g.request_id))
+            except SpoolError:
+                log.error(
+                    "fallback event lost: spool unavailable", extra={"callSid": params["CallSid"]}
+                )
+            runtime.fallbacks.inc()
+        return Response(body, mimetype="text/xml")
+
+    @api.post("/status")
+    def call_status() -> Response:
+        accept("status")
+        return Response(twiml.empty(), mimetype="text/xml")
+
+    @api.post("/dial-status")
+    def dial_status() -> Response:
+        accept("dial-status")
+        return Response(twiml.after_dial(), mimetype="text/xml")
+
+    @api.post("/recording-status")
+    def recording_status() -> Response:
+        accept("recording-status")
+        return Response(twiml.empty(), mimetype="text/xml")
+
+    return api
