@@ -84,7 +84,9 @@ def create_app(config: Config | None = None) -> Flask:
     producer = EventProducer(config.kafka_bootstrap)
     relay = OutboxRelay(db, producer, interval=config.outbox_interval_seconds)
     relay.start()
-    deployment = Deployment(config.public_base_url, config.voice_fallback_url)
+    deployment = Deployment(
+        config.public_base_url, config.voice_fallback_url, config.main_number
+    )
     gateway = None
     twilio_sync = None
     if config.twilio_account_sid and config.twilio_auth_token:

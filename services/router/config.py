@@ -16,6 +16,7 @@ from services.router.dialing import (
     account_country,
     parse_countries,
 )
+from services.router.directory import E164
 from services.router.management import DEFAULT_PURGE_GRACE_DAYS
 from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
@@ -66,6 +67,9 @@ class Config:
     analytics_url: str = "http://127.0.0.1:8083"
     recordings_url: str = "http://127.0.0.1:8084"
     privacy_timeout_seconds: float = 30.0
+    # The account's main number (TWILIO_PHONE_NUMBER): any client may call from
+    # it, and outbound calls without a fromNumber do.
+    main_number: str | None = None
     # Days after a client's deletion before its calls and recordings are purged.
     purge_grace_days: int = DEFAULT_PURGE_GRACE_DAYS
     # Toll fraud: the countries forwardTo and outbound calls may reach
@@ -109,7 +113,10 @@ class Config:
             http_url("TWILIO_API_BASE_URL", api_base)
         fallback = env_str("TWILIO_VOICE_FALLBACK_URL", DEFAULT_VOICE_FALLBACK_URL)
         http_url("TWILIO_VOICE_FALLBACK_URL", fallback)
-        default_country = account_country(env_str("TWILIO_PHONE_NUMBER", "") or None)
+        main_number = env_str("TWILIO_PHONE_NUMBER", "") or None
+        if main_number is not None and not E164.fullmatch(main_number):
+            raise ConfigError(f"TWILIO_PHONE_NUMBER must be an E.164 number, got {main_number!r}")
+        default_country = account_country(main_number)
         try:
             allowed_countries = parse_countries(
                 env_str("ROUTER_ALLOWED_COUNTRIES", default_country)
@@ -143,6 +150,7 @@ class Config:
             ingress_url=service_url("INGRESS_URL", "http://127.0.0.1:8081"),
             analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),
             recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),
+            main_number=main_number,
         )
 
 

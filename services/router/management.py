@@ -344,13 +344,26 @@ class Management:
         call = MakeCall.parse(body)
         self._dial_policy.check("toNumber", call.to_number)
         client = self.client(who, call.client_id)
-        from_number = self._store.get_number(client.id, call.from_number)
-        if from_number is None:
-            raise ApiError(
-                404,
-                "number_not_found",
-                f"fromNumber {call.from_number} is not a number of this client",
-            )
+        main_number = self._deployment.main_number
+        if call.from_number is None:
+            if main_number is None:
+                raise ApiError(
+                    400,
+                    "invalid_field",
+                    "fromNumber is required (no TWILIO_PHONE_NUMBER is configured)",
+                )
+            call = replace(call, from_number=main_number)
+        assert call.from_number is not None
+        campaign: str | None = None
+        if call.from_number != main_number:
+            owned = self._store.get_number(client.id, call.from_number)
+            if owned is None:
+                raise ApiError(
+                    404,
+                    "number_not_found",
+                    f"fromNumber {call.from_number} is not a number of this client",
+                )
+            campaign = owned.campaign
         gateway = self._twilio()
         day = self._count_outbound_call(who, client, call)
         recording = client.settings.recording_enabled
@@ -375,7 +388,7 @@ class Management:
             call.from_number,
             call.to_number,
             recording,
-            from_number.campaign,
+            campaign,
             request_id,
         )
         # The call is real now: whatever happens to its record, the caller

@@ -1,11 +1,11 @@
-"""The OpenAPI 3 document of the whole public management API, served at /api/openapi.json.
+"""Router's OpenAPI 3 document: the management API it serves, at /api/openapi.json.
 
-Written by hand as data, next to the routes it describes, and kept true by a
-test that runs schemathesis against the live app: every documented operation
-is called with generated requests, and every answer must be documented and
-match its schema. Field rules mirror directory.py, outbound.py and audit.py.
-Router serves the document, but it also describes the paths the edge sends to
-analytics and recordings; each service's own test checks its paths against it.
+Written by hand as data, next to the routes it describes, and kept true by
+tests/router/test_openapi.py, which runs schemathesis against the live app:
+every documented operation is called with generated requests, and every
+answer must be documented and match its schema. Field rules mirror
+directory.py, outbound.py and audit.py. Analytics, recordings and ingress
+describe their own paths; the edge serves all of them merged.
 """
 
 from __future__ import annotations
@@ -25,99 +25,25 @@ from services.router.directory import (
     MAX_RETENTION_DAYS,
 )
 from services.router.outbound import MAX_MESSAGE
+from switchboard.openapi import (
+    CLIENT_ID,
+    E164,
+    Document,
+    answer,
+    body,
+    document_path,
+    nullable,
+    operation,
+    path_param,
+    query_param,
+    ref,
+    text,
+)
+from switchboard.openapi import document as build_document
 
-E164 = r"^\+[1-9][0-9]{1,14}$"
 AREA_CODE = r"^[2-9][0-9]{2}$"
 UUID = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 
-JSON = "application/json"
-
-
-def ref(name: str) -> dict[str, Any]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {**schema, "nullable": True}
-
-
-def text(limit: int, **extra: Any) -> dict[str, Any]:
-    return {"type": "string", "maxLength": limit, **extra}
-
-
-def body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {JSON: {"schema": schema}}}
-
-
-def answer(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    if schema is None:
-        return {"description": description}
-    return {"description": description, "content": {JSON: {"schema": schema}}}
-
-
-ERRORS = {
-    400: "Invalid request: the message says which field or parameter and why.",
-    401: "No `Authorization: Bearer <token>` header.",
-    403: "A token nobody issued, or a client key asking for what only the admin may do.",
-    404: "No such object, or one a client key may not see (never told apart).",
-    409: "Conflict with the current state (number taken, nothing to buy, nothing to delete).",
-    416: "The Range header cannot be served (`Content-Range: bytes */<size>`).",
-    429: "A limit is reached (`outbound_cap_reached`: the client's outbound calls for today).",
-    502: "Twilio refused the request or could not be reached.",
-    503: "A dependency (database, storage, key check, Twilio configuration) is unavailable.",
-}
-
-
-def errors(*statuses: int) -> dict[str, Any]:
-    return {str(status): answer(ERRORS[status], ref("Error")) for status in statuses}
-
-
-def operation(
-    summary: str,
-    responses: dict[str, Any],
-    *,
-    public: bool = False,
-    parameters: list[dict[str, Any]] | None = None,
-    request: dict[str, Any] | None = None,
-    tag: str,
-    error_statuses: tuple[int, ...] = (),
-) -> dict[str, Any]:
-    statuses = (401, 403, 503, *error_statuses) if not public else error_statuses
-    op: dict[str, Any] = {
-        "summary": summary,
-        "tags": [tag],
-        "responses": {**responses, **errors(*sorted(set(statuses)))},
-    }
-    if public:
-        op["security"] = []
-    if parameters:
-        op["parameters"] = parameters
-    if request:
-        op["requestBody"] = request
-    return op
-
-
-def path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": schema,
-        "description": description,
-    }
-
-
-def query_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": schema,
-        "description": description,
-    }
-
-
-CLIENT_ID = path_param("clientId", {"type": "string"}, "The client's id (a UUID).")
 PHONE = path_param(
     "phoneNumber",
     {"type": "string", "pattern": E164},
@@ -207,17 +133,6 @@ def client_output() -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
-            }
-        },
-    },
     "Client": client_output(),
     "ClientInput": {
         "type": "object",
@@ -392,6 +307,7 @@ def router_paths() -> dict[str, Any]:
     keys = "api keys"
     twilio = "twilio"
     return {
+        **document_path(),
         "/api/clients": {
             "get": operation(
                 "List clients (a client key sees its own only)",
@@ -593,9 +509,7 @@ def router_paths() -> dict[str, Any]:
         },
         "/api/privacy/callers/{number}": {
             "parameters": [
-                path_param(
-                    "number", {"type": "string", "pattern": r"^\+[1-9]\d{6,14}$"}, "E.164"
-                )
+                path_param("number", {"type": "string", "pattern": r"^\+[1-9]\d{6,14}$"}, "E.164")
             ],
             "get": operation(
                 "Everything held about a caller (admin; GDPR article 15): calls, recordings"
@@ -710,10 +624,15 @@ def router_paths() -> dict[str, Any]:
                 request=body(
                     {
                         "type": "object",
-                        "required": ["fromNumber", "toNumber", "clientId", "message"],
+                        "required": ["toNumber", "clientId", "message"],
                         "additionalProperties": False,
                         "properties": {
-                            "fromNumber": {"type": "string", "pattern": E164},
+                            "fromNumber": {
+                                "type": "string",
+                                "pattern": E164,
+                                "description": "one of the client's numbers or the account's "
+                                "main number (TWILIO_PHONE_NUMBER), which is used when omitted",
+                            },
                             "toNumber": {"type": "string", "pattern": E164},
                             "clientId": {"type": "string", "pattern": UUID},
                             "message": text(MAX_MESSAGE, minLength=1, pattern=r"\S"),
@@ -722,14 +641,6 @@ def router_paths() -> dict[str, Any]:
                 ),
                 tag=twilio,
                 error_statuses=(400, 404, 429, 502),
-            ),
-        },
-        "/api/openapi.json": {
-            "get": operation(
-                "This document (no auth)",
-                {"200": answer("OpenAPI 3 document", {"type": "object"})},
-                public=True,
-                tag="meta",
             ),
         },
         "/api/twilio/twiml": {
@@ -759,607 +670,19 @@ def router_paths() -> dict[str, Any]:
     }
 
 
-# Analytics and recordings are other services (a service never imports another),
-# so their limits are restated here; their conformance tests keep them true.
-CALL_STATUSES = ["completed", "no-answer", "busy", "failed", "canceled", "unrouted", "in-progress"]
-ANALYTICS_MAX_LIMIT = 1000
-RECORDING_STATUSES = ["stored", "absent", "failed", "deleted"]
-MEDIA_TYPES = ("audio/wav", "audio/mpeg", "application/octet-stream")
-
-INSTANT = {
-    "type": "string",
-    "anyOf": [{"format": "date"}, {"format": "date-time"}],
-    "description": "ISO 8601 date or date-time; without an offset it is in the request's zone",
-    "example": "2024-05-01",
-}
-COUNT = {"type": "integer", "minimum": 0}
-RATE = {"type": "number", "minimum": 0}
-WHEN = {"type": "string", "format": "date-time"}
-
-
-def strict(required: list[str], properties: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """An object with exactly these properties, all present unless `required` says otherwise."""
-    return {
-        "type": "object",
-        "required": required,
-        "properties": properties,
-        "additionalProperties": False,
-        **extra,
-    }
-
-
-def closed(properties: dict[str, Any]) -> dict[str, Any]:
-    """An object whose properties are all always present."""
-    return strict(sorted(properties), properties)
-
-
-def limit_param(default: int) -> dict[str, Any]:
-    return query_param(
-        "limit",
-        {"type": "integer", "minimum": 1, "maximum": ANALYTICS_MAX_LIMIT},
-        f"How many ({default})",
+@lru_cache(maxsize=1)
+def _document() -> Document:
+    return build_document(
+        "Switchboard router API",
+        "Clients, their Twilio numbers and the number pool, client API keys, the audit "
+        "log, a caller's erasure and export, buying numbers and placing outbound calls. "
+        "Send `Authorization: Bearer <token>`: the admin token manages everything, a "
+        'client API key sees only its client. Errors are JSON: {"error": {"code", "message"}}.',
+        router_paths(),
+        SCHEMAS,
     )
 
 
-FILTER_PARAMS = [
-    query_param(
-        "clientId",
-        {"type": "string"},
-        "Only this client's calls (the admin; a client key is pinned to its own)",
-    ),
-    query_param("tz", {"type": "string", "example": "America/New_York"}, "IANA zone of days"),
-    query_param("direction", {"type": "string", "enum": ["inbound", "outbound"]}, "Direction"),
-    query_param("status", {"type": "string", "enum": CALL_STATUSES}, "Outcome"),
-    query_param("campaign", {"type": "string"}, "Campaign (empty: calls without one)"),
-    query_param("from", INSTANT, "From (inclusive)"),
-    query_param("to", INSTANT, "Before (a bare date includes that whole day)"),
-    query_param(
-        "minDuration",
-        {"type": "integer", "minimum": 0, "maximum": 999_999_999},
-        "Talk time of at least this many seconds",
-    ),
-]
-
-ECHO: dict[str, Any] = {
-    "clientId": nullable({"type": "string"}),
-    "timezone": {"type": "string"},
-    "from": nullable(WHEN),
-    "to": nullable(WHEN),
-}
-
-CALL_FIELDS: dict[str, Any] = {
-    "callSid": {"type": "string"},
-    "clientId": nullable({"type": "string"}),
-    "direction": {"type": "string", "enum": ["inbound", "outbound"]},
-    "from": {"type": "string"},
-    "to": {"type": "string"},
-    "forwardedTo": nullable({"type": "string"}),
-    "status": {"type": "string", "enum": CALL_STATUSES},
-    "answered": {"type": "boolean"},
-    "durationSec": COUNT,
-    "startedAt": WHEN,
-    "recorded": {"type": "boolean", "description": "Twilio recorded the call"},
-    "recordingStored": {"type": "boolean", "description": "Its recording is in our storage"},
-    "callerCity": {"type": "string"},
-    "callerState": {"type": "string"},
-    "callerCountry": {"type": "string"},
-    "campaign": nullable({"type": "string"}),
-}
-
-SUMMARY_FIELDS: dict[str, Any] = {
-    "totalCalls": COUNT,
-    "inbound": COUNT,
-    "outbound": COUNT,
-    "completed": COUNT,
-    "missed": COUNT,
-    "answered": COUNT,
-    "unrouted": COUNT,
-    "totalDurationSec": COUNT,
-    "avgDurationSec": RATE,
-    "answerRate": {"type": "number", "minimum": 0, "maximum": 1},
-}
-
-CAMPAIGN_FIELDS: dict[str, Any] = {
-    "clientId": nullable({"type": "string"}),
-    "campaign": nullable({"type": "string"}),
-    "calls": COUNT,
-    "answered": COUNT,
-    "qualifiedLeads": COUNT,
-    "conversions": COUNT,
-    "value": RATE,
-    "numbers": COUNT,
-    "numberCost": RATE,
-    "usageCost": RATE,
-    "cost": RATE,
-    "roi": nullable({"type": "number"}),
-}
-
-RECORDING_FIELDS: dict[str, Any] = {
-    "recordingSid": {"type": "string"},
-    "callSid": {"type": "string"},
-    "clientId": nullable({"type": "string"}),
-    "durationSec": nullable(COUNT),
-    "channels": nullable({"type": "integer", "minimum": 1}),
-    "bytes": nullable(COUNT),
-    "format": nullable({"type": "string"}),
-    "sha256": nullable({"type": "string"}),
-    "status": {"type": "string", "enum": RECORDING_STATUSES},
-    "recordedAt": WHEN,
-    "storedAt": nullable(WHEN),
-    "twilioCopyDeleted": {"type": "boolean"},
-    "playbackUrl": nullable(
-        {
-            "type": "string",
-            "description": "Signed, expiring link (stored only); null after a delete",
-        }
-    ),
-    "downloadUrl": nullable({"type": "string"}),
-    "expiresAt": nullable(WHEN),
-}
-
-SCHEMAS.update(
-    {
-        "Call": closed(CALL_FIELDS),
-        "MissedCall": closed(
-            {**CALL_FIELDS, "followedUp": {"type": "boolean"}, "followedUpAt": nullable(WHEN)}
-        ),
-        "Campaign": closed(CAMPAIGN_FIELDS),
-        "Recording": strict(
-            sorted(RECORDING_FIELDS),
-            {
-                **RECORDING_FIELDS,
-                "reason": nullable(
-                    {"type": "string", "description": "Why it is absent or failed (those only)"}
-                ),
-                "deletedAt": nullable({**WHEN, "description": "Deleted ones only"}),
-                "deletionReason": nullable({"type": "string"}),
-            },
-        ),
-        "RecordingAuditEntry": closed(
-            {
-                "id": {"type": "integer"},
-                "at": WHEN,
-                "who": {
-                    "type": "string",
-                    "description": "admin, client:<id>:key:<keyId>, link:<by>",
-                },
-                "action": {"type": "string", "example": "recording.played"},
-                "target": {"type": "string"},
-                "clientId": nullable({"type": "string"}),
-                "detail": {"type": "object"},
-            }
-        ),
-    }
-)
-
-
-def metric(
-    summary: str, fields: dict[str, Any], extra: tuple[dict[str, Any], ...] = ()
-) -> dict[str, Any]:
-    """A GET over the filtered calls whose answer echoes the scope next to `fields`."""
-    return {
-        "get": operation(
-            summary,
-            {"200": answer("The figures", closed({**ECHO, **fields}))},
-            parameters=[*FILTER_PARAMS, *extra],
-            tag="analytics",
-            error_statuses=(400, 404),
-        )
-    }
-
-
-def array(items: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "array", "items": items}
-
-
-def analytics_paths() -> dict[str, Any]:
-    """The paths analytics serves (services/analytics/app.py)."""
-    calls = "calls"
-    return {
-        "/api/calls": {
-            "get": operation(
-                "Calls, newest first, a page at a time; or every match as CSV",
-                {
-                    "200": {
-                        "description": "A page (JSON) or the export (CSV, a header line first)",
-                        "content": {
-                            JSON: {
-                                "schema": closed(
-                                    {
-                                        "calls": array(ref("Call")),
-                                        "nextCursor": nullable({"type": "string"}),
-                                    }
-                                )
-                            },
-                            "text/csv": {"schema": {"type": "string"}},
-                        },
-                    }
-                },
-                parameters=[
-                    *FILTER_PARAMS,
-                    limit_param(50),
-                    query_param("cursor", {"type": "string"}, "nextCursor of the previous page"),
-                    query_param("format", {"type": "string", "enum": ["json", "csv"]}, "json"),
-                ],
-                tag=calls,
-                error_statuses=(400, 404),
-            )
-        },
-        "/api/calls/{callSid}": {
-            "parameters": [path_param("callSid", {"type": "string"}, "Twilio's CallSid")],
-            "get": operation(
-                "One call",
-                {"200": answer("The call", ref("Call"))},
-                tag=calls,
-                error_statuses=(404,),
-            ),
-        },
-        "/api/analytics/summary": metric("Counts and rates", SUMMARY_FIELDS),
-        "/api/analytics/timeseries": metric(
-            "Counts per hour, day or month, empty buckets included (30 days to now by default)",
-            {
-                "interval": {"type": "string", "enum": ["hour", "day", "month"]},
-                "points": array(
-                    closed(
-                        {
-                            "t": {"type": "string", "description": "Bucket start, zone offset"},
-                            "total": COUNT,
-                            "inbound": COUNT,
-                            "outbound": COUNT,
-                            "completed": COUNT,
-                            "missed": COUNT,
-                            "answered": COUNT,
-                            "durationSec": COUNT,
-                            "answerRate": RATE,
-                        }
-                    )
-                ),
-            },
-            (query_param("interval", {"type": "string", "enum": ["hour", "day", "month"]}, "day"),),
-        ),
-        "/api/analytics/durations": metric(
-            "Talk time of answered calls",
-            {"calls": COUNT, "totalSec": COUNT, "avgSec": RATE, "medianSec": RATE, "p90Sec": RATE},
-        ),
-        "/api/analytics/peak-hours": metric(
-            "Calls by hour of day, day of week, and both",
-            {
-                "hours": array(
-                    closed(
-                        {
-                            "hour": {"type": "integer", "minimum": 0, "maximum": 23},
-                            "calls": COUNT,
-                            "answered": COUNT,
-                        }
-                    )
-                ),
-                "days": array(
-                    closed(
-                        {
-                            "dayOfWeek": {"type": "integer", "minimum": 1, "maximum": 7},
-                            "name": {"type": "string"},
-                            "calls": COUNT,
-                        }
-                    )
-                ),
-                "grid": array(
-                    closed(
-                        {
-                            "dayOfWeek": {"type": "integer", "minimum": 1, "maximum": 7},
-                            "hour": {"type": "integer", "minimum": 0, "maximum": 23},
-                            "calls": COUNT,
-                        }
-                    )
-                ),
-                "peakHour": nullable({"type": "integer", "minimum": 0, "maximum": 23}),
-                "peakDayOfWeek": nullable({"type": "integer", "minimum": 1, "maximum": 7}),
-            },
-        ),
-        "/api/analytics/top-callers": metric(
-            "The busiest callers, and how many callers came back",
-            {
-                "callers": array(
-                    closed(
-                        {
-                            "number": {"type": "string"},
-                            "calls": COUNT,
-                            "answered": COUNT,
-                            "lastCallAt": WHEN,
-                            "firstCallAt": WHEN,
-                        }
-                    )
-                ),
-                "uniqueCallers": COUNT,
-                "repeatCallers": COUNT,
-                "repeatCallerRate": RATE,
-                "firstTimeCallers": COUNT,
-                "returningCallers": COUNT,
-                "firstTimeCalls": COUNT,
-                "repeatCalls": COUNT,
-            },
-            (limit_param(10),),
-        ),
-        "/api/analytics/geography": metric(
-            "Calls by the caller's country, state and city",
-            {
-                "countries": array(closed({"country": {"type": "string"}, "calls": COUNT})),
-                "states": array(
-                    closed(
-                        {"country": {"type": "string"}, "state": {"type": "string"}, "calls": COUNT}
-                    )
-                ),
-                "cities": array(
-                    closed(
-                        {
-                            "city": {"type": "string"},
-                            "state": {"type": "string"},
-                            "country": {"type": "string"},
-                            "calls": COUNT,
-                        }
-                    )
-                ),
-                "unknown": COUNT,
-                "total": COUNT,
-            },
-            (limit_param(50),),
-        ),
-        "/api/analytics/lead-quality": metric(
-            "Decided calls by talk time, and qualified leads",
-            {
-                "buckets": array(
-                    closed(
-                        {
-                            "label": {"type": "string"},
-                            "minSec": COUNT,
-                            "maxSec": nullable(COUNT),
-                            "calls": COUNT,
-                        }
-                    )
-                ),
-                "calls": COUNT,
-                "qualifiedLeads": COUNT,
-                "qualifiedRate": RATE,
-                "thresholds": closed({"shortSec": COUNT, "longSec": COUNT, "qualifiedSec": COUNT}),
-            },
-        ),
-        "/api/analytics/campaigns": metric(
-            "Calls, leads, conversions, cost and ROI per campaign",
-            {
-                "campaigns": array(ref("Campaign")),
-                "totals": closed(
-                    {
-                        "calls": COUNT,
-                        "qualifiedLeads": COUNT,
-                        "conversions": COUNT,
-                        "value": RATE,
-                        "cost": RATE,
-                        "roi": nullable({"type": "number"}),
-                    }
-                ),
-            },
-        ),
-        "/api/analytics/missed-calls": metric(
-            "Missed calls, each with whether the caller was answered later",
-            {"calls": array(ref("MissedCall"))},
-            (limit_param(100),),
-        ),
-        "/api/analytics/conversions": {
-            "post": operation(
-                "Record that a call converted (value defaults to the client's valuePerConversion)",
-                {
-                    "201": answer(
-                        "Recorded",
-                        closed(
-                            {
-                                "callSid": {"type": "string"},
-                                "clientId": {"type": "string"},
-                                "campaign": nullable({"type": "string"}),
-                                "value": RATE,
-                                "recordedAt": WHEN,
-                            }
-                        ),
-                    )
-                },
-                request=body(
-                    {
-                        "type": "object",
-                        "required": ["callSid"],
-                        "properties": {
-                            "callSid": {"type": "string", "minLength": 1},
-                            "value": nullable({"type": "number", "minimum": 0, "maximum": 1e12}),
-                        },
-                    }
-                ),
-                tag=calls,
-                error_statuses=(400, 404, 409),
-            )
-        },
-        "/api/analytics/audit": {
-            "get": operation(
-                "Every answered analytics read, export and conversion, newest first (admin)",
-                {
-                    "200": answer(
-                        "Entries",
-                        closed(
-                            {
-                                "entries": array(ref("AuditEntry")),
-                                "nextBefore": nullable(
-                                    {
-                                        "type": "integer",
-                                        "description": "Pass as before= for the next page.",
-                                    }
-                                ),
-                            }
-                        ),
-                    )
-                },
-                parameters=[
-                    query_param("clientId", {"type": "string"}, "Client the reads were of"),
-                    query_param("action", {"type": "string"}, "e.g. calls.exported"),
-                    query_param("actor", {"type": "string"}, "e.g. admin"),
-                    query_param("from", {"type": "string", "format": "date-time"}, "From"),
-                    query_param("to", {"type": "string", "format": "date-time"}, "Before"),
-                    query_param(
-                        "before",
-                        {"type": "integer", "minimum": 1},
-                        "Entries with a smaller id (paging)",
-                    ),
-                    query_param(
-                        "limit",
-                        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                        "Page size (100)",
-                    ),
-                ],
-                tag="audit",
-                error_statuses=(400,),
-            )
-        },
-    }
-
-
-def recordings_paths() -> dict[str, Any]:
-    """The paths recordings serves (services/recordings/app.py)."""
-    tag = "recordings"
-    recording_sid = path_param("recordingSid", {"type": "string"}, "Twilio's RecordingSid")
-    media = {kind: {"schema": {"type": "string", "format": "binary"}} for kind in MEDIA_TYPES}
-    return {
-        "/api/twilio/recording/{callSid}": {
-            "parameters": [path_param("callSid", {"type": "string"}, "Twilio's CallSid")],
-            "get": operation(
-                "A call's recordings, with signed playback and download links",
-                {"200": answer("The recordings", closed({"recordings": array(ref("Recording"))}))},
-                tag=tag,
-                error_statuses=(404,),
-            ),
-        },
-        "/api/recordings/media/{recordingSid}": {
-            "parameters": [recording_sid],
-            "get": operation(
-                "The audio behind a signed link (no token: the link is the permission)",
-                {
-                    "200": {"description": "The whole file", "content": media},
-                    "206": {"description": "The one byte range asked for", "content": media},
-                },
-                public=True,
-                parameters=[
-                    {
-                        **query_param("exp", {"type": "integer"}, "Expiry, Unix seconds"),
-                        "required": True,
-                    },
-                    {
-                        **query_param(
-                            "disposition",
-                            {"type": "string", "enum": ["inline", "attachment"]},
-                            "Play or download",
-                        ),
-                        "required": True,
-                    },
-                    {**query_param("by", {"type": "string"}, "Who minted it"), "required": True},
-                    {**query_param("sig", {"type": "string"}, "HMAC-SHA256"), "required": True},
-                    {
-                        "name": "Range",
-                        "in": "header",
-                        "required": False,
-                        "schema": {"type": "string", "example": "bytes=0-1023"},
-                        "description": "One byte range, to seek",
-                    },
-                ],
-                tag=tag,
-                error_statuses=(403, 404, 416, 503),
-            ),
-        },
-        "/api/clients/{clientId}/recordings/{recordingSid}": {
-            "parameters": [CLIENT_ID, recording_sid],
-            "get": operation(
-                "One of a client's recordings",
-                {"200": answer("The recording", ref("Recording"))},
-                tag=tag,
-                error_statuses=(404,),
-            ),
-            "delete": operation(
-                "Delete a stored recording (file and Twilio's copy); a tombstone stays",
-                {"200": answer("The tombstone", ref("Recording"))},
-                tag=tag,
-                error_statuses=(404, 409),
-            ),
-        },
-        "/api/clients/{clientId}/recordings/erasure": {
-            "parameters": [CLIENT_ID],
-            "post": operation(
-                "Delete every recording of one caller for the client",
-                {
-                    "200": answer(
-                        "Deleted",
-                        closed(
-                            {
-                                "clientId": {"type": "string"},
-                                "deleted": array({"type": "string"}),
-                                "count": COUNT,
-                            }
-                        ),
-                    )
-                },
-                request=body(
-                    {
-                        "type": "object",
-                        "required": ["phoneNumber"],
-                        "properties": {"phoneNumber": {"type": "string", "pattern": E164}},
-                    }
-                ),
-                tag=tag,
-                error_statuses=(400, 404),
-            ),
-        },
-        "/api/recordings/audit": {
-            "get": operation(
-                "Every listing, view, link use and deletion, newest first (admin)",
-                {
-                    "200": answer(
-                        "The entries", closed({"entries": array(ref("RecordingAuditEntry"))})
-                    )
-                },
-                parameters=[
-                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "100"),
-                    query_param("target", {"type": "string"}, "A call or recording sid"),
-                    query_param("clientId", {"type": "string"}, "Client"),
-                ],
-                tag=tag,
-                error_statuses=(400,),
-            ),
-        },
-    }
-
-
-def paths() -> dict[str, Any]:
-    """Every public path of the management API, whichever service serves it."""
-    return {**router_paths(), **analytics_paths(), **recordings_paths()}
-
-
-@lru_cache(maxsize=1)
-def _document() -> dict[str, Any]:
-    return {
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Switchboard management API",
-            "version": "1",
-            "description": (
-                "Clients, their Twilio numbers and the number pool, client API keys, the audit "
-                "log, buying numbers and placing outbound calls (router); the call list, export "
-                "and metrics (analytics); recordings, their signed media links, deletion and "
-                "erasure (recordings). Send `Authorization: Bearer "
-                "<token>`: the admin token manages everything, a client API key sees only its "
-                'client. Errors are JSON: {"error": {"code", "message"}}.'
-            ),
-        },
-        "security": [{"bearer": []}],
-        "paths": paths(),
-        "components": {
-            "schemas": SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        },
-    }
-
-
-def document() -> dict[str, Any]:
+def document() -> Document:
     """A copy of the document (callers may not change the cached one)."""
     return copy.deepcopy(_document())

@@ -29,7 +29,7 @@ MAX_MESSAGE = 1000
 
 @dataclass(frozen=True)
 class MakeCall:
-    from_number: str
+    from_number: str | None  # None: the account's main number
     to_number: str
     client_id: str
     message: str
@@ -39,12 +39,13 @@ class MakeCall:
         refuse_unknown(body, ("fromNumber", "toNumber", "clientId", "message"))
         missing = [
             name
-            for name in ("fromNumber", "toNumber", "clientId", "message")
+            for name in ("toNumber", "clientId", "message")
             if body.get(name) in (None, "")
         ]
         if missing:
             raise invalid(", ".join(missing), "is required")
-        from_number = parse_e164("fromNumber", body["fromNumber"])
+        given = body.get("fromNumber")
+        from_number = None if given in (None, "") else parse_e164("fromNumber", given)
         to_number = parse_e164("toNumber", body["toNumber"])
         if from_number == to_number:
             raise invalid("toNumber", "must differ from fromNumber")

@@ -40,6 +40,7 @@ class Deployment:
 
     public_base_url: str
     pooled_fallback_url: str
+    main_number: str | None = None
 
     def url(self, path: str) -> str:
         return self.public_base_url.rstrip("/") + path

@@ -32,7 +32,8 @@ def test_twiml_url_round_trips_through_the_twiml_endpoint_rules() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"fromNumber": None},
+        {"fromNumber": "4155550100"},
+        {"fromNumber": 4155550100},
         {"toNumber": "555-0100"},
         {"toNumber": "+14155550100"},
         {"clientId": "acme"},
@@ -77,3 +78,9 @@ def test_message_twiml_says_the_disclaimer_first_when_there_is_one() -> None:
     assert [(e.tag, e.text) for e in root] == [("Say", "Recorded."), ("Say", "Hello <you> & yours")]
     root = ET.fromstring(message_twiml("Hello", None))
     assert [(e.tag, e.text) for e in root] == [("Say", "Hello")]
+
+
+def test_from_number_may_be_omitted_for_the_accounts_main_number() -> None:
+    body = {k: v for k, v in GOOD.items() if k != "fromNumber"}
+    assert MakeCall.parse(body).from_number is None
+    assert MakeCall.parse({**body, "fromNumber": None}).from_number is None

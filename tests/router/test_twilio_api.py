@@ -211,6 +211,45 @@ def test_client_that_does_not_record_gets_no_disclaimer_and_no_recording(
     assert play["recordingSids"] == []
 
 
+MAIN_NUMBER = "+14155550111"
+
+
+def test_the_accounts_main_number_calls_for_any_client_and_is_the_default(
+    make_app: AppFactory, simulator: Simulator
+) -> None:
+    """The guide's make-call example calls from TWILIO_PHONE_NUMBER, not a client's number."""
+    http = make_app(main_number=MAIN_NUMBER, **twilio_settings(simulator)).test_client()
+    client = create_client(http, forwardTo=PHONE)
+    request = {"toNumber": CALLEE, "clientId": client["id"], "message": "Hello"}
+
+    named = http.post(
+        "/api/twilio/make-call", json={**request, "fromNumber": MAIN_NUMBER}, headers=AUTH
+    )
+    omitted = http.post("/api/twilio/make-call", json=request, headers=AUTH)
+
+    for response in (named, omitted):
+        assert response.status_code == 201, response.get_json()
+        call = simulator.client().calls(response.get_json()["callSid"]).fetch()
+        assert (call._from, call.to) == (MAIN_NUMBER, CALLEE)
+    placed = [e["targetId"] for e in audit_entries(http, action="call.placed")]
+    assert sorted(placed) == sorted(r.get_json()["callSid"] for r in (named, omitted))
+
+
+def test_without_a_main_number_make_call_needs_a_from_number(
+    twilio_app: Flask, simulator: Simulator
+) -> None:
+    http = twilio_app.test_client()
+    client = create_client(http, forwardTo=PHONE)
+    response = http.post(
+        "/api/twilio/make-call",
+        json={"toNumber": CALLEE, "clientId": client["id"], "message": "Hello"},
+        headers=AUTH,
+    )
+    assert response.status_code == 400
+    assert "TWILIO_PHONE_NUMBER" in response.get_json()["error"]["message"]
+    assert audit_entries(http, action="call.placed") == []
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [
