@@ -16,9 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,14 +139,6 @@ def render_config(
     return text
 
 
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def start_nginx(
     prefix: Path,
     listen: str,
@@ -184,14 +173,5 @@ def start_nginx(
     child = Child("nginx", [*base, "-g", "daemon off;"], log_file).start()
     url = f"http://{local}:{port}"
     edge = Edge(url, prefix, log_file, child)
-    try:
-        deadline = time.monotonic() + timeout
-        while not _healthy(url):
-            child.check_alive()
-            if time.monotonic() > deadline:
-                raise child.fail(f"edge not answering {url}/healthz within {timeout:.0f}s")
-            time.sleep(0.1)
-    except BaseException:
-        edge.stop()
-        raise
+    child.wait_healthy(url, timeout, what="the edge at " + url)
     return edge

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
@@ -75,6 +77,15 @@ def wait_until(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{message} not reached within {timeout:.1f}s")
         time.sleep(interval)
+
+
+def healthy(url: str, path: str = "/healthz") -> bool:
+    """True when GET url+path answers 200 within a second."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + path, timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def log_tail(path: Path, lines: int = 40) -> str:
@@ -167,6 +178,20 @@ class Child:
         """Raise StartError when the process has already exited."""
         if self._process is not None and self._process.poll() is not None:
             raise self.fail(f"exited with code {self._process.returncode}")
+
+    def wait_healthy(self, url: str, timeout: float, what: str = "") -> None:
+        """Wait until `url`/healthz answers 200; on exit or timeout stop this child and
+        raise StartError with the end of its log (`what` names the URL in it)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while not healthy(url):
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise self.fail(f"no answer on {what or url}/healthz within {timeout:.0f}s")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop(timeout=15)
+            raise
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """Ask the process to stop, wait, then kill its whole process group."""

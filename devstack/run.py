@@ -18,8 +18,6 @@ import os
 import signal
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -32,6 +30,7 @@ from devstack.processes import (
     ensure_port_free,
     split_address,
 )
+from devstack.stack import Service
 from switchboard import settings
 from switchboard.kafka import Topics, ensure_topics
 
@@ -52,7 +51,8 @@ DEV_AUTH_TOKEN = "dev-auth-token"
 
 
 class Running(Protocol):
-    child: Child
+    @property
+    def child(self) -> Child: ...
 
     def alive(self) -> bool: ...
 
@@ -68,30 +68,8 @@ class _Died(Exception):
         super().__init__(f"{name} {detail}")
 
 
-class _Service:
-    """A service child and the URL of its /healthz."""
-
-    def __init__(self, child: Child, url: str) -> None:
-        self.child = child
-        self.url = url
-
-    def alive(self) -> bool:
-        return self.child.alive()
-
-    def stop(self) -> None:
-        self.child.stop(timeout=15)
-
-
 def _say(text: str, end: str = "\n") -> None:
     print(text, end=end, flush=True)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def _relative(path: Path) -> str:
@@ -192,24 +170,16 @@ def _start_service(name: str, env: dict[str, str], logs: Path) -> tuple[Running,
     bind = env[f"{name.upper()}_BIND"]
     host, port = split_address(bind)
     ensure_port_free(host, port, name)
-    child = Child(
+    # The bind variable is already in `env`; Service sets it from the port as well.
+    service = Service(
         name,
-        [sys.executable, "-m", f"services.{name}"],
-        logs / f"{name}.log",
-        env=env,
-        cwd=REPO_ROOT,
+        env,
+        port,
+        logs,
+        bind_variable=f"{name.upper()}_BIND",
+        host=host,
+        append_log=False,
     ).start()
-    service = _Service(child, f"http://{host}:{port}")
-    deadline = time.monotonic() + 90
-    try:
-        while not _healthy(service.url):
-            child.check_alive()
-            if time.monotonic() > deadline:
-                raise child.fail(f"no answer on {service.url}/healthz within 90s")
-            time.sleep(0.2)
-    except BaseException:
-        service.stop()
-        raise
     return service, service.url
 
 

@@ -1,9 +1,11 @@
-"""A whole Switchboard on this machine for one bench or fault run.
+"""A whole Switchboard on this machine for one bench, fault or end-to-end test run.
 
 `Stack` starts what a run needs as child processes on free loopback ports:
 its own Kafka broker and PostgreSQL cluster (or a fresh topic prefix and
-database on ones it is given), the Twilio simulator, router, analytics and
-ingress, and the nginx edge in front of them. It can kill, stop and restart
+database on ones it is given), the Twilio simulator, router, analytics,
+ingress (and recordings when asked), and the nginx edge in front of them.
+`Service` is one such child; `make run` (devstack.run) and the tests'
+ServiceProcess start theirs with it too. It can kill, stop and restart
 any part, as the fault scenarios do, and `close()` stops everything it
 started. Children die with the thread that started them (see
 devstack.processes), so start and restart parts from a thread
@@ -18,8 +20,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 
 from devstack import REPO_ROOT, kafka, nginx, postgres
-from devstack.processes import Child, StartError, free_port
+from devstack.processes import Child, StartError, free_port, healthy
 from switchboard.kafka import Topics, ensure_topics
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -45,16 +45,8 @@ def quiet(_: str) -> None:
     """A `say` that says nothing (tests)."""
 
 
-def healthy(url: str, path: str = "/healthz") -> bool:
-    try:
-        with urllib.request.urlopen(url + path, timeout=1) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 class Service:
-    """One `python -m <module>` child serving HTTP on 127.0.0.1:<port>."""
+    """One `python -m <module>` child serving HTTP on <host>:<port> (127.0.0.1 by default)."""
 
     def __init__(
         self,
@@ -64,18 +56,23 @@ class Service:
         log_dir: Path,
         module: str | None = None,
         bind_variable: str | None = None,
+        log_file: Path | None = None,
+        append_log: bool = True,
+        host: str = "127.0.0.1",
     ) -> None:
         self.name = name
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        local = "127.0.0.1" if host in ("0.0.0.0", "*", "") else host
+        self.url = f"http://{local}:{port}"
         self.module = module or f"services.{name}"
         self.env = {
             **os.environ,
             **env,
-            bind_variable or f"{name.upper()}_BIND": f"127.0.0.1:{port}",
+            bind_variable or f"{name.upper()}_BIND": f"{host}:{port}",
             "PYTHONUNBUFFERED": "1",
         }
-        self.log_file = log_dir / f"{name}.log"
+        self.log_file = log_file or log_dir / f"{name}.log"
+        self.append_log = append_log
         self._child: Child | None = None
 
     @property
@@ -83,25 +80,23 @@ class Service:
         return self._child.pid if self._child is not None else None
 
     def start(self, timeout: float = 90.0) -> Service:
-        child = Child(
+        """Start the child and return once its /healthz answers (StartError if it never does)."""
+        self._child = Child(
             self.name,
             [sys.executable, "-m", self.module],
             self.log_file,
             env=self.env,
             cwd=REPO_ROOT,
-            append_log=True,
+            append_log=self.append_log,
         ).start()
-        self._child = child
-        deadline = time.monotonic() + timeout
-        while not healthy(self.url):
-            if not child.alive():
-                child.stop()
-                raise child.fail(f"exited with code {child.returncode} during start-up")
-            if time.monotonic() > deadline:
-                child.stop()
-                raise child.fail(f"no answer on {self.url}/healthz within {timeout:.0f}s")
-            time.sleep(0.1)
+        self._child.wait_healthy(self.url, timeout)
         return self
+
+    @property
+    def child(self) -> Child:
+        if self._child is None:
+            raise RuntimeError(f"{self.name} was never started")
+        return self._child
 
     def alive(self) -> bool:
         return self._child is not None and self._child.alive()
@@ -116,9 +111,9 @@ class Service:
             pass
         self._child.stop(timeout=5)
 
-    def stop(self, timeout: float = 15.0) -> None:
-        if self._child is not None:
-            self._child.stop(timeout)
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait up to `timeout`, then SIGKILL; returns the exit code."""
+        return self._child.stop(timeout) if self._child is not None else None
 
     def log_tail(self, lines: int = 40) -> str:
         return self._child.tail(lines) if self._child is not None else ""
@@ -331,8 +326,13 @@ class Stack:
             # Its own consumer group, also on a broker shared with other runs.
             "ANALYTICS_GROUP_ID": f"analytics-{self.topics.prefix.rstrip('.')}",
         }
-        if "router" in self.ports:
-            env["ROUTER_URL"] = f"http://127.0.0.1:{self.ports['router']}"
+        # Where router asks for TwiML's owner, and whom it asks for a caller's
+        # erasure and export (services/router/privacy.py).
+        for name in ("router", "ingress", "analytics", "recordings"):
+            if name in self.ports:
+                env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{self.ports[name]}"
+        if "recordings" in self.ports:
+            env["RECORDINGS_STORAGE_DIR"] = str(self.folder / "recordings")
         if "twilio_sim" in self.ports:
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{self.ports['twilio_sim']}"
         env.update(self._extra_env)

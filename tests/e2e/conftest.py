@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import requests
 from twilio.rest import Client
 
 from devstack.nginx import Edge, start_nginx
+from devstack.stack import Service, Stack
 from services.twilio_sim.redirect import SimulatorHttpClient
-from switchboard.kafka import Topics, ensure_topics
-from tests.support import ServiceProcess, free_port, wait_until
+from switchboard.kafka import Topics
+from tests.support import wait_until
 from tests.twilio_calls import Webhook, sign
 
 ADMIN = "e2e-admin-token"
@@ -28,7 +28,7 @@ AUTH_TOKEN = "e2e-twilio-auth-token"
 @dataclass
 class System:
     edge: Edge
-    services: dict[str, ServiceProcess]
+    services: dict[str, Service]
     topics: Topics
     env: dict[str, str] = field(default_factory=dict)
 
@@ -142,59 +142,25 @@ class System:
 def system(
     kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    folder = tmp_path_factory.mktemp("e2e")
-    database = f"e2e_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    topics = Topics(prefix=f"e2e{uuid.uuid4().hex[:8]}.")
-    ensure_topics(kafka_bootstrap, topics)
-    edge_port = free_port()
-    ports = {
-        name: free_port() for name in ("twilio_sim", "router", "analytics", "recordings", "ingress")
-    }
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_TOPIC_PREFIX": topics.prefix,
-        "DATABASE_URL": postgres_url.rsplit("/", 1)[0] + f"/{database}",
-        "CLICKHOUSE_URL": f"chdb://{folder / 'chdb'}",
-        "CLICKHOUSE_DATABASE": "switchboard",
-        "ADMIN_API_TOKEN": ADMIN,
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        "TWILIO_VALIDATE_SIGNATURES": "true",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{edge_port}",
-        "TWILIO_WEBHOOK_URL": "",
-        "ROUTER_URL": f"http://127.0.0.1:{ports['router']}",
-        "INGRESS_URL": f"http://127.0.0.1:{ports['ingress']}",
-        "ANALYTICS_URL": f"http://127.0.0.1:{ports['analytics']}",
-        "RECORDINGS_URL": f"http://127.0.0.1:{ports['recordings']}",
-        # A deleted client's data is purged at once (tests/e2e/test_privacy.py).
-        "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
-        "TWILIO_API_BASE_URL": f"http://127.0.0.1:{ports['twilio_sim']}",
-        "RECORDINGS_STORAGE_DIR": str(folder / "recordings"),
-        "INGRESS_SPOOL_DIR": str(folder / "spool"),
-        "ANALYTICS_BATCH_SECONDS": "0.2",
-    }
-    services: dict[str, ServiceProcess] = {}
-    try:
-        for name in ports:
-            services[name] = ServiceProcess(name, env, port=ports[name], log_dir=folder).start()
-        edge = start_nginx(
-            folder / "edge",
-            f"127.0.0.1:{edge_port}",
-            {name: f"127.0.0.1:{port}" for name, port in ports.items() if name != "twilio_sim"},
-        )
-    except BaseException:
-        for service in services.values():
-            service.stop()
-        raise
-    system = System(edge, services, topics, env)
-    yield system
-    system.edge.stop()
-    for service in reversed(list(system.services.values())):
-        service.stop()
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    stack = Stack(
+        tmp_path_factory.mktemp("e2e"),
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_url=postgres_url,
+        services=("twilio_sim", "router", "analytics", "recordings", "ingress"),
+        env={
+            "ADMIN_API_TOKEN": ADMIN,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            # A deleted client's data is purged at once (tests/e2e/test_privacy.py).
+            "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
+        },
+    )
+    with stack:
+        assert stack.edge is not None
+        system = System(stack.edge, stack.services, stack.topics, stack.env)
+        yield system
+        # A test may have stopped the edge and started another (System.edge_down).
+        stack.edge = system.edge
 
 
 def number() -> str:

@@ -16,8 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 from services.twilio_sim.twimlets import UnknownTwimlet, is_twimlet, twimlet_twiml
+from tests.support import free_port
 from tests.twilio_sim.receiver import WebhookReceiver
-from tests.twilio_sim.simulator import Simulator, free_port, running_simulator
+from tests.twilio_sim.simulator import Simulator, running_simulator
 
 CALLER = "+14155550123"
 CLIENT_PHONE = "+12125550199"
