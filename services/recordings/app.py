@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 EXTENSION = "switchboard.recordings"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 _TOKEN = re.compile(r"^erased:[0-9a-f]{32}$")
+# Who the audit names for an erasure carried out on router's caller.erased event.
+ERASURE_ACTOR = "system:erasure"
 _READY_TIMEOUT = 2.0
 
 
@@ -105,6 +107,7 @@ def create_app(
     runtime = runtime or build_runtime(config)
     if run_worker and runtime.worker is None:
         runtime.worker = RecordingsWorker(config, runtime.store, runtime.archiver, runtime.producer)
+        runtime.worker.on_caller_erased = _caller_eraser(runtime)
         runtime.worker.start()
     if run_housekeeping and runtime.housekeeping is None:
         runtime.housekeeping = HousekeepingJob(
@@ -336,6 +339,17 @@ def _add_privacy_routes(app: Flask, runtime: Runtime) -> None:
             runtime.deleter, number, principal.name, target
         )
         return jsonify({"deleted": [r.recording_sid for r in deleted], "calls": calls})
+
+
+def _caller_eraser(runtime: Runtime) -> Callable[[str, str], None]:
+    """What the worker does on caller.erased: the caller's recordings of every client deleted."""
+
+    def erase(number: str, token: str) -> None:
+        deletion.erase_caller_everywhere(
+            runtime.deleter, number, ERASURE_ACTOR, _erasure_target(token)
+        )
+
+    return erase
 
 
 def _erasure_target(token: str | None) -> str:

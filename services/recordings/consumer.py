@@ -52,6 +52,7 @@ HANDLED_TYPES = (
     "call.routed",
     "call.received",
     "client.settings-changed",
+    "caller.erased",
 )
 _POLL_SECONDS = 0.2
 _COMMIT_EVERY_SECONDS = 1.0
@@ -118,6 +119,8 @@ class RecordingsWorker:
         self.group_id = group_id or config.group_id
         self.stats = WorkerStats()
         self.on_settings_changed: Callable[[], None] | None = None
+        # Deletes an erased caller's recordings (number, token); set by the app.
+        self.on_caller_erased: Callable[[str, str], None] | None = None
         self.error: BaseException | None = None
         self._stopping = archiver.stopping
         self._guard = InvalidRatioGuard()
@@ -282,16 +285,20 @@ class RecordingsWorker:
         return token if self.store.is_erased(token) else caller
 
     def _forget_caller(self, event: Event) -> None:
-        """caller.erased: remember the token; forget the number where calls still hold it.
+        """caller.erased: remember the token; delete the caller's recordings, forget the number.
 
-        Router deletes the recordings themselves over HTTP when it takes the
-        erasure (and the admin repeats the request if recordings was down then).
+        Router also asks for the deletion over HTTP when it takes the erasure;
+        this is the same deletion (a repeat finds nothing left) for when
+        recordings could not be reached then.
         """
         number = event.data.get("number")
         token = caller_token(self.config.privacy_token_secret, number) if number else None
         self.store.remember_erased(token or str(event.data["token"]))
-        if number:
-            self.store.forget_caller_everywhere(number)
+        if number and token:
+            if self.on_caller_erased is not None:
+                self.on_caller_erased(number, token)
+            else:
+                self.store.forget_caller_everywhere(number)
 
     def _succeeded(self, consumer: Consumer) -> None:
         self._retry_delay = _RETRY_FIRST_SECONDS

@@ -7,16 +7,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 from flask.testing import FlaskClient
 
 from services.recordings.app import Runtime, create_app
 from services.recordings.deletion import run_housekeeping
 from services.recordings.metadata import ClientSettings
+from services.router.privacy import caller_erased, erased_key
 from switchboard.privacy import caller_token
 from tests.recordings import recording_events as ev
 from tests.recordings.conftest import ADMIN, Sim
+from tests.recordings.recording_events import Publisher
 from tests.recordings.seeding import stored_recording
+from tests.support import wait_until
 
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
 CALLER = "+12125550147"
@@ -103,3 +107,38 @@ def test_a_deleted_clients_recordings_are_purged_once_its_grace_period_has_passe
         runtime.config, runtime.store, runtime.storage, runtime.deleter, now=now
     )
     assert again.clients_purged == []
+
+
+def test_the_worker_erases_a_caller_on_routers_event_and_stores_replayed_calls_tokenized(
+    runtime: Runtime, sim: Sim, publish: Publisher
+) -> None:
+    """For when recordings could not be reached while router took the erasure."""
+    recording = stored_recording(runtime, sim, ev.new_client_id(), CALLER)
+    create_app(runtime.config, run_worker=True, run_housekeeping=False, runtime=runtime)
+    token = caller_token(runtime.config.privacy_token_secret, CALLER)
+
+    # Keyed as router keys it on the compacted topic.
+    erasure = caller_erased(CALLER, token, "admin")
+    publish.producer.publish(publish.topics.client_events, erasure, erased_key(token), timeout=10)
+
+    def erased() -> bool:
+        found = runtime.store.recording(recording.recording_sid)
+        return found is not None and found.status == "deleted"
+
+    wait_until(erased, timeout=20.0, message="the caller's recording deleted")
+    assert runtime.store.caller_recordings_everywhere(CALLER) == []
+    assert runtime.store.is_erased(token)
+    [entry] = runtime.store.audit_log(10, f"caller:{token}")
+    assert (entry.who, entry.action) == ("system:erasure", "caller.erased")
+
+    replayed = "CA" + "7" * 32
+    publish.call_event(ev.received(replayed, CALLER))
+
+    def stored_caller() -> str | None:
+        with psycopg.connect(runtime.config.database_url) as conn:
+            row = conn.execute(
+                "SELECT caller FROM recordings.calls WHERE call_sid = %s", (replayed,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    assert wait_until(stored_caller, timeout=20.0, message="the replayed call stored") == token
