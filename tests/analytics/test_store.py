@@ -11,18 +11,18 @@ from typing import Any, cast
 
 import pytest
 
-from services.analytics import store as store_module
 from services.analytics.calls import CallFilter
 from services.analytics.config import Config
 from services.analytics.consumer import EXPIRE_EVERY_SECONDS, AnalyticsConsumer, write
 from services.analytics.facts import fold_all
 from services.analytics.store import (
-    _FACT_COLUMNS,
     Store,
     StoredFact,
     migration_files,
     migration_statements,
 )
+from services.analytics.store import sql as store_sql
+from services.analytics.store.writes import _FACT_COLUMNS
 from tests.analytics import call_scripts as script
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
@@ -321,8 +321,8 @@ def test_look_ups_cut_into_parts_find_what_one_query_finds(
     events = [e for sid in sids for e in script.missed_call(sid, BASE)]
     assigned = script.number_assigned(script.TWILIO_NUMBER, "acme", "google", BASE)
     assert write(store, [*events, assigned]).events_written == len(events) + 1
-    monkeypatch.setattr(store_module, "_MAX_KEYS_TEXT", 100)  # a few keys a query
-    assert len(store_module._string_lists(sids)) > 5
+    monkeypatch.setattr(store_sql, "_MAX_KEYS_TEXT", 100)  # a few keys a query
+    assert len(store_sql._string_lists(sids)) > 5
     assert store.stored_event_ids([*events, assigned]) == {e.id for e in [*events, assigned]}
     assert sorted(store.load_facts(sids)) == sorted(sids)
     assert store.repair(events).calls == ()
@@ -332,9 +332,9 @@ def test_look_ups_cut_into_parts_find_what_one_query_finds(
 
 def test_a_key_list_is_cut_only_when_it_is_too_long(monkeypatch: pytest.MonkeyPatch) -> None:
     keys = [f"CA{n:032x}" for n in range(100)]
-    assert store_module._string_lists(keys) == [store_module._string_list(keys)]
-    monkeypatch.setattr(store_module, "_MAX_KEYS_TEXT", 500)
-    parts = store_module._string_lists(keys)
+    assert store_sql._string_lists(keys) == [store_sql._string_list(keys)]
+    monkeypatch.setattr(store_sql, "_MAX_KEYS_TEXT", 500)
+    parts = store_sql._string_lists(keys)
     assert len(parts) > 1 and all(len(part) <= 500 for part in parts)
     rejoined = [key for part in parts for key in json.loads(part.split("'")[1])]
     assert rejoined == keys
