@@ -36,11 +36,13 @@ from services.analytics.campaigns import campaigns as campaign_table
 from services.analytics.clients import ClientSettings, LeadThresholds, valid_timezone
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
+from services.analytics.openapi import document
 from services.analytics.privacy import privacy_api
 from services.analytics.store import Store
 from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.metrics import install_metrics
+from switchboard.openapi import openapi_blueprint
 
 
 @dataclass
@@ -101,6 +103,7 @@ def create_app(
     install_metrics(app, "analytics")
     app.extensions["analytics"] = service
     app.register_blueprint(privacy_api(store, config.admin_token))
+    app.register_blueprint(openapi_blueprint(document))
 
     def who() -> Principal:
         principal = authenticate(config.admin_token, keys)

@@ -3,8 +3,9 @@
 `create_app` builds the runtime (the event sink with its producer, spool and
 spool drainer; the router client; the signature checker) and mounts the
 routes: Twilio's webhooks (api.py), `POST /internal/privacy/spool-erasure`
-(router's erasure of a caller reaching the events still in the spool), and
-`/healthz` and `/readyz`. `/internal/...` is not routed by the edge.
+(router's erasure of a caller reaching the events still in the spool),
+`/healthz` and `/readyz`, and its OpenAPI document (openapi.py).
+`/internal/...` is not routed by the edge.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from services.ingress.api import twilio_api
 from services.ingress.config import Config
+from services.ingress.openapi import document
 from services.ingress.router_client import RouterClient
 from services.ingress.signatures import SignatureChecker
 from services.ingress.sink import EventSink
 from switchboard.auth import authenticate
 from switchboard.http import ApiError, install_error_handlers, json_object
 from switchboard.metrics import Metrics, counter, install_metrics
+from switchboard.openapi import openapi_blueprint
 from switchboard.privacy import E164, TOKEN_PREFIX
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(twilio_api(runtime))
     app.register_blueprint(privacy_api(runtime))
     app.register_blueprint(health_api(runtime))
+    app.register_blueprint(openapi_blueprint(document))
     return app
 
 

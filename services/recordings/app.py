@@ -28,7 +28,13 @@ from services.recordings.archiving import Archiver
 from services.recordings.config import Config
 from services.recordings.consumer import RecordingsWorker
 from services.recordings.deletion import Deleter, HousekeepingJob
-from services.recordings.metadata import AuditEntry, Recording
+from services.recordings.metadata import (
+    AUDIT_DEFAULT_LIMIT,
+    AUDIT_MAX_LIMIT,
+    AuditEntry,
+    Recording,
+)
+from services.recordings.openapi import document
 from services.recordings.ranges import Unsatisfiable, parse_range
 from services.recordings.storage import (
     IntegrityError,
@@ -42,6 +48,7 @@ from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
 from switchboard.metrics import install_metrics
+from switchboard.openapi import openapi_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +128,7 @@ def create_app(
     install_error_handlers(app)
     install_metrics(app, "recordings")
     app.extensions[EXTENSION] = runtime
+    app.register_blueprint(openapi_blueprint(document))
 
     @app.errorhandler(psycopg.OperationalError)
     def _database_down(err: psycopg.OperationalError) -> tuple[Response, int]:
@@ -291,11 +299,11 @@ def _add_api_routes(app: Flask, runtime: Runtime) -> None:
         if not principal.is_admin:
             raise ApiError(403, "forbidden", "the audit log is for the admin")
         try:
-            limit = int(request.args.get("limit", "100"))
+            limit = int(request.args.get("limit", str(AUDIT_DEFAULT_LIMIT)))
         except ValueError:
             raise ApiError(400, "invalid_field", "limit must be an integer") from None
-        if not 1 <= limit <= 1000:
-            raise ApiError(400, "invalid_field", "limit must be between 1 and 1000")
+        if not 1 <= limit <= AUDIT_MAX_LIMIT:
+            raise ApiError(400, "invalid_field", f"limit must be between 1 and {AUDIT_MAX_LIMIT}")
         entries = db.audit_log(
             limit, request.args.get("target") or None, request.args.get("clientId") or None
         )

@@ -16,8 +16,14 @@ STORED = "stored"
 ABSENT = "absent"
 FAILED = "failed"
 DELETED = "deleted"
+STATUSES = (STORED, ABSENT, FAILED, DELETED)
 
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
+UNKNOWN_CONTENT_TYPE = "application/octet-stream"
+
+# Entries of the audit log one request may ask for (GET /api/recordings/audit).
+AUDIT_DEFAULT_LIMIT = 100
+AUDIT_MAX_LIMIT = 1000
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class Recording:
 
     @property
     def content_type(self) -> str:
-        return CONTENT_TYPES.get(self.format or "", "application/octet-stream")
+        return CONTENT_TYPES.get(self.format or "", UNKNOWN_CONTENT_TYPE)
 
     def filename(self) -> str:
         return f"{self.call_sid}-{self.recording_sid}.{self.format or 'bin'}"
