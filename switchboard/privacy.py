@@ -14,10 +14,21 @@ import hmac
 import re
 from functools import lru_cache
 
+from switchboard.settings import env_str, require_in_production
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TOKEN_PREFIX = "erased:"
 # The development secret; production refuses to start with it (config checks).
 DEV_TOKEN_SECRET = "switchboard-dev-privacy-token-secret"
+
+
+def token_secret() -> str:
+    """PRIVACY_TOKEN_SECRET; production refuses the public development value."""
+    secret = env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET)
+    require_in_production(
+        secret != DEV_TOKEN_SECRET, "PRIVACY_TOKEN_SECRET is not set (or is the development one)"
+    )
+    return secret
 
 
 @lru_cache(maxsize=65536)

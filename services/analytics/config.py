@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from services.analytics.clients import LeadThresholds
+from switchboard import privacy
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import ConfigError, admin_token, env_float, env_int, env_str
@@ -147,7 +148,7 @@ class Config:
                 qualified_sec=env_int("ANALYTICS_LEAD_QUALIFIED_SEC", 30),
             ),
             retention_days=env_int("ANALYTICS_RETENTION_DAYS", 0),
-            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
+            privacy_token_secret=privacy.token_secret(),
         )
 
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from switchboard import settings
+from switchboard import privacy, settings
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import (
@@ -249,7 +249,7 @@ class Config:
             default_retention_days=env_int("RECORDINGS_DEFAULT_RETENTION_DAYS", 0),
             default_delete_from_twilio=env_bool("RECORDINGS_DELETE_FROM_TWILIO_DEFAULT", False),
             group_id=env_str("RECORDINGS_GROUP_ID", "recordings"),
-            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
+            privacy_token_secret=privacy.token_secret(),
             download_attempts=env_int("RECORDINGS_DOWNLOAD_ATTEMPTS", 4),
             download_backoff_seconds=env_float("RECORDINGS_DOWNLOAD_BACKOFF_SECONDS", 1.0),
             download_timeout_seconds=env_float("RECORDINGS_DOWNLOAD_TIMEOUT_SECONDS", 30.0),

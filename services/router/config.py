@@ -20,7 +20,7 @@ from services.router.directory import E164
 from services.router.management import DEFAULT_PURGE_GRACE_DAYS
 from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
-from switchboard import settings
+from switchboard import privacy, settings
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
@@ -145,7 +145,7 @@ class Config:
             voice_fallback_url=fallback,
             allowed_countries=allowed_countries,
             daily_outbound_cap=daily_cap,
-            privacy_token_secret=env_str("PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET),
+            privacy_token_secret=privacy.token_secret(),
             purge_grace_days=grace,
             ingress_url=service_url("INGRESS_URL", "http://127.0.0.1:8081"),
             analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),

@@ -30,6 +30,7 @@ from services.recordings.config import DEV_LINK_SECRET
 from services.recordings.config import Config as RecordingsConfig
 from services.router.config import Config as RouterConfig
 from switchboard.kafka import Topics
+from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import DEV_ADMIN_TOKEN, ConfigError
 from tests.support import free_port
 
@@ -101,6 +102,8 @@ CASES = [
     *(Case(name, "KAFKA_REPLICATION_FACTOR", "1") for name in SERVICES),
     Case("ingress", "KAFKA_REPLICATION_FACTOR", "2", environment=None),
     *(Case(name, "KAFKA_MIN_INSYNC_REPLICAS", "1") for name in SERVICES),
+    *(Case(name, "PRIVACY_TOKEN_SECRET", None) for name in ("router", "analytics", "recordings")),
+    Case("analytics", "PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET, environment=None),
 ]
 
 
