@@ -9,14 +9,11 @@ shows in the test report.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TypeVar
 
 from devstack import processes
 from devstack.stack import Service
-
-T = TypeVar("T")
 
 free_port = processes.free_port
 
@@ -27,14 +24,8 @@ def api_key(label: str) -> str:
     return "sbk_" + label.ljust(43, "0")[:43]
 
 
-def wait_until(
-    predicate: Callable[[], T | None],
-    timeout: float = 10.0,
-    interval: float = 0.1,
-    message: str = "condition",
-) -> T:
-    """Poll `predicate` until it returns something truthy and return it; TimeoutError if not."""
-    return processes.wait_until(predicate, timeout=timeout, interval=interval, message=message)
+# The one "until this holds" helper: poll a predicate, return its value, or TimeoutError.
+wait_until = processes.wait_until
 
 
 class ServiceProcess(Service):

@@ -7,19 +7,9 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-# A fresh broker answers these while its group coordinator is still loading.
-_NOT_READY = {
-    KafkaError.NOT_COORDINATOR,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.COORDINATOR_NOT_AVAILABLE,
-}
-
-
-def _partitions(consumer: Consumer, topic: str) -> list[TopicPartition]:
-    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-    return [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+from tests.kafka_read import committed_offsets, end_offsets, partitions_of
 
 
 def committed_total(bootstrap: str, group_id: str, topic: str) -> int:
@@ -28,29 +18,13 @@ def committed_total(bootstrap: str, group_id: str, topic: str) -> int:
     -1 while the broker's group coordinator is not ready yet, so a poll
     for "everything committed" simply asks again.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id})
-    try:
-        committed = consumer.committed(_partitions(consumer, topic), timeout=10)
-        return sum(max(tp.offset, 0) for tp in committed)
-    except KafkaException as err:
-        if err.args[0].code() in _NOT_READY:
-            return -1
-        raise
-    finally:
-        consumer.close()
+    committed = committed_offsets(bootstrap, group_id, topic)
+    return -1 if committed is None else sum(committed.values())
 
 
 def end_total(bootstrap: str, topic: str) -> int:
     """Sum of the topic's end offsets: how many messages it holds."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
-    try:
-        total = 0
-        for tp in _partitions(consumer, topic):
-            _, high = consumer.get_watermark_offsets(tp, timeout=10)
-            total += high
-        return total
-    finally:
-        consumer.close()
+    return sum(end_offsets(bootstrap, topic).values())
 
 
 def read_json(bootstrap: str, topic: str, expect: int, timeout: float = 20.0) -> list[Any]:
@@ -64,7 +38,7 @@ def read_json(bootstrap: str, topic: str, expect: int, timeout: float = 20.0) ->
         }
     )
     consumer.assign(
-        [TopicPartition(tp.topic, tp.partition, 0) for tp in _partitions(consumer, topic)]
+        [TopicPartition(tp.topic, tp.partition, 0) for tp in partitions_of(consumer, topic)]
     )
     found: list[Any] = []
     deadline = time.monotonic() + timeout

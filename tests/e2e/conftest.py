@@ -17,6 +17,7 @@ from devstack.nginx import Edge, start_nginx
 from devstack.stack import Service, Stack
 from services.twilio_sim.redirect import SimulatorHttpClient
 from switchboard.kafka import Topics
+from tests.kafka_read import wait_committed_past
 from tests.support import wait_until
 from tests.twilio_calls import Webhook, sign
 
@@ -35,6 +36,14 @@ class System:
     @property
     def url(self) -> str:
         return self.edge.url
+
+    @property
+    def bootstrap(self) -> str:
+        return self.env["KAFKA_BOOTSTRAP_SERVERS"]
+
+    def analytics_caught_up(self) -> None:
+        """Wait until analytics has committed past every call event sent so far."""
+        wait_committed_past(self.bootstrap, self.env["ANALYTICS_GROUP_ID"], self.topics.call_events)
 
     @property
     def simulator(self) -> str:
@@ -153,6 +162,8 @@ def system(
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             # A deleted client's data is purged at once (tests/e2e/test_privacy.py).
             "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
+            # The group the tests wait on to show that nothing else happened.
+            "ANALYTICS_GROUP_ID": "analytics",
         },
     )
     with stack:

@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
 
 from tests.e2e.conftest import System, number
 from tests.kafka_read import read_topic
+from tests.support import wait_until
 from tests.twilio_calls import ForwardedCall
+
+
+def settled_call(
+    system: System, call_sid: str, done: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The call as analytics shows it, once `done` holds for it."""
+
+    def fact() -> dict[str, Any] | None:
+        found = system.call(call_sid)
+        return found if done(found) else None
+
+    return wait_until(fact, timeout=5.0, message=f"call {call_sid} settled")
 
 
 def test_answered_forwarded_call_counts_with_the_dial_talk_time_not_the_parent_duration(
@@ -31,12 +45,9 @@ def test_answered_forwarded_call_counts_with_the_dial_talk_time_not_the_parent_d
     for hook in call.answered(talk_seconds=42, ring_seconds=9):
         assert system.twilio(hook).status_code == 200
 
-    started = time.monotonic()
-    fact = system.call(call.call_sid, timeout=5.0)
-    while fact["status"] != "completed" or not fact["recorded"]:
-        assert time.monotonic() - started < 5.0, fact
-        time.sleep(0.1)
-        fact = system.call(call.call_sid)
+    fact = settled_call(
+        system, call.call_sid, lambda f: f["status"] == "completed" and f["recorded"]
+    )
     assert fact["clientId"] == client_id
     assert fact["durationSec"] == 42
     assert fact["answered"] is True
@@ -64,12 +75,7 @@ def test_unanswered_forwarded_call_is_missed_although_the_parent_completed(
     for hook in call.unanswered():
         assert system.twilio(hook).status_code == 200
 
-    deadline = time.monotonic() + 5.0
-    fact = system.call(call.call_sid)
-    while fact["status"] != "no-answer":
-        assert time.monotonic() < deadline, fact
-        time.sleep(0.1)
-        fact = system.call(call.call_sid)
+    fact = settled_call(system, call.call_sid, lambda f: f["status"] == "no-answer")
     assert fact["answered"] is False
     assert fact["durationSec"] == 0
     assert fact["clientId"] == client_id
@@ -86,12 +92,7 @@ def test_unknown_number_gets_polite_twiml_and_appears_unrouted(system: System) -
     assert root.find("Dial") is None
     assert root.find("Say") is not None and root.find("Hangup") is not None
 
-    deadline = time.monotonic() + 5.0
-    fact = system.call(call.call_sid)
-    while fact["status"] != "unrouted":
-        assert time.monotonic() < deadline, fact
-        time.sleep(0.1)
-        fact = system.call(call.call_sid)
+    fact = settled_call(system, call.call_sid, lambda f: f["status"] == "unrouted")
     assert fact["clientId"] in (None, "")
     assert fact["answered"] is False
 
@@ -128,12 +129,10 @@ def test_webhooks_delivered_twice_leave_the_counts_unchanged(system: System) -> 
         summary = system.summary(client_id)
         return summary if summary["completed"] == 1 and summary["missed"] == 1 else None
 
-    from tests.support import wait_until
-
     first = wait_until(settled, timeout=5.0, message="both calls counted")
     for hook in hooks:  # Twilio retries every one of them
         assert system.twilio(hook).status_code == 200
-    time.sleep(2.0)  # let the consumer take in the retries before reading again
+    system.analytics_caught_up()
     again = system.summary(client_id)
     assert again == first
     assert again["totalCalls"] == 2
