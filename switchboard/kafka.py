@@ -162,14 +162,12 @@ def producer_config(bootstrap: str, **overrides: Any) -> dict[str, Any]:
         "bootstrap.servers": bootstrap,
         "enable.idempotence": True,
         "acks": "all",
-        # 2 ms, not librdkafka's 5: every webhook waits for its acknowledgement
-        # (and the incoming call for router's too). A/B on the call path,
-        # 5 ms and 10 ms saved 4-8% CPU per call at 270-400 webhooks/s but
-        # doubled p50 at half load (7 -> 17 ms, make bench-webhook).
+        # Shorter than librdkafka's default: every webhook waits for its
+        # acknowledgement, so linger is latency the caller hears
+        # (docs/performance.md has the trade-off as measured).
         "linger.ms": 2,
-        # Every webhook waits for its acknowledgement: a produce request held
-        # back by Nagle's algorithm until the last one is ACKed (which loopback
-        # delays by up to 40 ms) is a latency tail of its own.
+        # A produce request held back by Nagle's algorithm until the last one
+        # is acknowledged would be a latency tail of its own.
         "socket.nagle.disable": True,
         "compression.type": "lz4",
         "message.timeout.ms": 30000,
