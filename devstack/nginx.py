@@ -3,8 +3,9 @@
 `render_config` fills deploy/nginx/switchboard.conf.template (the same file
 production uses) with the listen address and the upstreams; `start_nginx`
 writes it into a prefix folder that holds everything nginx writes (pid, temp
-files), runs `nginx -p <prefix> -c <conf> -e stderr -g 'daemon off;'` and
-returns once the edge answers GET /healthz. nginx is installed from Debian's
+files) and the files it serves itself (the merged OpenAPI document and
+Swagger UI, devstack/apidocs.py), runs
+`nginx -p <prefix> -c <conf> -e stderr -g 'daemon off;'` and returns once the edge answers GET /healthz. nginx is installed from Debian's
 packages when the machine lacks it. `EdgeLimits` holds the edge's abuse
 limits (requests per client address), from EDGE_* variables.
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devstack import REPO_ROOT
+from devstack.apidocs import write_api_docs
 from devstack.packages import apt_install
 from devstack.processes import (
     Child,
@@ -159,6 +161,7 @@ def start_nginx(
     # As root, workers run as root too, so a prefix below a root-only folder works.
     user = "root" if os.geteuid() == 0 else None
     conf.write_text(render_config(listen, upstreams, user=user, limits=limits))
+    write_api_docs(prefix / "public")
     log_file = (log_file or prefix / "nginx.log").resolve()
     stop_stray(read_pid(prefix / "nginx.pid"), ["nginx", str(conf)], signal.SIGTERM, "nginx edge")
     host, port = split_address(listen)

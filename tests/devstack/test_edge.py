@@ -83,7 +83,6 @@ ROUTES = [
     ("GET", "/api/clients", "router"),
     ("POST", "/api/clients/c1/numbers", "router"),
     ("GET", "/api/audit", "router"),
-    ("GET", "/api/openapi.json", "router"),
     ("GET", "/api/calls", "analytics"),
     ("GET", "/api/calls/CA0123", "analytics"),
     ("GET", "/api/analytics", "analytics"),
