@@ -5,8 +5,9 @@ production uses) with the listen address and the upstreams; `start_nginx`
 writes it into a prefix folder that holds everything nginx writes (pid, temp
 files) and the files it serves itself (the merged OpenAPI document and
 Swagger UI, devstack/apidocs.py), runs
-`nginx -p <prefix> -c <conf> -e stderr -g 'daemon off;'` and returns once the edge answers GET /healthz. nginx is installed from Debian's
-packages when the machine lacks it. `EdgeLimits` holds the edge's abuse
+`nginx -p <prefix> -c <conf> -e stderr -g 'daemon off;'` and returns once
+the edge answers GET /healthz. nginx is installed from Debian's packages
+when the machine lacks it. `EdgeLimits` holds the edge's abuse
 limits (requests per client address), from EDGE_* variables.
 """
 
