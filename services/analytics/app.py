@@ -1,56 +1,50 @@
-"""The analytics HTTP API: the call list and export, one call, the metrics, conversions.
+"""The analytics HTTP service: one runtime owns every resource; routes live in blueprints.
 
-Routes are thin: parameters are parsed in `calls` and `metrics`, SQL lives
-in `store`. Every route authenticates: the admin token sees every client; a
-client API key (resolved through router) sees only its own client, and
-another client's call or clientId answers 404. On the embedded chDB default
-the consumer runs as a thread of this same process (chDB allows one process
-per data folder), started by `create_app`; against a ClickHouse server the
+`create_app` migrates the store, starts what runs beside the routes (the
+consumer, the read audit's writer) into an `AnalyticsRuntime`, which shuts
+them down in order, and mounts the blueprints of api.py (calls, metrics,
+conversions, audit, health), privacy's and the OpenAPI document. On the
+embedded chDB default the consumer runs as a thread of this same process
+(chDB allows one process per data folder); against a ClickHouse server the
 API may run alone (`start_consumer=False`).
 """
 
 from __future__ import annotations
 
 import atexit
-import csv
-import io
-import math
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response
 
-from services.analytics import metrics
-from services.analytics.audit import AuditQuery, AuditTrail, read_entry
-from services.analytics.calls import (
-    CSV_COLUMNS,
-    CallFilter,
-    CallRecord,
-    iso_utc,
-    parse_call_query,
-    parse_filter,
-    parse_limit,
+from services.analytics.api import (
+    audit_api,
+    audit_reads,
+    calls_api,
+    conversions_api,
+    health_api,
+    metrics_api,
 )
-from services.analytics.campaigns import campaigns as campaign_table
-from services.analytics.clients import ClientSettings, LeadThresholds, valid_timezone
+from services.analytics.audit import AuditTrail
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.openapi import document
 from services.analytics.privacy import privacy_api
 from services.analytics.store import Store
-from switchboard.auth import KeyResolver, Principal, authenticate
-from switchboard.http import ApiError, error_response, install_error_handlers, json_object
+from switchboard.auth import KeyResolver
+from switchboard.http import install_error_handlers
 from switchboard.metrics import install_metrics
 from switchboard.openapi import openapi_blueprint
 
+EXTENSION = "analytics"
+
 
 @dataclass
-class Analytics:
-    """What the routes need, kept on app.extensions["analytics"]."""
+class AnalyticsRuntime:
+    """What one analytics process holds; `close()` releases it, consumer first (tests, shutdown)."""
 
     config: Config
     store: Store
+    keys: KeyResolver
     consumer: AnalyticsConsumer | None
     audit: AuditTrail | None = None
 
@@ -60,23 +54,6 @@ class Analytics:
         if self.audit is not None:
             self.audit.close()
         self.store.close()
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Who asks, about which calls, and in which time zone days and hours are shown."""
-
-    principal: Principal
-    filter: CallFilter
-    tz: str
-    settings: ClientSettings | None
-
-    def echo(self) -> dict[str, Any]:
-        return {
-            "clientId": self.filter.client_id,
-            "timezone": self.tz,
-            **metrics.day_range_text(self.filter.start, self.filter.end),
-        }
 
 
 def create_app(
@@ -94,334 +71,34 @@ def create_app(
         consumer.start()
     audit = AuditTrail(store.insert_audit)
     audit.start()
-    service = Analytics(config, store, consumer, audit)
-    atexit.register(service.close)
-    keys = KeyResolver(config.router_url, ttl=config.key_cache_seconds)
+    runtime = AnalyticsRuntime(
+        config=config,
+        store=store,
+        keys=KeyResolver(config.router_url, ttl=config.key_cache_seconds),
+        consumer=consumer,
+        audit=audit,
+    )
+    atexit.register(runtime.close)
 
     app = Flask(__name__)
     install_error_handlers(app)
     install_metrics(app, "analytics")
-    app.extensions["analytics"] = service
-    app.register_blueprint(privacy_api(store, config.admin_token))
-    app.register_blueprint(openapi_blueprint(document))
-
-    def who() -> Principal:
-        principal = authenticate(config.admin_token, keys)
-        g.reader = principal  # an answered request of this principal is audited
-        return principal
-
-    def scope(args: Mapping[str, str], principal: Principal | None = None) -> Scope:
-        principal = principal or who()
-        client_id = principal.scope(args.get("clientId") or None)
-        settings = store.client_settings(client_id).get(client_id) if client_id else None
-        tz = args.get("tz") or (settings.timezone if settings else None) or "UTC"
-        if not valid_timezone(tz):
-            raise ApiError(
-                400, "invalid_parameter", f"tz must be an IANA time zone name, got {tz!r}"
-            )
-        where = Scope(principal, parse_filter(args, client_id, tz), tz, settings)
-        g.read_scope = where.filter
-        return where
-
-    def thresholds(where: Scope) -> tuple[LeadThresholds, dict[str, int] | None]:
-        """Lead thresholds of the client; across clients the defaults, qualified per client."""
-        if where.settings is not None:
-            return where.settings.thresholds(config.lead_thresholds), None
-        if where.filter.client_id is not None:
-            return config.lead_thresholds, None
-        own = {
-            client: settings.leadQualifiedSec
-            for client, settings in store.client_settings().items()
-            if settings.leadQualifiedSec is not None
-        }
-        return config.lead_thresholds, own or None
+    app.extensions[EXTENSION] = runtime
 
     @app.after_request
     def _audit_read(response: Response) -> Response:
-        principal: Principal | None = g.get("reader")
-        if principal is not None and response.status_code < 400:
-            audit.record(
-                read_entry(
-                    principal,
-                    request.path,
-                    request.args,
-                    g.get("read_scope"),
-                    g.get("read_client"),
-                    g.get("read_details"),
-                )
-            )
-        return response
+        return audit_reads(runtime, response)
 
-    @app.get("/healthz")
-    def healthz() -> tuple[Response, int]:
-        if consumer is not None and consumer.error is not None:
-            return error_response(503, "consumer_failed", f"consumer stopped: {consumer.error}")
-        return jsonify({"status": "ok"}), 200
-
-    @app.get("/readyz")
-    def readyz() -> tuple[Response, int]:
-        try:
-            store.ping()
-        except Exception as err:  # any failure to answer means not ready
-            return error_response(503, "clickhouse_unreachable", f"ClickHouse: {err}")
-        if consumer is not None and not consumer.alive:
-            reason = consumer.error or "not running"
-            return error_response(503, "consumer_not_running", f"consumer: {reason}")
-        return jsonify({"status": "ready"}), 200
-
-    @app.get("/api/calls")
-    def list_calls() -> Response:
-        where = scope(request.args)
-        query = parse_call_query(request.args, where.filter.client_id, where.tz)
-        if query.format == "csv":
-            rows = store.iter_calls(query.filter, query.limit, query.cursor)
-            return Response(
-                csv_lines(rows),
-                mimetype="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
-            )
-        assert query.limit is not None
-        page = store.list_calls(query.filter, query.limit, query.cursor)
-        return jsonify(
-            {
-                "calls": [call.to_json() for call in page.calls],
-                "nextCursor": page.next_cursor.encode() if page.next_cursor else None,
-            }
-        )
-
-    @app.get("/api/calls/<call_sid>")
-    def get_call(call_sid: str) -> Response:
-        principal = who()
-        call = store.get_call(call_sid)
-        if call is None or not principal.can_see(call.clientId):
-            raise ApiError(404, "not_found", f"no call {call_sid}")
-        g.read_client = call.clientId
-        return jsonify(call.to_json())
-
-    @app.get("/api/analytics/summary")
-    def summary() -> Response:
-        where = scope(request.args)
-        return jsonify({**where.echo(), **store.summary(where.filter).to_json()})
-
-    @app.get("/api/analytics/timeseries")
-    def timeseries() -> Response:
-        where = scope(request.args)
-        interval = request.args.get("interval") or "day"
-        if interval not in metrics.INTERVALS:
-            raise ApiError(
-                400,
-                "invalid_parameter",
-                f"interval must be one of {', '.join(metrics.INTERVALS)}, got {interval!r}",
-            )
-        start, end = metrics.series_range(where.filter.start, where.filter.end, metrics.utc_now())
-        if start >= end:
-            raise ApiError(400, "invalid_parameter", "from must be earlier than to")
-        keys = metrics.bucket_keys(start, end, interval, where.tz)
-        bounded = replace(where.filter, start=start, end=end)
-        found = metrics.as_points(store.timeseries(bounded, interval, where.tz))
-        bounded_scope = replace(where, filter=bounded)
-        return jsonify(
-            {
-                **bounded_scope.echo(),
-                "interval": interval,
-                "points": metrics.zero_filled(keys, found, interval, where.tz),
-            }
-        )
-
-    @app.get("/api/analytics/durations")
-    def durations() -> Response:
-        where = scope(request.args)
-        return jsonify({**where.echo(), **store.durations(where.filter).to_json()})
-
-    @app.get("/api/analytics/peak-hours")
-    def peak_hours() -> Response:
-        where = scope(request.args)
-        counts = store.peak_hours(where.filter, where.tz)
-        return jsonify({**where.echo(), **metrics.peak_hours(counts)})
-
-    @app.get("/api/analytics/top-callers")
-    def top_callers() -> Response:
-        where = scope(request.args)
-        limit = parse_limit(request.args.get("limit"), 10)
-        assert limit is not None
-        callers, stats = store.top_callers(where.filter, limit)
-        return jsonify(
-            {**where.echo(), "callers": [c.to_json() for c in callers], **stats.to_json()}
-        )
-
-    @app.get("/api/analytics/geography")
-    def geography() -> Response:
-        where = scope(request.args)
-        limit = parse_limit(request.args.get("limit"), 50)
-        assert limit is not None
-        places, unknown = store.geography(where.filter)
-        return jsonify({**where.echo(), **geography_json(places, unknown, limit)})
-
-    @app.get("/api/analytics/lead-quality")
-    def lead_quality() -> Response:
-        where = scope(request.args)
-        limits, per_client = thresholds(where)
-        counts, decided, qualified = store.lead_buckets(where.filter, limits, per_client)
-        return jsonify({**where.echo(), **metrics.lead_quality(limits, counts, decided, qualified)})
-
-    @app.get("/api/analytics/campaigns")
-    def campaigns() -> Response:
-        where = scope(request.args)
-        limits, per_client = thresholds(where)
-        counted = store.campaign_calls(where.filter, limits, config.prices, per_client)
-        assignments = [
-            a
-            for a in store.load_assignments(client_id=where.filter.client_id)
-            if where.filter.campaign is None or a.campaign == where.filter.campaign
-        ]
-        end = where.filter.end or metrics.utc_now()
-        table = campaign_table(
-            counted, assignments, config.prices.number_monthly, where.filter.start, end
-        )
-        rows = [c.to_json() for c in table]
-        totals = {
-            "calls": sum(r["calls"] for r in rows),
-            "qualifiedLeads": sum(r["qualifiedLeads"] for r in rows),
-            "conversions": sum(r["conversions"] for r in rows),
-            "value": round(sum(c.value for c in table), 2),
-            "cost": round(sum(c.cost for c in table), 4),
-        }
-        totals["roi"] = round(totals["value"] / totals["cost"], 4) if totals["cost"] else None
-        return jsonify({**where.echo(), "campaigns": rows, "totals": totals})
-
-    @app.get("/api/analytics/missed-calls")
-    def missed_calls() -> Response:
-        where = scope(request.args)
-        limit = parse_limit(request.args.get("limit"), 100)
-        assert limit is not None
-        missed = store.missed_calls(where.filter, limit)
-        return jsonify({**where.echo(), "calls": with_follow_ups(store, missed)})
-
-    @app.get("/api/analytics/audit")
-    def audit_log() -> Response:
-        if not who().is_admin:
-            raise ApiError(403, "forbidden", "the audit log is for the admin")
-        query = AuditQuery.parse(request.args)
-        audit.flush()  # so the listing holds every read answered before it
-        entries = store.audit_entries(query)
-        next_before = entries[-1].id if len(entries) == query.limit else None
-        return jsonify({"entries": [e.to_json() for e in entries], "nextBefore": next_before})
-
-    @app.post("/api/analytics/conversions")
-    def record_conversion() -> tuple[Response, int]:
-        principal = who()
-        body = json_object(required=("callSid",))
-        call_sid = body["callSid"]
-        if not isinstance(call_sid, str):
-            raise ApiError(400, "invalid_field", "callSid must be a string")
-        call = store.get_call(call_sid)
-        if call is None or not principal.can_see(call.clientId):
-            raise ApiError(404, "not_found", f"no call {call_sid}")
-        if not call.clientId:
-            raise ApiError(
-                409, "no_client", f"call {call_sid} belongs to no client; nothing to attribute"
-            )
-        value = body.get("value")
-        if value is None:
-            settings = store.client_settings(call.clientId).get(call.clientId)
-            value = settings.valuePerConversion if settings else None
-            if value is None:
-                raise ApiError(
-                    400,
-                    "missing_field",
-                    "value is required: the client has no valuePerConversion to default to",
-                )
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ApiError(400, "invalid_field", "value must be a number")
-        if not math.isfinite(value) or value < 0 or value > 1e12:
-            raise ApiError(400, "invalid_field", "value must be from 0 to 1e12")
-        recorded = store.record_conversion(call.clientId, call_sid, float(value))
-        g.read_client = call.clientId
-        g.read_details = {"callSid": call_sid, "value": float(value)}
-        return jsonify(
-            {
-                "callSid": call_sid,
-                "clientId": call.clientId,
-                "campaign": call.campaign or None,
-                "value": float(value),
-                "recordedAt": iso_utc(recorded),
-            }
-        ), 201
-
+    app.register_blueprint(health_api(runtime))
+    app.register_blueprint(calls_api(runtime))
+    app.register_blueprint(metrics_api(runtime))
+    app.register_blueprint(conversions_api(runtime))
+    app.register_blueprint(audit_api(runtime))
+    app.register_blueprint(privacy_api(store, config.admin_token))
+    app.register_blueprint(openapi_blueprint(document))
     return app
 
 
-def geography_json(places: list[Any], unknown: int, limit: int) -> dict[str, Any]:
-    countries: dict[str, int] = {}
-    states: dict[tuple[str, str], int] = {}
-    cities: dict[tuple[str, str, str], int] = {}
-    for place in places:
-        countries[place.country] = countries.get(place.country, 0) + place.calls
-        if place.state:
-            key = (place.country, place.state)
-            states[key] = states.get(key, 0) + place.calls
-        if place.city:
-            city = (place.city, place.state, place.country)
-            cities[city] = cities.get(city, 0) + place.calls
-
-    def top(counts: Mapping[Any, int]) -> list[tuple[Any, int]]:
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
-
-    return {
-        "countries": [{"country": c, "calls": n} for c, n in top(countries)],
-        "states": [{"country": c, "state": s, "calls": n} for (c, s), n in top(states)],
-        "cities": [
-            {"city": city, "state": s, "country": c, "calls": n} for (city, s, c), n in top(cities)
-        ],
-        "unknown": unknown,
-        "total": sum(countries.values()) + unknown,
-    }
-
-
-def with_follow_ups(store: Store, missed: list[CallRecord]) -> list[dict[str, Any]]:
-    """Each missed call, with the first answered call with the same person after it."""
-    if not missed:
-        return []
-
-    def party(call: CallRecord) -> str:
-        return call.fromNumber if call.direction == "inbound" else call.toNumber
-
-    clients = sorted({call.clientId or "" for call in missed})
-    since = min(call.startedAt for call in missed)
-    later = store.follow_ups(clients, [party(call) for call in missed], since)
-    result = []
-    for call in missed:
-        after = [
-            f.startedAt
-            for f in later
-            if f.clientId == (call.clientId or "")
-            and f.number == party(call)
-            and f.startedAt > call.startedAt
-        ]
-        first = min(after) if after else None
-        result.append(
-            {
-                **call.to_json(),
-                "followedUp": first is not None,
-                "followedUpAt": iso_utc(first) if first else None,
-            }
-        )
-    return result
-
-
-def csv_lines(calls: Iterable[CallRecord]) -> Iterator[str]:
-    """The header, then one CSV line per call, produced as the rows arrive."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def take() -> str:
-        line = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return line
-
-    writer.writerow(CSV_COLUMNS)
-    yield take()
-    for call in calls:
-        writer.writerow(call.to_csv_row())
-        yield take()
+def runtime_of(app: Flask) -> AnalyticsRuntime:
+    runtime: AnalyticsRuntime = app.extensions[EXTENSION]
+    return runtime
