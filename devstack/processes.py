@@ -61,13 +61,15 @@ def split_address(address: str) -> tuple[str, int]:
 
 def wait_until(
     predicate: Callable[[], T | None],
-    timeout: float = 10.0,
+    timeout: float = 30.0,
     interval: float = 0.1,
     message: str = "condition",
 ) -> T:
     """Call `predicate` until it returns something truthy, and return that.
 
     Raises TimeoutError naming `message` when `timeout` seconds pass first.
+    The default is generous: it only matters when the condition never holds,
+    and a busy shared machine can be slow to get there.
     """
     deadline = time.monotonic() + timeout
     while True:

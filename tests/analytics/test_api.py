@@ -18,7 +18,7 @@ from services.analytics.store import Store
 from switchboard.events import Event
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import AUTH
-from tests.analytics.polling import eventually
+from tests.support import wait_until
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 AppFactory = Callable[..., Flask]
@@ -60,7 +60,7 @@ def test_consumed_events_show_in_calls_and_summary(
         recorded = any(c["callSid"] == "CAother" and c["recorded"] for c in calls)
         return calls if done and recorded else None
 
-    calls = eventually(settled)
+    calls = wait_until(settled)
     assert [c["callSid"] for c in calls] == [
         "CAother",
         "CAfallback",
@@ -293,7 +293,7 @@ def test_consumed_recording_stored_shows_in_calls(
         flags = {c["callSid"]: c["recordingStored"] for c in calls}
         return flags if len(flags) == 2 and flags["CAkept"] else None
 
-    assert eventually(stored) == {"CAkept": True, "CAplain": False}
+    assert wait_until(stored) == {"CAkept": True, "CAplain": False}
     assert get(client, "/api/calls/CAkept")["recordingStored"] is True
     response = client.get("/api/calls?format=csv", headers=AUTH)
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
@@ -301,4 +301,4 @@ def test_consumed_recording_stored_shows_in_calls(
     assert {row[0]: row[column] for row in rows[1:]} == {"CAkept": "true", "CAplain": "false"}
 
     publish([script.recording_deleted("CAkept", BASE, "REkept")])
-    eventually(lambda: get(client, "/api/calls/CAkept")["recordingStored"] is False)
+    wait_until(lambda: get(client, "/api/calls/CAkept")["recordingStored"] is False)

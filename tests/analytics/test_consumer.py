@@ -14,8 +14,8 @@ from switchboard.events import Event, InvalidEvent, decode
 from switchboard.kafka import EventProducer, Topics
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import ConsumerFactory
-from tests.analytics.polling import eventually
 from tests.analytics.topic_state import committed_total, end_total, read_json
+from tests.support import wait_until
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 Publish = Callable[[list[Event]], None]
@@ -56,7 +56,7 @@ def test_events_become_call_facts(
     events = four_calls()
     publish(events)
     start_consumer(store)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert statuses(store) == EXPECTED
     assert store.count_events() == len(events)
     answered = store.get_call("CAanswered")
@@ -70,18 +70,18 @@ def test_replaying_the_same_events_changes_no_counts(
     events = four_calls()
     publish(events)
     consumer = start_consumer(store)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     counts = (store.count_events(), store.count_calls(), store.count_fact_versions())
     summary = store.summary(CallFilter())
 
     publish(events)  # Twilio retries: the same deliveries, the same ids
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert consumer.stats.duplicates_skipped == len(events)
     assert (store.count_events(), store.count_calls(), store.count_fact_versions()) == counts
 
     # A new group reads the whole topic again, both copies.
     replay = start_consumer(store, group_id="analytics-replay")
-    eventually(lambda: all_committed(config, "analytics-replay"))
+    wait_until(lambda: all_committed(config, "analytics-replay"))
     assert replay.stats.events_written == 0
     assert (store.count_events(), store.count_calls(), store.count_fact_versions()) == counts
     assert store.summary(CallFilter()) == summary
@@ -103,7 +103,7 @@ def test_invalid_message_is_dead_lettered_and_the_consumer_keeps_going(
     publish(script.missed_call("CAgood", BASE))
     consumer = start_consumer(store)
 
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert consumer.alive
     assert consumer.stats.invalid == 2
     assert store.get_call("CAgood") is not None
@@ -142,7 +142,7 @@ def test_an_event_whose_time_cannot_be_read_is_dead_lettered_not_retried_for_eve
     publish(script.missed_call("CAgood", BASE))
     consumer = start_consumer(store)
 
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert consumer.alive
     assert consumer.stats.write_failures == 0
     assert consumer.stats.invalid == 2
@@ -171,7 +171,7 @@ def test_the_consumer_decodes_with_the_decoder_it_is_given(
     publish([*script.answered_call("CAkept", BASE), *refused])
     consumer = start_consumer(store, decoder=refuse_one_call)
 
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert consumer.stats.invalid == len(refused)
     assert store.get_call("CAkept") is not None
     assert store.get_call("CArefused") is None
@@ -189,9 +189,9 @@ def test_consumer_stops_loudly_past_the_invalid_ratio(
     for n in range(6):
         producer.publish_raw(topics.call_events, b"garbage", key=f"CA{n}", timeout=10)
     consumer = start_consumer(store, invalid_window=4, max_invalid_ratio=0.5)
-    eventually(lambda: consumer.error is not None)
+    wait_until(lambda: consumer.error is not None)
     assert isinstance(consumer.error, TooManyInvalidMessages)
-    eventually(lambda: not consumer.alive)
+    wait_until(lambda: not consumer.alive)
     # It stopped instead of draining the topic: not everything was committed.
     assert not all_committed(config, config.group_id)
 
@@ -205,13 +205,13 @@ def test_offsets_are_committed_only_after_the_write(
         events = script.answered_call("CAlate", BASE)
         publish(events)
         consumer = start_consumer(store)
-        eventually(lambda: consumer.stats.write_failures >= 2)
+        wait_until(lambda: consumer.stats.write_failures >= 2)
         topic = config.topics.call_events
         assert committed_total(config.kafka_bootstrap, config.group_id, topic) == 0
         assert consumer.alive
 
         store.migrate()  # the write now succeeds on the next retry
-        eventually(lambda: all_committed(config, config.group_id))
+        wait_until(lambda: all_committed(config, config.group_id))
         fact = store.load_facts(["CAlate"])["CAlate"].fact
         assert (fact.status, fact.durationSec) == ("completed", 42)
     finally:
@@ -225,14 +225,14 @@ def test_a_batch_lost_in_a_crash_is_read_again(
     publish(events)
     # A batch that cannot close on its own before we pull the plug.
     first = start_consumer(store, batch_size=1000, batch_seconds=3600)
-    eventually(lambda: first.stats.messages == len(events))
+    wait_until(lambda: first.stats.messages == len(events))
     first.stop(drain=False)
     assert store.get_call("CAcrash") is None
     topic = config.topics.call_events
     assert committed_total(config.kafka_bootstrap, config.group_id, topic) == 0
 
     start_consumer(store)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     call = store.get_call("CAcrash")
     assert call is not None and call.status == "no-answer"
 
@@ -243,7 +243,7 @@ def test_batch_closes_on_size_before_its_age(
     events = script.missed_call("CAsize", BASE)
     publish(events)  # 5 events on one partition (one key)
     consumer = start_consumer(store, batch_size=2, batch_seconds=3600)
-    eventually(lambda: consumer.stats.batches >= 2)
+    wait_until(lambda: consumer.stats.batches >= 2)
     topic = config.topics.call_events
     assert committed_total(config.kafka_bootstrap, config.group_id, topic) == 4
     assert store.count_events() == 4
@@ -278,7 +278,7 @@ def test_number_and_client_events_are_consumed_and_attribute_calls(
             (f.fact.clientId, f.fact.campaign) == ("acme", "google") for f in facts.values()
         )
 
-    eventually(attributed)
+    wait_until(attributed)
     fallback = store.get_call("CAfallback")
     assert fallback is not None and fallback.status == "failed"
     outbound = store.get_call("CAout")
@@ -288,7 +288,7 @@ def test_number_and_client_events_are_consumed_and_attribute_calls(
         "completed",
         60,
     )
-    eventually(lambda: "acme" in store.client_settings())
+    wait_until(lambda: "acme" in store.client_settings())
     acme = store.client_settings("acme")["acme"]
     assert (acme.timezone, acme.valuePerConversion) == ("Europe/Berlin", 80.0)
     assert store.summary(CallFilter(client_id="acme")).totalCalls == 2
@@ -304,7 +304,7 @@ def test_a_call_spread_over_many_small_batches_folds_into_one_fact(
     ]
     publish(events)
     consumer = start_consumer(store, batch_size=1, batch_seconds=3600)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert consumer.stats.batches == len(events)
     assert store.count_events() == len(events)
     assert store.count_calls() == 2

@@ -18,8 +18,7 @@ from switchboard.kafka import EventProducer, Topics
 from switchboard.settings import ConfigError
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import ADMIN_TOKEN
-from tests.analytics.polling import eventually
-from tests.support import ServiceProcess, free_port
+from tests.support import ServiceProcess, free_port, wait_until
 
 
 @pytest.fixture
@@ -101,6 +100,7 @@ def test_service_consumes_and_serves_in_one_process(
     producer = EventProducer(kafka_bootstrap)
     for event in script.missed_call("CAsubprocess", datetime.now(UTC)):
         producer.publish(topics.call_events, event, key=event.callSid, timeout=10)
+    producer.close()
 
     def fetch(path: str) -> Any:
         request = urllib.request.Request(
@@ -111,7 +111,7 @@ def test_service_consumes_and_serves_in_one_process(
 
     with ServiceProcess("analytics", env, log_dir=tmp_path) as service:
         assert fetch("/readyz") == {"status": "ready"}
-        call = eventually(
+        call = wait_until(
             lambda: next(
                 (c for c in fetch("/api/calls")["calls"] if c["status"] != "in-progress"), None
             )

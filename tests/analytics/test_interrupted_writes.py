@@ -28,9 +28,9 @@ from services.analytics.store import Repair, Store
 from switchboard.events import Event
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import ConsumerFactory
-from tests.analytics.polling import eventually
 from tests.analytics.test_consumer import Publish, all_committed
 from tests.analytics.topic_state import committed_total, end_total
+from tests.support import wait_until
 
 BASE = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 FACT_TABLES = ("call_facts", "call_state", "calls_by_client", "client_hourly")
@@ -225,7 +225,7 @@ class DiesInsideAWrite(Store):
 
 def play_two_batches(publish: Publish, first: AnalyticsConsumer, config: Config) -> None:
     publish(first_batch())
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     publish(second_batch())
 
 
@@ -247,7 +247,7 @@ def test_a_consumer_killed_inside_a_write_leaves_it_for_the_next_to_mend(
     try:
         first = start_consumer(dying)
         play_two_batches(publish, first, config)
-        eventually(lambda: dying.dead and first.stats.write_failures >= 2)
+        wait_until(lambda: dying.dead and first.stats.write_failures >= 2)
         first.stop(drain=False)
     finally:
         dying.close()
@@ -256,7 +256,7 @@ def test_a_consumer_killed_inside_a_write_leaves_it_for_the_next_to_mend(
     )
 
     second = start_consumer(store)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     expect_the_calls_as_played(store)
     assert second.stats.calls_mended >= 1
 
@@ -270,7 +270,7 @@ def test_a_write_that_failed_half_way_is_mended_when_retried(
         failing.migrate()
         consumer = start_consumer(failing)
         play_two_batches(publish, consumer, config)
-        eventually(lambda: all_committed(config, config.group_id))
+        wait_until(lambda: all_committed(config, config.group_id))
         expect_the_calls_as_played(failing)
         assert consumer.stats.write_failures == 1
         assert consumer.stats.calls_mended >= 1
@@ -283,12 +283,12 @@ def test_a_consumer_after_a_clean_stop_repairs_nothing(
 ) -> None:
     first = start_consumer(store)
     play_two_batches(publish, first, config)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     first.stop()
     publish([script.received("CAlater", BASE + timedelta(hours=1))])
 
     second = start_consumer(store)
-    eventually(lambda: all_committed(config, config.group_id))
+    wait_until(lambda: all_committed(config, config.group_id))
     assert (second.stats.calls_mended, second.stats.hourly_cells_corrected) == (0, 0)
     topic = config.topics.call_events
     started = store.writes_started(config.group_id, [(topic, p) for p in range(3)])
@@ -323,7 +323,7 @@ def test_a_write_whose_events_went_in_without_its_facts_is_folded_again_when_ret
         failing.migrate()
         consumer = start_consumer(failing)
         play_two_batches(publish, consumer, config)
-        eventually(lambda: all_committed(config, config.group_id))
+        wait_until(lambda: all_committed(config, config.group_id))
         expect_the_calls_as_played(failing)
         assert consumer.stats.write_failures == 1
         assert failing.count_events() == len(first_batch()) + len(second_batch())

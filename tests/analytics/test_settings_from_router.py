@@ -24,8 +24,8 @@ from switchboard.events import Event
 from switchboard.kafka import Topics
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import AUTH, ConsumerFactory
-from tests.analytics.polling import eventually
 from tests.router.actions import assign_number, create_client, make_config
+from tests.support import wait_until
 
 Publish = Callable[[list[Event]], None]
 THRESHOLDS = {"shortSec": 10, "longSec": 60, "qualifiedSec": 50}
@@ -43,7 +43,7 @@ def settings_arrived(store: Store, client_id: str, check: Callable[[Any], bool])
         settings = store.client_settings(client_id).get(client_id)
         return settings is not None and check(settings)
 
-    eventually(arrived)
+    wait_until(arrived)
 
 
 def answered_calls(client_id: str, talks: list[int]) -> list[Event]:
@@ -69,7 +69,7 @@ def test_conversion_without_a_value_takes_the_value_per_conversion_set_in_router
     publish(call)
     start_consumer(store)
     settings_arrived(store, client_id, lambda s: s.valuePerConversion == 75.0)
-    eventually(lambda: store.get_call(call[0].callSid or ""))
+    wait_until(lambda: store.get_call(call[0].callSid or ""))
 
     analytics = make_app().test_client()
     response = analytics.post(
@@ -93,7 +93,7 @@ def test_lead_thresholds_set_in_router_classify_the_clients_calls_in_analytics(
     publish(calls)
     start_consumer(store)
     settings_arrived(store, client_id, lambda s: s.leadLongSec == 60)
-    eventually(lambda: len(store.load_facts({e.callSid or "" for e in calls})) == 4)
+    wait_until(lambda: len(store.load_facts({e.callSid or "" for e in calls})) == 4)
     analytics = make_app().test_client()
 
     def lead_quality() -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from services.recordings.consumer import RecordingsWorker
 from services.recordings.metadata import Recording
 from switchboard import events
 from switchboard.kafka import EventProducer
-from tests.kafka_read import read_topic
+from tests.kafka_read import read_topic, wait_committed_past
 from tests.recordings import recording_events as ev
 from tests.recordings.conftest import Sim
 from tests.recordings.recording_events import Publisher
@@ -31,6 +30,12 @@ def wait_for_status(runtime: Runtime, sid: str, status: str, timeout: float = 30
         return recording if recording is not None and recording.status == status else None
 
     return wait_until(reached, timeout=timeout, message=f"{sid} {status}")
+
+
+def worker_caught_up(runtime: Runtime, kafka_bootstrap: str) -> None:
+    """Wait until the worker has committed past every call event published so far."""
+    config = runtime.config
+    wait_committed_past(kafka_bootstrap, config.group_id, config.topics.call_events)
 
 
 def own_events(
@@ -89,7 +94,7 @@ def test_completed_recording_is_stored_once_with_the_checksum_of_twilios_media(
     assert b"".join(runtime.storage.read(str(recording.storage_key))) == twilio_bytes
 
     publish.call_event(status_event)  # re-delivered once more, after storing
-    time.sleep(2)
+    worker_caught_up(runtime, kafka_bootstrap)
     assert len(runtime.store.recordings_of_call(call_sid)) == 1
     assert len(stored_files(root)) == 1
     stored = own_events(runtime.config, kafka_bootstrap, "recording.stored")
@@ -150,7 +155,7 @@ def test_absent_and_failed_recordings_are_recorded_and_never_downloaded(
     gone = wait_for_status(runtime, absent["RecordingSid"], "absent")
     assert gone.failure_reason and "13617" in gone.failure_reason
     wait_for_status(runtime, failed["RecordingSid"], "failed")
-    time.sleep(1)
+    worker_caught_up(runtime, kafka_bootstrap)
     assert runtime.store.recording(params["RecordingSid"]) is None, "in-progress is not stored"
     assert not list(Path(runtime.config.storage_dir).rglob("*.wav"))
     failures = own_events(runtime.config, kafka_bootstrap, "recording.failed")
@@ -260,6 +265,7 @@ def test_an_event_that_is_not_valid_is_dead_lettered_and_skipped(
 ) -> None:
     raw = EventProducer(kafka_bootstrap)
     raw.publish_raw(runtime.config.topics.call_events, b"{not json", "CAbad", timeout=10)
+    raw.close()
     params = sim.recorded_call(channels=2)
     publish.call_event(ev.recording_status(params))
     start_worker()
