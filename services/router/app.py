@@ -27,6 +27,7 @@ from services.router import store
 from services.router.api import management_api, public_api
 from services.router.config import Config
 from services.router.dialing import DialPolicy
+from services.router.flow_api import flow_api
 from services.router.management import Management
 from services.router.outbox import OutboxRelay
 from services.router.privacy import Privacy, Services, privacy_api
@@ -140,6 +141,7 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.register_blueprint(public_api(runtime.management))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
+    app.register_blueprint(flow_api(runtime.management, config.admin_token))
     app.register_blueprint(
         privacy_api(_privacy(runtime), runtime.management, config.admin_token)
     )

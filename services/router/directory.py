@@ -18,10 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import available_timezones
 
 from switchboard.http import ApiError
+
+if TYPE_CHECKING:
+    from services.router.flows import Flow
 
 # [0-9], not \d: \d also matches digits of other scripts.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -138,7 +141,11 @@ class Client:
 
 @dataclass(frozen=True)
 class NumberAssignment:
-    """An assigned number as routing uses it: its own settings over its client's."""
+    """An assigned number as routing uses it: its own settings over its client's.
+
+    `timezone` is the client's, in which the number's call flow (if any) keeps
+    its business hours.
+    """
 
     phone_number: str
     client_id: str
@@ -147,6 +154,8 @@ class NumberAssignment:
     recording_disclaimer: str | None
     campaign: str | None
     assigned_at: datetime
+    timezone: str = "UTC"
+    flow: Flow | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {

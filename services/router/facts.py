@@ -4,7 +4,8 @@
   client's current settings after every create, update and delete.
 - `number.assigned` / `number.released` (number-events, keyed by the phone
   number, compacted): who owns a number from when, with its campaign, so
-  calls can be attributed even where no `call.routed` exists.
+  calls can be attributed even where no `call.routed` exists, and its call
+  flow, so other services can learn how its calls are handled.
 - `call.placed` (call-events, keyed by CallSid): an outbound call this
   deployment asked Twilio to make for a client. Its id is derived from the
   CallSid, so a republished event is a duplicate for consumers.
@@ -65,6 +66,8 @@ def number_assigned(assignment: NumberAssignment) -> Event:
             "forwardTo": assignment.forward_to,
             "recording": assignment.record,
             "assignedAt": iso_utc(assignment.assigned_at),
+            # Additive: the number's call flow as the API shows it, null without one.
+            "flow": assignment.flow.to_json() if assignment.flow else None,
         },
     )
 

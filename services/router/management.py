@@ -41,6 +41,7 @@ from services.router.directory import (
     iso_utc,
     parse_client_id,
 )
+from services.router.flows import Flow
 from services.router.outbound import MakeCall, TwimlRequest
 from services.router.outbox import OutboxRelay
 from services.router.routing_table import RoutingTable
@@ -278,6 +279,41 @@ class Management:
                 raise number_not_found(phone_number)
             self._release(tx, who, assignment, reason="released")
         self._committed(numbers_changed=True)
+
+    # ---- call flows
+    def flow(self, who: Principal, phone_number: str) -> Flow | None:
+        """A number's call flow (None: it has none); 404 unless `who` may see the number."""
+        found = self._store.find_number(phone_number)
+        if found is None or not who.can_see(found.client_id):
+            raise number_not_found(phone_number)
+        return found.flow
+
+    def set_flow(self, who: Principal, phone_number: str, body: dict[str, Any]) -> Flow | None:
+        """Replace a number's call flow (an empty one removes it); the next call follows it."""
+        parsed = Flow.parse(body, phone_number, self._dial_policy)
+        flow = None if parsed.is_empty else parsed
+        with self._store.transaction() as tx:
+            current = tx.lock_number(phone_number)
+            if current is None or not who.can_see(current.client_id):
+                raise number_not_found(phone_number)
+            updated = tx.set_flow(phone_number, flow)
+            tx.audit(
+                who.name,
+                AuditRecord(
+                    "number.flow-set",
+                    "number",
+                    phone_number,
+                    current.client_id,
+                    {
+                        "flow": flow.to_json() if flow else None,
+                        "previous": current.flow.to_json() if current.flow else None,
+                    },
+                ),
+            )
+            tx.enqueue(self._topics.number_events, phone_number, facts.number_assigned(updated))
+            tx.notify_numbers_changed(phone_number)
+        self._committed(numbers_changed=True)
+        return flow
 
     def owned_numbers(self, who: Principal, status: str | None) -> list[OwnedNumber]:
         admin_only(who, "list the numbers held")

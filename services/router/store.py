@@ -44,6 +44,7 @@ from services.router.directory import (
     TwilioConfigState,
     TwilioSyncState,
 )
+from services.router.flows import Flow
 from switchboard import events, pg_migrations
 from switchboard.pg_migrations import (
     CONNECT_TIMEOUT_SECONDS,
@@ -79,7 +80,7 @@ _ASSIGNMENT_SELECT = (
     "SELECT n.phone_number, n.client_id, n.forward_to,"
     " COALESCE(n.record, c.recording_enabled),"
     " COALESCE(n.recording_disclaimer, c.recording_disclaimer),"
-    " n.campaign, n.assigned_at"
+    " n.campaign, n.assigned_at, c.timezone, n.flow"
     " FROM phone_numbers n JOIN clients c ON c.id = n.client_id"
 )
 _KEY_COLUMNS = "id, client_id, name, hint, created_at, revoked_at"
@@ -174,6 +175,14 @@ class Store:
             row = conn.execute(
                 f"{_ASSIGNMENT_SELECT} WHERE n.client_id = %s AND n.phone_number = %s",
                 (UUID(client_id), phone_number),
+            ).fetchone()
+        return None if row is None else _assignment(row)
+
+    def find_number(self, phone_number: str) -> NumberAssignment | None:
+        """The assignment of `phone_number`, whichever client holds it."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"{_ASSIGNMENT_SELECT} WHERE n.phone_number = %s", (phone_number,)
             ).fetchone()
         return None if row is None else _assignment(row)
 
@@ -408,6 +417,23 @@ class Tx:
             (UUID(client_id), phone_number),
         ).fetchone()
         return None if row is None else _assignment(row)
+
+    def lock_number(self, phone_number: str) -> NumberAssignment | None:
+        """The assignment of `phone_number`, whichever client holds it, locked."""
+        row = self._conn.execute(
+            f"{_ASSIGNMENT_SELECT} WHERE n.phone_number = %s FOR UPDATE OF n", (phone_number,)
+        ).fetchone()
+        return None if row is None else _assignment(row)
+
+    def set_flow(self, phone_number: str, flow: Flow | None) -> NumberAssignment:
+        """Store a number's call flow (None: the number has none) and return the assignment."""
+        self._conn.execute(
+            "UPDATE phone_numbers SET flow = %s, updated_at = now() WHERE phone_number = %s",
+            (None if flow is None else Jsonb(flow.to_json()), phone_number),
+        )
+        found = self.lock_number(phone_number)
+        assert found is not None
+        return found
 
     def hold_number(
         self,
@@ -701,9 +727,17 @@ def _client(row: tuple[Any, ...]) -> Client:
 
 
 def _assignment(row: tuple[Any, ...]) -> NumberAssignment:
-    phone, client_id, forward_to, record, disclaimer, campaign, assigned_at = row
+    phone, client_id, forward_to, record, disclaimer, campaign, assigned_at, zone, flow = row
     return NumberAssignment(
-        phone, str(client_id), forward_to, record, disclaimer, campaign, assigned_at
+        phone,
+        str(client_id),
+        forward_to,
+        record,
+        disclaimer,
+        campaign,
+        assigned_at,
+        zone,
+        None if flow is None else Flow.from_json(flow, phone),
     )
 
 

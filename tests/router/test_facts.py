@@ -61,6 +61,7 @@ def test_number_events_say_who_owns_the_number_with_which_campaign() -> None:
         "forwardTo": "+14155559999",
         "recording": True,
         "assignedAt": "2025-03-01T12:00:00.000Z",
+        "flow": None,
     }
     released = facts.number_released(ASSIGNMENT, datetime(2025, 4, 1, tzinfo=UTC)).to_dict()
     events.validate(released)
