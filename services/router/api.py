@@ -4,7 +4,7 @@ Thin routes: each reads the request, asks `Management`, shapes the answer.
 Every path under /api needs `Authorization: Bearer <admin token or client
 key>`, except the two that cannot carry one: GET /api/twilio/twiml (Twilio
 fetches it while placing a make-call call) and GET /api/openapi.json (the
-document describing all of this, see openapi.py).
+document describing all of this, see openapi.py; mounted by app.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from services.router.access import parse_key_name
 from services.router.audit import AuditQuery
 from services.router.directory import iso_utc, optional_area_code, parse_e164, refuse_unknown
 from services.router.management import Management, number_not_found
-from services.router.openapi import document
 from switchboard.auth import Principal, authenticate
 from switchboard.http import ApiError, json_object
 
@@ -168,10 +167,6 @@ def public_api(management: Management) -> Blueprint:
     def twiml() -> Response:
         # Twilio adds its call parameters to a POST body; ours are in the query string.
         return Response(management.twiml(request.args), mimetype="text/xml")
-
-    @public.get("/openapi.json")
-    def openapi() -> Response:
-        return jsonify(document())
 
     return public
 

@@ -29,6 +29,7 @@ from services.router.config import Config
 from services.router.dialing import DialPolicy
 from services.router.flow_api import flow_api
 from services.router.management import Management
+from services.router.openapi import document
 from services.router.outbox import OutboxRelay
 from services.router.privacy import Privacy, Services, privacy_api
 from services.router.route_endpoint import RouteEndpoint
@@ -39,6 +40,7 @@ from services.router.webhooks import Deployment
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
 from switchboard.metrics import install_metrics
+from switchboard.openapi import openapi_blueprint
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +142,7 @@ def create_app(config: Config | None = None) -> Flask:
         return error_response(503, "database_unavailable", "the database is not reachable")
 
     app.register_blueprint(public_api(runtime.management))
+    app.register_blueprint(openapi_blueprint(document))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
     app.register_blueprint(flow_api(runtime.management, config.admin_token))
     app.register_blueprint(
