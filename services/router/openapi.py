@@ -24,6 +24,18 @@ from services.router.directory import (
     MAX_NAME,
     MAX_RETENTION_DAYS,
 )
+from services.router.flows import (
+    DAYS,
+    MAX_CLOSED_DATES,
+    MAX_COOLDOWN_HOURS,
+    MAX_RANGES_PER_DAY,
+    MAX_SAY,
+    MAX_TARGETS,
+    MAX_TEXT_BACK,
+    MAX_TIMEOUT_SEC,
+    MAX_VOICEMAIL_SEC,
+    MIN_TIMEOUT_SEC,
+)
 from services.router.outbound import MAX_MESSAGE
 from switchboard.openapi import (
     CLIENT_ID,
@@ -112,6 +124,122 @@ CLIENT_FIELDS: dict[str, Any] = {
 }
 
 
+CLOCK = {"type": "string", "pattern": r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$"}
+DIALED = {
+    "type": "string",
+    "pattern": E164,
+    "description": "Dialed by router: only numbers of ROUTER_ALLOWED_COUNTRIES, never costly"
+    " ones, never the number itself (400 number_not_allowed or invalid_field).",
+}
+
+
+def flow_schema() -> dict[str, Any]:
+    """A number's call flow, as flows.py reads it; every field optional, null as if absent."""
+    day = {
+        "type": "array",
+        "maxItems": MAX_RANGES_PER_DAY,
+        "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": CLOCK},
+        "description": "Open ranges [start, end), not overlapping; a day not given is closed.",
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "description": (
+            "How the number's calls are handled. `{}` (or no flow): forwarded as without flows."
+            " A change applies from the next call on."
+        ),
+        "properties": {
+            "businessHours": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "description": "In the client's time zone. Without it: always in hours.",
+                    "properties": {
+                        "weekly": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {name: day for name in DAYS},
+                        },
+                        "closedDates": {
+                            "type": "array",
+                            "maxItems": MAX_CLOSED_DATES,
+                            "items": {"type": "string", "format": "date"},
+                        },
+                    },
+                }
+            ),
+            "ring": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["targets"],
+                    "description": "Without it: the number's forwardTo rings.",
+                    "properties": {
+                        "strategy": {"enum": ["simultaneous", "sequential"]},
+                        "targets": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": MAX_TARGETS,
+                            "items": {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["number"],
+                                "properties": {
+                                    "number": DIALED,
+                                    "timeoutSec": {
+                                        "type": "integer",
+                                        "minimum": MIN_TIMEOUT_SEC,
+                                        "maximum": MAX_TIMEOUT_SEC,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            ),
+            "whisper": nullable(
+                text(MAX_SAY, description="Said to whoever answers; {campaign} is replaced.")
+            ),
+            "screening": nullable(
+                {"type": "boolean", "description": "The answerer must press 1 to take the call."}
+            ),
+            "afterHours": nullable({"enum": ["voicemail", "forward"]}),
+            "afterHoursNumber": nullable(
+                {**DIALED, "description": 'Required when afterHours is "forward".'}
+            ),
+            "voicemail": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "greeting": nullable(text(MAX_SAY)),
+                        "maxLengthSec": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": MAX_VOICEMAIL_SEC,
+                        },
+                    },
+                }
+            ),
+            "textBack": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["message"],
+                    "properties": {
+                        "message": text(MAX_TEXT_BACK, minLength=1, pattern=r"\S"),
+                        "cooldownHours": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": MAX_COOLDOWN_HOURS,
+                        },
+                    },
+                }
+            ),
+        },
+    }
+
+
 def client_output() -> dict[str, Any]:
     properties = copy.deepcopy(CLIENT_FIELDS)
     properties["name"] = {"type": "string"}
@@ -134,6 +262,7 @@ def client_output() -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Client": client_output(),
+    "Flow": flow_schema(),
     "ClientInput": {
         "type": "object",
         "description": "A whole client (POST, PUT). Fields left out take their defaults.",
@@ -406,6 +535,28 @@ def router_paths() -> dict[str, Any]:
                 {"204": answer("Released")},
                 tag=numbers,
                 error_statuses=(404,),
+            ),
+        },
+        "/api/numbers/{phoneNumber}/flow": {
+            "parameters": [
+                path_param(
+                    "phoneNumber",
+                    {"type": "string", "pattern": E164},
+                    "A number of the key's client (any number for the admin), E.164.",
+                )
+            ],
+            "get": operation(
+                "A number's call flow, defaults filled in; {} when it has none",
+                {"200": answer("The flow", ref("Flow"))},
+                tag=numbers,
+                error_statuses=(404,),
+            ),
+            "put": operation(
+                "Set a number's call flow (an empty one removes it); audited",
+                {"200": answer("The flow now", ref("Flow"))},
+                request=body(ref("Flow")),
+                tag=numbers,
+                error_statuses=(400, 404),
             ),
         },
         "/api/clients/{clientId}/api-keys": {

@@ -1,0 +1,222 @@
+"""TwiML for each step of a number's call flow, built only with twilio's VoiceResponse (pure).
+
+A call to a number with a flow starts with `incoming_twiml`: in hours it
+rings the flow's targets (all at once in one <Dial>, or the first of them
+when they ring one after another), after hours it goes to voicemail or to
+the after-hours number. Every ringing <Dial> reports to ingress's
+dial-status callback with `flowStep` in its query, so that the call's
+`call.dial-completed` event is kept as for any call, and `after_dial_twiml`
+says what comes next from DialCallStatus and DialBridged: the next target,
+or voicemail / forward when nobody took the call.
+
+Whisper and screening run on the answering leg, before the bridge, through
+<Number url=...>: `answer_twiml` says the whisper and, with screening, asks
+for 1 with a one-digit <Gather>; `screen_twiml` answers the <Gather>. A leg
+that ends in <Hangup/> there is not bridged (DialBridged=false), so a target
+that does not press 1, or a voicemail box that picks up, counts as not
+answered. Strings in, XML text out; the routes that serve these documents
+pass in what the request and the routing table say.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from services.router.flows import Flow, RingTarget
+from services.router.routing import RoutingDecision
+from services.router.twiml import (
+    CALL_STATUS_PATH,
+    DIAL_STATUS_PATH,
+    NUMBER_EVENTS,
+    RECORD_MODE,
+    RECORDING_EVENTS,
+    RECORDING_STATUS_PATH,
+)
+
+# Router's own paths for the answering leg and the end of a voicemail; the
+# edge sends /api/twilio/* to router, except ingress' four callbacks.
+FLOW_ANSWER_PATH = "/api/twilio/flow/answer"
+FLOW_SCREEN_PATH = "/api/twilio/flow/screen"
+VOICEMAIL_DONE_PATH = "/api/twilio/flow/voicemail-done"
+STEP_PARAM = "flowStep"
+# The step of the after-hours forward: nothing follows it.
+FORWARD_STEP = "forward"
+SCREEN_PROMPT = "Press 1 to accept this call."
+SCREEN_ACCEPT = "1"
+# Seconds the screening <Gather> waits for the digit.
+SCREEN_TIMEOUT_SEC = 8
+NO_CAMPAIGN = "no campaign"
+# DialCallStatus values of a call someone took; anything else means nobody did.
+ANSWERED = ("completed", "answered")
+
+
+def incoming_twiml(
+    decision: RoutingDecision, flow: Flow, in_hours: bool, base_url: str, dial_timeout: int
+) -> str:
+    """The first TwiML of a call to a number with a flow (`decision` is a forwarded one)."""
+    response = VoiceResponse()
+    if decision.record and decision.recording_disclaimer:
+        response.say(decision.recording_disclaimer)
+    if in_hours:
+        _ring(response, decision, flow, 0, base_url, dial_timeout)
+    else:
+        _nobody_answers(response, decision, flow, base_url)
+    return str(response)
+
+
+def after_dial_twiml(
+    decision: RoutingDecision,
+    flow: Flow,
+    step: int,
+    dial_call_status: str,
+    dial_bridged: str | None,
+    base_url: str,
+    dial_timeout: int,
+) -> str:
+    """What follows the ringing <Dial> of `step`: hang up if taken, else the next step.
+
+    DialBridged=false means the answering leg ended before the bridge (screening
+    not passed), which is not an answer whatever DialCallStatus says.
+    """
+    response = VoiceResponse()
+    taken = dial_call_status in ANSWERED and dial_bridged != "false"
+    targets = ring_targets(flow, decision, dial_timeout)
+    sequential = flow.ring is not None and flow.ring.strategy == "sequential"
+    if taken:
+        response.hangup()
+    elif sequential and step + 1 < len(targets):
+        _ring(response, decision, flow, step + 1, base_url, dial_timeout)
+    else:
+        _nobody_answers(response, decision, flow, base_url)
+    return str(response)
+
+
+def answer_twiml(flow: Flow, campaign: str | None, base_url: str, phone_number: str) -> str:
+    """The answering leg's TwiML: the whisper, then (with screening) press 1 or be hung up on."""
+    response = VoiceResponse()
+    if flow.whisper:
+        response.say(whisper_text(flow.whisper, campaign))
+    if flow.screening:
+        gather = response.gather(
+            num_digits=1,
+            timeout=SCREEN_TIMEOUT_SEC,
+            action=flow_url(base_url, FLOW_SCREEN_PATH, phone_number),
+            method="POST",
+        )
+        gather.say(SCREEN_PROMPT)
+        # No digit at all: the <Gather> falls through to here and the leg is not bridged.
+        response.hangup()
+    return str(response)
+
+
+def screen_twiml(digits: str | None) -> str:
+    """The screening <Gather>'s answer: 1 ends the leg's TwiML (bridged), anything else hangs up."""
+    response = VoiceResponse()
+    if (digits or "").strip() != SCREEN_ACCEPT:
+        response.hangup()
+    return str(response)
+
+
+def voicemail_done_twiml() -> str:
+    """After <Record>: hang up (without an action, Twilio would fetch the call's TwiML again)."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)
+
+
+def ring_targets(
+    flow: Flow, decision: RoutingDecision, dial_timeout: int
+) -> tuple[RingTarget, ...]:
+    """The flow's targets, or the number's own forwardTo when the flow rings nobody else."""
+    if flow.ring is not None:
+        return flow.ring.targets
+    if decision.forward_to is None:
+        raise ValueError("a forwarded call needs a forwardTo number")
+    return (RingTarget(decision.forward_to, dial_timeout),)
+
+
+def whisper_text(whisper: str, campaign: str | None) -> str:
+    return whisper.replace("{campaign}", campaign or NO_CAMPAIGN)
+
+
+def flow_url(base_url: str, path: str, phone_number: str) -> str:
+    return f"{base_url.rstrip('/')}{path}?{urlencode({'number': phone_number})}"
+
+
+def _ring(
+    response: VoiceResponse,
+    decision: RoutingDecision,
+    flow: Flow,
+    step: int,
+    base_url: str,
+    dial_timeout: int,
+) -> None:
+    targets = ring_targets(flow, decision, dial_timeout)
+    sequential = flow.ring is not None and flow.ring.strategy == "sequential"
+    # One <Dial> with every <Number> rings them all at once: the first to
+    # answer wins. Sequential ringing is one <Dial> per step.
+    ringing = (targets[step],) if sequential else targets
+    timeout = max(target.timeout_sec for target in ringing)
+    dial = _dial(response, decision, base_url, str(step), timeout)
+    answer_url = None
+    if flow.whisper or flow.screening:
+        answer_url = flow_url(base_url, FLOW_ANSWER_PATH, decision.phone_number)
+    for target in ringing:
+        _number(dial, target.number, base_url, answer_url)
+
+
+def _nobody_answers(
+    response: VoiceResponse, decision: RoutingDecision, flow: Flow, base_url: str
+) -> None:
+    """After hours, or when no target took the call: forward, or take a voicemail."""
+    base = base_url.rstrip("/")
+    if flow.after_hours == "forward" and flow.after_hours_number is not None:
+        dial = _dial(response, decision, base_url, FORWARD_STEP, None)
+        _number(dial, flow.after_hours_number, base_url, None)
+        return
+    response.say(flow.voicemail.greeting)
+    response.record(
+        max_length=flow.voicemail.max_length_sec,
+        play_beep=True,
+        action=base + VOICEMAIL_DONE_PATH,
+        method="POST",
+        recording_status_callback=base + RECORDING_STATUS_PATH,
+        recording_status_callback_event=RECORDING_EVENTS,
+    )
+    response.hangup()
+
+
+def _dial(
+    response: VoiceResponse,
+    decision: RoutingDecision,
+    base_url: str,
+    step: str,
+    timeout: int | None,
+) -> Dial:
+    base = base_url.rstrip("/")
+    recording: dict[str, str] = {}
+    if decision.record:
+        recording = {
+            "record": RECORD_MODE,
+            "recording_status_callback": base + RECORDING_STATUS_PATH,
+            "recording_status_callback_event": RECORDING_EVENTS,
+        }
+    timing = {} if timeout is None else {"timeout": timeout}
+    return response.dial(
+        action=f"{base}{DIAL_STATUS_PATH}?{urlencode({STEP_PARAM: step})}",
+        method="POST",
+        **timing,
+        **recording,
+    )
+
+
+def _number(dial: Dial, number: str, base_url: str, answer_url: str | None) -> None:
+    extra = {} if answer_url is None else {"url": answer_url, "method": "POST"}
+    dial.number(
+        number,
+        status_callback=base_url.rstrip("/") + CALL_STATUS_PATH,
+        status_callback_event=NUMBER_EVENTS,
+        **extra,
+    )
