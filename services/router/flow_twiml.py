@@ -41,6 +41,8 @@ FLOW_ANSWER_PATH = "/api/twilio/flow/answer"
 FLOW_SCREEN_PATH = "/api/twilio/flow/screen"
 VOICEMAIL_DONE_PATH = "/api/twilio/flow/voicemail-done"
 STEP_PARAM = "flowStep"
+WHISPER_PARAM = "whisper"
+SCREEN_PARAM = "screen"
 # The step of the after-hours forward: nothing follows it.
 FORWARD_STEP = "forward"
 SCREEN_PROMPT = "Press 1 to accept this call."
@@ -93,16 +95,16 @@ def after_dial_twiml(
     return str(response)
 
 
-def answer_twiml(flow: Flow, campaign: str | None, base_url: str, phone_number: str) -> str:
+def answer_twiml(whisper: str | None, screening: bool, base_url: str) -> str:
     """The answering leg's TwiML: the whisper, then (with screening) press 1 or be hung up on."""
     response = VoiceResponse()
-    if flow.whisper:
-        response.say(whisper_text(flow.whisper, campaign))
-    if flow.screening:
+    if whisper:
+        response.say(whisper)
+    if screening:
         gather = response.gather(
             num_digits=1,
             timeout=SCREEN_TIMEOUT_SEC,
-            action=flow_url(base_url, FLOW_SCREEN_PATH, phone_number),
+            action=base_url.rstrip("/") + FLOW_SCREEN_PATH,
             method="POST",
         )
         gather.say(SCREEN_PROMPT)
@@ -141,8 +143,20 @@ def whisper_text(whisper: str, campaign: str | None) -> str:
     return whisper.replace("{campaign}", campaign or NO_CAMPAIGN)
 
 
-def flow_url(base_url: str, path: str, phone_number: str) -> str:
-    return f"{base_url.rstrip('/')}{path}?{urlencode({'number': phone_number})}"
+def answer_url(flow: Flow, campaign: str | None, base_url: str) -> str | None:
+    """Where the answering leg fetches its TwiML, or None when the flow has nothing to run there.
+
+    The URL carries what the leg is to hear, so the route serving it looks
+    nothing up and tells whoever asks nothing they did not send.
+    """
+    if not flow.whisper and not flow.screening:
+        return None
+    wanted = {}
+    if flow.whisper:
+        wanted[WHISPER_PARAM] = whisper_text(flow.whisper, campaign)
+    if flow.screening:
+        wanted[SCREEN_PARAM] = "1"
+    return f"{base_url.rstrip('/')}{FLOW_ANSWER_PATH}?{urlencode(wanted)}"
 
 
 def _ring(
@@ -160,11 +174,9 @@ def _ring(
     ringing = (targets[step],) if sequential else targets
     timeout = max(target.timeout_sec for target in ringing)
     dial = _dial(response, decision, base_url, str(step), timeout)
-    answer_url = None
-    if flow.whisper or flow.screening:
-        answer_url = flow_url(base_url, FLOW_ANSWER_PATH, decision.phone_number)
+    leg = answer_url(flow, decision.campaign, base_url)
     for target in ringing:
-        _number(dial, target.number, base_url, answer_url)
+        _number(dial, target.number, base_url, leg)
 
 
 def _nobody_answers(

@@ -164,19 +164,24 @@ def test_whisper_and_screening_run_on_the_answering_leg_through_number_url() -> 
     urls = {n.get("url") for n in dial.findall("Number")}
     (url,) = urls
     assert url is not None and url.startswith("https://edge.example.com/api/twilio/flow/answer?")
-    assert query(url)["number"] == [NUMBER]
+    assert query(url) == {"whisper": ["Call from mailer"], "screen": ["1"]}
 
-    leg = xml(answer_twiml(screened, "mailer", BASE, NUMBER))
+    leg = xml(answer_twiml("Call from mailer", True, BASE))
     assert [child.tag for child in leg] == ["Say", "Gather", "Hangup"]
     assert leg.findtext("Say") == "Call from mailer"
     gather = leg.find("Gather")
     assert gather is not None and gather.get("numDigits") == "1"
     assert gather.findtext("Say") == "Press 1 to accept this call."
-    assert query(gather.get("action", ""))["number"] == [NUMBER]
+    assert gather.get("action") == "https://edge.example.com/api/twilio/flow/screen"
 
 
 def test_a_whisper_alone_is_said_and_the_leg_is_bridged() -> None:
-    leg = xml(answer_twiml(flow(whisper="Call from {campaign}"), None, BASE, NUMBER))
+    no_campaign = RoutingDecision(NUMBER, "forwarded", "c1", "+14155559999", campaign=None)
+    dial = xml(incoming_twiml(no_campaign, flow(whisper="Call from {campaign}"), True, BASE, 20))
+    number = dial.find("Dial/Number")
+    assert number is not None
+    assert query(number.get("url", "")) == {"whisper": ["Call from no campaign"]}
+    leg = xml(answer_twiml("Call from no campaign", False, BASE))
     assert [child.tag for child in leg] == ["Say"]
     assert leg.findtext("Say") == "Call from no campaign"
 
