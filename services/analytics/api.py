@@ -23,6 +23,9 @@ from services.analytics import metrics
 from services.analytics.audit import AuditQuery, read_entry
 from services.analytics.calls import (
     CSV_COLUMNS,
+    GEOGRAPHY_LIMIT,
+    MISSED_CALLS_LIMIT,
+    TOP_CALLERS_LIMIT,
     CallFilter,
     CallRecord,
     iso_utc,
@@ -224,7 +227,7 @@ def metrics_api(runtime: AnalyticsRuntime) -> Blueprint:
     @api.get("/api/analytics/top-callers")
     def top_callers() -> Response:
         where = scope(runtime, request.args)
-        limit = parse_limit(request.args.get("limit"), 10)
+        limit = parse_limit(request.args.get("limit"), TOP_CALLERS_LIMIT)
         assert limit is not None
         callers, stats = store.top_callers(where.filter, limit)
         return jsonify(
@@ -234,7 +237,7 @@ def metrics_api(runtime: AnalyticsRuntime) -> Blueprint:
     @api.get("/api/analytics/geography")
     def geography() -> Response:
         where = scope(runtime, request.args)
-        limit = parse_limit(request.args.get("limit"), 50)
+        limit = parse_limit(request.args.get("limit"), GEOGRAPHY_LIMIT)
         assert limit is not None
         places, unknown = store.geography(where.filter)
         return jsonify({**where.echo(), **geography_json(places, unknown, limit)})
@@ -274,7 +277,7 @@ def metrics_api(runtime: AnalyticsRuntime) -> Blueprint:
     @api.get("/api/analytics/missed-calls")
     def missed_calls() -> Response:
         where = scope(runtime, request.args)
-        limit = parse_limit(request.args.get("limit"), 100)
+        limit = parse_limit(request.args.get("limit"), MISSED_CALLS_LIMIT)
         assert limit is not None
         missed = store.missed_calls(where.filter, limit)
         return jsonify({**where.echo(), "calls": with_follow_ups(store, missed)})

@@ -25,6 +25,10 @@ from switchboard.privacy import E164
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+# How many rows a metric lists when `limit` is left out (the call list's is DEFAULT_LIMIT).
+TOP_CALLERS_LIMIT = 10
+GEOGRAPHY_LIMIT = 50
+MISSED_CALLS_LIMIT = 100
 DIRECTIONS = ("inbound", "outbound")
 FORMATS = ("json", "csv")
 # What a spreadsheet reads as the start of a formula (OWASP's CSV injection list).

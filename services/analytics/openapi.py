@@ -12,7 +12,13 @@ from functools import lru_cache
 from typing import Any
 
 from services.analytics import audit
-from services.analytics.calls import DEFAULT_LIMIT, MAX_LIMIT
+from services.analytics.calls import (
+    DEFAULT_LIMIT,
+    GEOGRAPHY_LIMIT,
+    MAX_LIMIT,
+    MISSED_CALLS_LIMIT,
+    TOP_CALLERS_LIMIT,
+)
 from services.analytics.facts import STATUSES
 from switchboard.openapi import (
     COUNT,
@@ -282,7 +288,7 @@ def analytics_paths() -> dict[str, Any]:
                 "firstTimeCalls": COUNT,
                 "repeatCalls": COUNT,
             },
-            (limit_param(MAX_LIMIT, 10),),
+            (limit_param(MAX_LIMIT, TOP_CALLERS_LIMIT),),
         ),
         "/api/analytics/geography": metric(
             "Calls by the caller's country, state and city",
@@ -306,7 +312,7 @@ def analytics_paths() -> dict[str, Any]:
                 "unknown": COUNT,
                 "total": COUNT,
             },
-            (limit_param(MAX_LIMIT, 50),),
+            (limit_param(MAX_LIMIT, GEOGRAPHY_LIMIT),),
         ),
         "/api/analytics/lead-quality": metric(
             "Decided calls by talk time, and qualified leads",
@@ -346,7 +352,7 @@ def analytics_paths() -> dict[str, Any]:
         "/api/analytics/missed-calls": metric(
             "Missed calls, each with whether the caller was answered later",
             {"calls": array(ref("MissedCall"))},
-            (limit_param(MAX_LIMIT, 100),),
+            (limit_param(MAX_LIMIT, MISSED_CALLS_LIMIT),),
         ),
         "/api/analytics/conversions": {
             "post": operation(
