@@ -56,7 +56,7 @@ class Running(Protocol):
 
     def alive(self) -> bool: ...
 
-    def stop(self) -> None: ...
+    def stop(self) -> object: ...
 
 
 class _Stop(BaseException):
@@ -79,8 +79,13 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-class Stack:
-    """What `run` started, in order, so it can stop it in reverse."""
+class Supervisor:
+    """What `run` started, in order, so it can watch it and stop it in reverse.
+
+    Each service is started as devstack.stack.Service (the tests' and bench's
+    Stack start theirs the same way); this adds the fixed ports of `make run`,
+    its progress lines and the watch that stops everything when a part dies.
+    """
 
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
@@ -225,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     # single-node broker's topics and the development admin token.
     os.environ.setdefault("SWITCHBOARD_ENV", settings.DEVELOPMENT)
     run_dir: Path = args.run_dir.resolve()
-    stack = Stack(run_dir)
+    stack = Supervisor(run_dir)
     stack.logs.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o755)
     lock = (run_dir / "run.lock").open("w")
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _bring_up(stack: Stack, services: list[str]) -> int:
+def _bring_up(stack: Supervisor, services: list[str]) -> int:
     run_dir, logs = stack.run_dir, stack.logs
     bootstrap = settings.env_str("KAFKA_BOOTSTRAP_SERVERS", "")
     if bootstrap:
