@@ -27,7 +27,7 @@ from services.router import store
 from services.router.api import management_api, public_api
 from services.router.config import Config
 from services.router.dialing import DialPolicy
-from services.router.flow_api import flow_api
+from services.router.flow_api import flow_api, flow_twilio_api
 from services.router.management import Management
 from services.router.openapi import document
 from services.router.outbox import OutboxRelay
@@ -145,6 +145,11 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(openapi_blueprint(document))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
     app.register_blueprint(flow_api(runtime.management, config.admin_token))
+    app.register_blueprint(
+        flow_twilio_api(
+            runtime.table.lookup, config.public_base_url, config.dial_timeout_seconds
+        )
+    )
     app.register_blueprint(
         privacy_api(_privacy(runtime), runtime.management, config.admin_token)
     )

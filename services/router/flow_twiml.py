@@ -20,6 +20,7 @@ pass in what the request and the routing table say.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
@@ -33,6 +34,7 @@ from services.router.twiml import (
     RECORD_MODE,
     RECORDING_EVENTS,
     RECORDING_STATUS_PATH,
+    build_twiml,
 )
 
 # Router's own paths for the answering leg and the end of a voicemail; the
@@ -52,6 +54,16 @@ SCREEN_TIMEOUT_SEC = 8
 NO_CAMPAIGN = "no campaign"
 # DialCallStatus values of a call someone took; anything else means nobody did.
 ANSWERED = ("completed", "answered")
+
+
+# As build_twiml: the same decision (flow and in/out of hours included) gets
+# the same document, so each is built once.
+@lru_cache(maxsize=8192)
+def routed_twiml(decision: RoutingDecision, base_url: str, dial_timeout: int) -> str:
+    """An incoming call's TwiML: its flow's first step, or as before flows for a number without."""
+    if decision.flow is None or decision.disposition != "forwarded":
+        return build_twiml(decision, base_url, dial_timeout)
+    return incoming_twiml(decision, decision.flow, decision.in_hours, base_url, dial_timeout)
 
 
 def incoming_twiml(

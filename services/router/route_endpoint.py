@@ -17,13 +17,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from services.router.api import MAX_REQUEST_ID
+from services.router.flow_twiml import routed_twiml
 from services.router.routing import decide, routed_event
-from services.router.twiml import build_twiml
 from switchboard.http import MAX_BODY_BYTES, ApiError
 from switchboard.metrics import Metrics
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 PATH = "/internal/route"
 FORM = "application/x-www-form-urlencoded"
 
+Clock = Callable[[], datetime]
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -42,10 +44,14 @@ WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 class RouteEndpoint:
     """WSGI middleware: /internal/route answered here (POST only), anything else by `app`."""
 
-    def __init__(self, app: WsgiApp, runtime: RouterRuntime, metrics: Metrics) -> None:
+    def __init__(
+        self, app: WsgiApp, runtime: RouterRuntime, metrics: Metrics, clock: Clock | None = None
+    ) -> None:
         self._app = app
         self._runtime = runtime
         self._metrics = metrics
+        # Business hours of call flows are judged by this clock.
+        self._clock = clock or _utc_now
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
@@ -88,8 +94,8 @@ class RouteEndpoint:
             raise ApiError(503, "routing_table_not_loaded", "routing table not loaded yet")
         request_id = environ.get("HTTP_X_REQUEST_ID", "").strip()[:MAX_REQUEST_ID] or None
         config = runtime.config
-        decision = decide(called, runtime.table.lookup(called))
-        twiml = build_twiml(decision, config.public_base_url, config.dial_timeout_seconds)
+        decision = decide(called, runtime.table.lookup(called), self._clock())
+        twiml = routed_twiml(decision, config.public_base_url, config.dial_timeout_seconds)
         event = routed_event(decision, call_sid, request_id)
         context = {"callSid": call_sid, "requestId": request_id, "clientId": decision.client_id}
         try:
@@ -138,3 +144,7 @@ def _read_form(environ: dict[str, Any]) -> dict[str, str]:
     for name, value in parse_qsl(text, keep_blank_values=True):
         form.setdefault(name, value)
     return form
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
