@@ -31,22 +31,23 @@ never run ahead of a write. While the writer is busy and the next batch is
 full, or while ClickHouse refuses a write, the partitions are paused and
 the loop keeps polling (so the group sees it alive); a failed write is
 retried with the same batch until it succeeds.
+
+The machinery is switchboard.consumer's (reading polls, dead-lettering with
+the invalid-ratio guard, offsets, pausing, backoff, start/stop and health);
+what is analytics' own is the decode step and the write step (`write`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from services.analytics.clients import SETTINGS_TYPE, settings_from_event
 from services.analytics.config import Config
@@ -62,7 +63,28 @@ from services.analytics.numbers import (
 from services.analytics.privacy import ERASED_TYPE, ErasedCallers, expire_client_calls
 from services.analytics.store import Repair, Store, StoredFact
 from switchboard import kafka
-from switchboard.events import Event, InvalidEvent, decode
+from switchboard.consumer import (
+    Backoff,
+    ConsumerThread,
+    Decoder,
+    InvalidRatioGuard,
+    Offsets,
+    Pauser,
+    TooManyInvalidMessages,
+    messages,
+    position,
+)
+from switchboard.events import Event, decode
+
+__all__ = [
+    "EXPIRE_EVERY_SECONDS",
+    "AnalyticsConsumer",
+    "ConsumerStats",
+    "TooManyInvalidMessages",
+    "WriteResult",
+    "collect_young_objects_less_often",
+    "write",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,80 +111,16 @@ _GC_OBJECTS_PER_MESSAGE = 10
 def collect_young_objects_less_often(batch_size: int) -> None:
     """Let the youngest GC generation hold what two batches keep alive, at least.
 
-    CPython collects the youngest generation whenever 700 more container
-    objects have been allocated than freed, and each collection traverses
-    every young object still alive and promotes it, so that the older
-    generations' collections traverse it again. A batch keeps thousands of
-    decoded events alive until its write is done (acyclic: they are freed
-    by reference counting then), so with the default the collector ran
-    about 700 times per 100,000 events and went over each live event
-    several times: 5 us per event, a tenth of the consumer's CPU (measured
-    with gc.callbacks in bench.analytics). Above that size young collections
-    happen only when garbage that reference counting cannot free piles up.
-    Process-wide, and never lowered: other code in the process keeps its
-    collections, just less often.
+    A batch keeps thousands of decoded (acyclic) events alive until its write
+    is done; with the default threshold young collections kept traversing
+    and promoting them, a sizeable share of the consumer's CPU
+    (docs/performance.md, "GC tuning"). Process-wide, and never lowered:
+    other code in the process keeps its collections, just less often.
     """
     young, *older = gc.get_threshold()
     wanted = _GC_OBJECTS_PER_MESSAGE * batch_size
     if young and young < wanted:  # 0: collection disabled, leave it so
         gc.set_threshold(wanted, *older)
-
-
-class WriterFirst:
-    """The writer's turn at the GIL: the loop waits while the writer runs Python.
-
-    The loop (decoding the next batch) and the writer (folding this one and
-    building its inserts) share one GIL, and each keeps it for up to the
-    switch interval (5 ms) while the other waits, so the writer's Python took
-    about twice its CPU time. The writer is what bounds the ingest. So it
-    holds this turn through a write, except inside ClickHouse's calls (which
-    run without the GIL, `outside`), and the loop takes the turn before each
-    message: it decodes while the writer waits on ClickHouse. On two cores
-    that ingested 12% more events per second (bench.analytics, three runs
-    each, alternated: 31,232 to 36,715 against 28,544 to 31,054). The loop
-    waits at most one stretch of the writer's Python (folding a batch of
-    20,000 events takes ~0.1 s), far inside Kafka's max.poll.interval.ms;
-    it goes on polling (and serving rebalances) between messages.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        with self._lock:
-            self._local.held = True
-            try:
-                yield
-            finally:
-                self._local.held = False
-
-    @contextlib.contextmanager
-    def outside(self) -> Iterator[None]:
-        """Around a call that runs without the GIL: the writer's turn given up meanwhile.
-
-        Nothing for any other thread (the API's queries, the loop).
-        """
-        if not getattr(self._local, "held", False):
-            yield
-            return
-        self._local.held = False
-        self._lock.release()
-        try:
-            yield
-        finally:
-            self._lock.acquire()
-            self._local.held = True
-
-    def wait_for_writer(self) -> None:
-        """Return once the writer is not running Python (at once when it is idle)."""
-        with self._lock:
-            pass
-
-
-class TooManyInvalidMessages(RuntimeError):
-    """More of the recent messages were invalid than the configured ratio allows."""
 
 
 @dataclass
@@ -210,9 +168,7 @@ class Batch:
             if value is not None:
                 self.payloads[event.id] = value
         self.messages += 1
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        if topic is None or partition is None or offset is None:
-            raise ValueError("a consumed message without topic, partition or offset")
+        topic, partition, offset = position(msg)
         key = (topic, partition)
         self.first_offsets.setdefault(key, offset)
         self.offsets[key] = offset + 1
@@ -236,32 +192,6 @@ class Batch:
 
     def closed(self, now: float) -> bool:
         return self.full or (self.opened_at is not None and self.seconds_left(now) <= 0)
-
-    def commit_offsets(self) -> list[TopicPartition]:
-        return [TopicPartition(t, p, offset) for (t, p), offset in sorted(self.offsets.items())]
-
-
-class InvalidRatioGuard:
-    """Stops the consumer when too many of the last `window` messages were invalid."""
-
-    def __init__(self, window: int, max_ratio: float) -> None:
-        self._recent: deque[bool] = deque(maxlen=window)
-        self._invalid = 0  # how many of `_recent` are True
-        self._max_ratio = max_ratio
-
-    def record(self, invalid: bool) -> None:
-        recent = self._recent
-        if len(recent) == recent.maxlen and recent[0]:
-            self._invalid -= 1  # about to drop out of the window
-        recent.append(invalid)
-        self._invalid += invalid
-        if len(recent) < (recent.maxlen or 0):
-            return
-        if self._invalid / len(recent) > self._max_ratio:
-            raise TooManyInvalidMessages(
-                f"{self._invalid} of the last {len(recent)} messages were invalid "
-                f"(limit {self._max_ratio:.0%}); stopping instead of dead-lettering the topic"
-            )
 
 
 def write(
@@ -308,10 +238,10 @@ def write(
     try:
         facts_written = write_facts(store, folded)
     except BaseException:
-        with store.engine_calls():
+        with store.turn.outside():
             wait((storing,))  # ended either way before the batch is tried again
         raise
-    with store.engine_calls():
+    with store.turn.outside():
         storing.result()
     return WriteResult(len(fresh), len(events) - len(fresh), facts_written, mended)
 
@@ -414,8 +344,16 @@ def attribute_all(
         )
 
 
-class AnalyticsConsumer:
-    """Runs the pipeline in a background thread; `stop()` ends it cleanly."""
+class AnalyticsConsumer(ConsumerThread):
+    """Runs the pipeline in a background thread; `stop()` ends it cleanly.
+
+    Built from switchboard.consumer's parts; its own are the decode step
+    (`_decode`: an event whose number times can be read) and the write step
+    (`write`), run in a writer thread that takes the store's writer-first
+    turn at the GIL (`Store.turn`).
+    """
+
+    thread_name = "analytics-consumer"
 
     def __init__(
         self,
@@ -425,40 +363,38 @@ class AnalyticsConsumer:
         decoder: Callable[[bytes | None], Event] = decode,
     ) -> None:
         """`decoder` turns a message's value into its Event or raises InvalidEvent."""
+        super().__init__()
         self.config = config
         self.store = store
         self.group_id = group_id or config.group_id
         self._decoder = decoder
         self.stats = ConsumerStats()
-        self.error: BaseException | None = None
-        self._guard = InvalidRatioGuard(config.invalid_window, config.max_invalid_ratio)
+        self._decode_step = Decoder(
+            self._validated,
+            lambda: self._producer,
+            config.topics,
+            CONSUMER_NAME,
+            InvalidRatioGuard(config.invalid_window, config.max_invalid_ratio),
+        )
+        self._offsets = Offsets()
+        self._pauser = Pauser()
+        self._backoff = Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
         self._batch = self._new_batch()  # the open batch, being filled
         self._writing: Batch | None = None  # handed to the writer, not yet committed
         self._write_done: Future[WriteResult] | None = None  # None while a retry waits
         self._writer: ThreadPoolExecutor | None = None
-        self._stopping = threading.Event()
         self._drain = True
-        self._thread: threading.Thread | None = None
         self._producer: kafka.EventProducer | None = None
-        self._paused = False
         self._retry_at: float | None = None
-        self._retry_delay = _RETRY_FIRST_SECONDS
         # Per partition, the end offset of the last write started on it (by
         # any consumer of the group), as far as this one has read or made it.
         self._writes_started: dict[tuple[str, int], int] = {}
-        self._turn = WriterFirst()
         # Loaded by the first write, which retries while ClickHouse cannot answer.
         self._erased: ErasedCallers | None = None
         # apply_retention expired call_state at start-up; next time in an hour.
         self._expire_at = time.monotonic() + EXPIRE_EVERY_SECONDS
 
     # -- lifecycle ------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run_in_thread, name="analytics-consumer", daemon=True
-        )
-        self._thread.start()
 
     def stop(self, drain: bool = True, timeout: float = 30.0) -> None:
         """Stop polling; with `drain` the batches read so far are written and committed first.
@@ -468,19 +404,7 @@ class AnalyticsConsumer:
         messages are read again by the next consumer.
         """
         self._drain = drain
-        self._stopping.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.error is None
-
-    def _run_in_thread(self) -> None:
-        try:
-            self.run()
-        except BaseException:
-            pass  # run() recorded it in self.error and logged it
+        self._request_stop(timeout)
 
     def run(self) -> None:
         """The loop itself, in the calling thread, until stop() or a fatal error."""
@@ -496,7 +420,6 @@ class AnalyticsConsumer:
             log.critical("analytics consumer could not start: %s", err, exc_info=True)
             raise
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-writer")
-        self.store.engine_calls = self._turn.outside
         collect_young_objects_less_often(self.config.batch_size)
         consumer.subscribe(
             [
@@ -528,11 +451,11 @@ class AnalyticsConsumer:
     # -- the pipeline ------------------------------------------------------------
 
     def _step(self, consumer: Consumer) -> None:
-        if self._write_done is not None and self._batch.full and not self._paused:
+        if self._write_done is not None and self._batch.full and not self._pauser.paused:
             # The next batch is ready before the write is done: wait for it
             # (as long as a write in this thread would have taken) rather
-            # than pause at once. A pause drops what librdkafka fetched
-            # ahead, and fetching it again after resume costs about a second.
+            # than pause at once, since a pause drops what librdkafka fetched
+            # ahead and it must be fetched again after resume.
             wait((self._write_done,), timeout=_WAIT_FOR_WRITE_SECONDS)
         now = time.monotonic()
         written = None
@@ -581,38 +504,23 @@ class AnalyticsConsumer:
         return min(_POLL_SECONDS, max(0.0, self._batch.seconds_left(now)))
 
     def _poll(self, consumer: Consumer, timeout: float) -> None:
-        for msg in consumer.consume(num_messages=self._batch.room, timeout=timeout):
-            error = msg.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if error.fatal():
-                    raise KafkaException(error)
-                log.warning("kafka reported: %s", error)
-                continue
+        for msg in messages(consumer.consume(num_messages=self._batch.room, timeout=timeout)):
             self.stats.messages += 1
             self._batch.add(msg, self._decode(msg))
 
     def _decode(self, msg: Message) -> Event | None:
         """The message's event, or None after sending it to the dead-letter topic."""
-        self._turn.wait_for_writer()
-        try:
-            event = self._decoder(msg.value())
-            # A number event's own times are read here too: one that cannot
-            # be read would fail every retry of the batch's write.
-            assignment_from_event(event)
-        except InvalidEvent as err:
+        self.store.turn.wait_for_writer()
+        event = self._decode_step(msg)
+        if event is None:
             self.stats.invalid += 1
-            assert self._producer is not None
-            kafka.dead_letter(self._producer, self.config.topics, msg, str(err), CONSUMER_NAME)
-            log.warning(
-                "invalid message dead-lettered: %s",
-                err,
-                extra={"topic": msg.topic()},
-            )
-            self._guard.record(True)
-            return None
-        self._guard.record(False)
+        return event
+
+    def _validated(self, value: bytes | None) -> Event:
+        event = self._decoder(value)
+        # A number event's own times are read here too: one that cannot be
+        # read would fail every retry of the batch's write.
+        assignment_from_event(event)
         return event
 
     def _hand_over(self) -> None:
@@ -627,7 +535,7 @@ class AnalyticsConsumer:
 
     def _write(self, batch: Batch) -> WriteResult:
         """In the writer thread: make the batch durable, first mending a write left unfinished."""
-        with self._turn.writing():
+        with self.store.turn.writing():
             repair = batch.attempts > 0 or self._follows_unfinished_write(batch)
             batch.attempts += 1
             if self._erased is None:
@@ -663,9 +571,9 @@ class AnalyticsConsumer:
             result = done.result()
         except Exception as err:  # any store failure means: pause, retry later
             self.stats.write_failures += 1
-            log.error("write failed, partitions paused, retry in %.1fs: %s", self._retry_delay, err)
-            self._retry_at = time.monotonic() + self._retry_delay
-            self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_SECONDS)
+            delay = self._backoff.failed()
+            log.error("write failed, partitions paused, retry in %.1fs: %s", delay, err)
+            self._retry_at = time.monotonic() + delay
             return None
         self.stats.batches += 1
         self.stats.events_written += result.events_written
@@ -675,28 +583,23 @@ class AnalyticsConsumer:
         self.stats.hourly_cells_corrected += result.repair.hourly_cells
         self._writing = None
         self._retry_at = None
-        self._retry_delay = _RETRY_FIRST_SECONDS
+        self._backoff.succeeded()
         return batch
 
     def _commit(self, consumer: Consumer, batch: Batch) -> None:
-        """Commit exactly this batch's offsets, now that its write is durable."""
-        try:
-            consumer.commit(offsets=batch.commit_offsets(), asynchronous=False)
-        except KafkaException as err:
-            # The write stands; an uncommitted batch is only read again.
-            log.warning("offset commit failed, the batch will be re-read: %s", err)
-            return
-        self.stats.commits += 1
+        """Commit this batch's offsets, now that its write is durable.
+
+        A commit that fails is logged and its offsets go with the next
+        batch's: the write stands, and an uncommitted batch is only read again.
+        """
+        self._offsets.advance(batch.offsets)
+        if self._offsets.commit(consumer):
+            self.stats.commits += 1
 
     def _back_pressure(self, consumer: Consumer) -> None:
         """Paused while ClickHouse refuses writes, or while a slow write holds up a full batch."""
         hold = self._writing is not None and (self._retry_at is not None or self._batch.full)
-        if hold and not self._paused:
-            consumer.pause(consumer.assignment())
-            self._paused = True
-        elif not hold and self._paused:
-            consumer.resume(consumer.assignment())
-            self._paused = False
+        self._pauser.hold(consumer, hold)
 
     def _finish(self, consumer: Consumer) -> bool:
         """On stop: wait for the write running, then write the open batch; both committed."""
@@ -759,6 +662,7 @@ class AnalyticsConsumer:
         self._batch = self._new_batch()
         self._writing = None
         self._write_done = None
-        self._paused = False
+        self._pauser.forget()
+        self._offsets.forget()
         self._retry_at = None
-        self._retry_delay = _RETRY_FIRST_SECONDS
+        self._backoff.succeeded()

@@ -21,26 +21,38 @@ announced as recording.failed); an event that does not decode is
 dead-lettered too; past a ratio of invalid messages the worker stops loudly.
 Infrastructure trouble (database, storage, Kafka) pauses the partitions and
 retries the same message with backoff, never skipping it.
+
+The machinery is switchboard.consumer's (reading polls, dead-lettering with
+the invalid-ratio guard, offsets committed after the work, pausing,
+backoff, start/stop and health); the handle step is the worker's own.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from services.recordings.archiving import Archiver, Interrupted, RecordingFailed, RecordingReport
 from services.recordings.config import Config
 from services.recordings.metadata import ClientSettings
 from services.recordings.store import Store
 from switchboard import kafka
+from switchboard.consumer import (
+    Backoff,
+    ConsumerThread,
+    Decoder,
+    InvalidRatioGuard,
+    Offsets,
+    Pauser,
+    TooManyInvalidMessages,
+    messages,
+)
 from switchboard.events import Event, InvalidEvent, decode, read_time
 from switchboard.privacy import caller_token
 
@@ -54,15 +66,13 @@ HANDLED_TYPES = (
     "client.settings-changed",
     "caller.erased",
 )
+__all__ = ["CONSUMER_NAME", "HANDLED_TYPES", "RecordingsWorker", "TooManyInvalidMessages"]
+
 _POLL_SECONDS = 0.2
 _COMMIT_EVERY_SECONDS = 1.0
 _RETRY_FIRST_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 15.0
 _REVOKE_WAIT_SECONDS = 30.0
-
-
-class TooManyInvalidMessages(RuntimeError):
-    """More of the recent messages were invalid than the configured ratio allows."""
 
 
 @dataclass
@@ -76,24 +86,6 @@ class WorkerStats:
     retries: int = 0
 
 
-class InvalidRatioGuard:
-    """Stops the worker when too many of the last `window` messages were invalid."""
-
-    def __init__(self, window: int = 100, max_ratio: float = 0.5) -> None:
-        self._recent: deque[bool] = deque(maxlen=window)
-        self._max_ratio = max_ratio
-
-    def record(self, invalid: bool) -> None:
-        self._recent.append(invalid)
-        if len(self._recent) < (self._recent.maxlen or 0):
-            return
-        if sum(self._recent) / len(self._recent) > self._max_ratio:
-            raise TooManyInvalidMessages(
-                f"{sum(self._recent)} of the last {len(self._recent)} messages were invalid; "
-                "stopping instead of dead-lettering the topic"
-            )
-
-
 @dataclass
 class _InFlight:
     msg: Message
@@ -101,8 +93,14 @@ class _InFlight:
     future: Future[None]
 
 
-class RecordingsWorker:
-    """Runs the pipeline in a background thread (`start`) or the caller's (`run`)."""
+class RecordingsWorker(ConsumerThread):
+    """Runs the pipeline in a background thread (`start`) or the caller's (`run`).
+
+    Built from switchboard.consumer's parts; its own are the handle step
+    (`_handle`) and the archive a `completed` recording takes.
+    """
+
+    thread_name = "recordings-worker"
 
     def __init__(
         self,
@@ -112,6 +110,7 @@ class RecordingsWorker:
         producer: kafka.EventProducer,
         group_id: str | None = None,
     ) -> None:
+        super().__init__(archiver.stopping)
         self.config = config
         self.store = store
         self.archiver = archiver
@@ -121,41 +120,21 @@ class RecordingsWorker:
         self.on_settings_changed: Callable[[], None] | None = None
         # Deletes an erased caller's recordings (number, token); set by the app.
         self.on_caller_erased: Callable[[str, str], None] | None = None
-        self.error: BaseException | None = None
-        self._stopping = archiver.stopping
-        self._guard = InvalidRatioGuard()
+        self._decode_step = Decoder(
+            decode, lambda: self.producer, config.topics, CONSUMER_NAME, InvalidRatioGuard()
+        )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings-archive")
-        self._thread: threading.Thread | None = None
         self._inflight: _InFlight | None = None
         self._retry_msg: tuple[Message, Event] | None = None
         self._retry_at = 0.0
-        self._retry_delay = _RETRY_FIRST_SECONDS
-        self._paused = False
-        self._marked: dict[tuple[str, int], int] = {}
-        self._last_commit = time.monotonic()
+        self._backoff = Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
+        self._pauser = Pauser()
+        self._offsets = Offsets(_COMMIT_EVERY_SECONDS)
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> None:
-        self._thread = threading.Thread(
-            target=self._run_in_thread, name="recordings-worker", daemon=True
-        )
-        self._thread.start()
-
     def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and self.error is None
-
-    def _run_in_thread(self) -> None:
-        try:
-            self.run()
-        except BaseException:
-            pass  # run() recorded and logged it
+        self._request_stop(timeout)
 
     def run(self) -> None:
         consumer = Consumer(
@@ -214,16 +193,10 @@ class RecordingsWorker:
         msg = consumer.poll(_POLL_SECONDS)
         if msg is None:
             return None
-        error = msg.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                return None
-            if error.fatal():
-                raise KafkaException(error)
-            log.warning("kafka reported: %s", error)
-            return None
-        self.stats.messages += 1
-        return msg
+        for polled in messages([msg]):
+            self.stats.messages += 1
+            return polled
+        return None
 
     def _poll_paused(self, consumer: Consumer) -> None:
         """Poll while paused: serves rebalances and keeps the membership alive."""
@@ -240,15 +213,10 @@ class RecordingsWorker:
             consumer.pause([TopicPartition(topic, partition)])
 
     def _decode(self, msg: Message) -> Event | None:
-        try:
-            event = decode(msg.value())
-        except InvalidEvent as err:
+        """The message's event, or None after sending it to the dead-letter topic."""
+        event = self._decode_step(msg)
+        if event is None:
             self.stats.invalid += 1
-            self._dead_letter(msg, str(err))
-            log.warning("invalid message dead-lettered: %s", err, extra={"topic": msg.topic()})
-            self._guard.record(True)
-            return None
-        self._guard.record(False)
         return event
 
     def _handle(self, consumer: Consumer, msg: Message, event: Event) -> None:
@@ -301,14 +269,13 @@ class RecordingsWorker:
                 self.store.forget_caller_everywhere(number)
 
     def _succeeded(self, consumer: Consumer) -> None:
-        self._retry_delay = _RETRY_FIRST_SECONDS
-        if self._paused:
-            consumer.resume(consumer.assignment())
-            self._paused = False
+        self._backoff.succeeded()
+        self._pauser.hold(consumer, False)
 
     def _pause(self, consumer: Consumer) -> None:
-        consumer.pause(consumer.assignment())
-        self._paused = True
+        # Paused again even when paused: a partition assigned since starts unpaused.
+        self._pauser.forget()
+        self._pauser.hold(consumer, True)
 
     def _save_settings(self, event: Event) -> None:
         data = event.data
@@ -362,46 +329,36 @@ class RecordingsWorker:
         self, consumer: Consumer, msg: Message, event: Event, err: BaseException
     ) -> None:
         self.stats.retries += 1
+        delay = self._backoff.failed()
         log.error(
             "handling %s failed, partitions paused, retry in %.1fs: %s",
             event.type,
-            self._retry_delay,
+            delay,
             err,
             extra={"callSid": event.callSid},
         )
         self._pause(consumer)
         self._retry_msg = (msg, event)
-        self._retry_at = time.monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_SECONDS)
+        self._retry_at = time.monotonic() + delay
 
     def _dead_letter(self, msg: Message, reason: str) -> None:
-        kafka.dead_letter(self.producer, self.config.topics, msg, reason, CONSUMER_NAME)
+        self._decode_step.dead_letter(msg, reason)
 
     # -- offsets -------------------------------------------------------------------------
 
     def _mark(self, msg: Message) -> None:
-        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
-        if topic is None or partition is None or offset is None:
-            raise ValueError("a consumed message without topic, partition or offset")
-        self._marked[(topic, partition)] = offset + 1
+        """The message's work is durable: its offset may be committed."""
+        self._offsets.mark(msg)
 
     def _maybe_commit(self, consumer: Consumer) -> None:
-        if self._marked and time.monotonic() - self._last_commit >= _COMMIT_EVERY_SECONDS:
+        if self._offsets.commit_due(time.monotonic()):
             self._commit(consumer)
 
     def _commit(self, consumer: Consumer) -> None:
         """Commit the marked offsets: every event before them has been handled durably."""
-        self._last_commit = time.monotonic()
-        if not self._marked:
-            return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(self._marked.items())]
-        try:
-            consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as err:
-            log.warning("offset commit failed, those events will be read again: %s", err)
-            return
-        self._marked.clear()
-        self.stats.commits += 1
+        before = self._offsets.commits
+        self._offsets.commit(consumer)
+        self.stats.commits += self._offsets.commits - before
 
     def _drain(self, consumer: Consumer) -> None:
         """On stop: give a running archive a moment (it aborts soon), commit what is done."""
@@ -439,10 +396,10 @@ class RecordingsWorker:
         self._reset()
 
     def _reset(self) -> None:
-        self._paused = False
-        self._marked.clear()
+        self._pauser.forget()
+        self._offsets.forget()
         self._retry_msg = None
-        self._retry_delay = _RETRY_FIRST_SECONDS
+        self._backoff.succeeded()
 
 
 def _purge_after(value: object) -> datetime | None:

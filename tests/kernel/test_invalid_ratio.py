@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.analytics.consumer import InvalidRatioGuard, TooManyInvalidMessages
+from switchboard.consumer import InvalidRatioGuard, TooManyInvalidMessages
 
 
 def test_guard_waits_for_a_full_window_before_it_judges() -> None:

@@ -1,10 +1,10 @@
-"""The writer's turn at the GIL (consumer.WriterFirst): pure threading, no infrastructure."""
+"""The writer's turn at the GIL (switchboard.consumer.WriterFirst): pure threading."""
 
 from __future__ import annotations
 
 import threading
 
-from services.analytics.consumer import WriterFirst
+from switchboard.consumer import WriterFirst
 
 WAIT = 5.0
 

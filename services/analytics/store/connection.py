@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
@@ -17,6 +17,7 @@ import orjson
 from clickhouse_connect.driver.client import Client
 
 from services.analytics.store.sql import _IDENTIFIER, _ONE_THREAD
+from switchboard.consumer import WriterFirst
 
 
 def connect(url: str) -> Client:
@@ -51,12 +52,10 @@ class Connection:
             threading.Lock() if serialize and events_client is not None else self._lock
         )
         self._events_writer = ThreadPoolExecutor(1, thread_name_prefix="analytics-events")
-        # Entered around every call into ClickHouse (which runs without the
-        # GIL), outside the store's lock: the consumer gives its writer's
-        # turn at the GIL up there (consumer.WriterFirst).
-        self.engine_calls: Callable[[], contextlib.AbstractContextManager[Any]] = (
-            contextlib.nullcontext
-        )
+        # The consumer's writer holds this turn at the GIL while it runs
+        # Python and gives it up around every call into ClickHouse (which
+        # runs without the GIL), so the consumer's loop decodes meanwhile.
+        self.turn = WriterFirst()
 
     @classmethod
     def open(cls, url: str, database: str) -> Self:
@@ -73,18 +72,18 @@ class Connection:
                     self._events_client.close()
 
     def _query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        with self.engine_calls(), self._lock:
+        with self.turn.outside(), self._lock:
             result = self._client.query(sql, parameters=parameters or {})
             return [tuple(row) for row in result.result_rows]
 
     def _command(self, sql: str) -> None:
-        with self.engine_calls(), self._lock:
+        with self.turn.outside(), self._lock:
             self._client.command(sql)
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> None:
         if not rows:
             return
-        with self.engine_calls(), self._lock:
+        with self.turn.outside(), self._lock:
             self._client.insert(f"{self.database}.{table}", rows, column_names=list(columns))
 
     def _insert_json(
@@ -99,7 +98,7 @@ class Connection:
         if not rows:
             return
         body = b"\n".join(map(orjson.dumps, rows))
-        with self.engine_calls(), self._lock:
+        with self.turn.outside(), self._lock:
             self._client.raw_insert(
                 f"{self.database}.{table}",
                 list(columns),

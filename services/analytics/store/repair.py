@@ -28,32 +28,14 @@ class Repairs(Writes):
     def repair(self, events: Sequence[Event]) -> Repair:
         """Mend what a write of these events that stopped half way may have left.
 
-        A write commits table by table: call_facts, each materialized view's
-        table (call_state, calls_by_client, from that client_hourly), then
-        events. A process killed in between (or a write that failed half way)
-        leaves a call whose copies disagree, and folding its events again
-        cannot mend that: with call_state ahead the fold changes nothing and
-        calls_by_client stays stale, with call_state behind the same new
-        version goes into calls_by_client twice and counts twice.
-
-        The newest version stored of a call (in call_facts or call_state) is
-        the one that stands. A call is in line when call_facts and
-        call_state both hold that version and calls_by_client holds exactly
-        one +1 row of it, every other version there cancelled. For the calls
-        that are not, their calls_by_client rows are deleted and the standing
-        version is written again through call_facts (which puts it back in
-        call_state and calls_by_client).
-
-        client_hourly may have taken the broken write's rows alone, and for
-        any client: a call's new client is known only once folded. But each
-        version's startedAt is the earliest of its events' times, so every
-        hour the broken write touched is the hour of one of these events or
-        of a version stored before; those hours are recounted from
-        calls_by_client for every client (`_recount_hours`).
-
-        Each step reads the state it mends, so a repair that is itself
-        interrupted is finished by the next one; on calls in line it
-        changes nothing.
+        The newest version stored of a call (in call_facts or call_state)
+        stands. A call whose copies disagree with it has its calls_by_client
+        rows deleted and that version written again through call_facts; the
+        hours the events and stored versions fall in are recounted in
+        client_hourly (`_recount_hours`). Each step reads the state it
+        mends, so an interrupted repair is finished by the next one, and on
+        calls in line it changes nothing. Why a fold alone cannot mend it:
+        docs/reliability.md, "Writes that stop half way".
         """
         sids = sorted({event.callSid for event in events if event.callSid})
         hours = {_hour_of(event.occurred_at) for event in events if event.callSid}
@@ -138,7 +120,7 @@ class Repairs(Writes):
         )[0][0]
         wanted = "toUnixTimestamp(hour) IN {hours:Array(UInt32)}"
         params = {"hours": list(hours)}
-        with self.engine_calls(), self._lock:
+        with self.turn.outside(), self._lock:
             expected = self._client.query(
                 f"SELECT * FROM ({definition}) WHERE {wanted}", parameters=params
             )

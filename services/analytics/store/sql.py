@@ -21,7 +21,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The consumer's look-ups and inserts are small (one batch): run on one
 # thread each, they leave the other core to the consumer's Python and cost
-# less in thread hand-offs than they could gain (measured on 2 cores).
+# less in thread hand-offs than they could gain.
 _ONE_THREAD = {"max_threads": 1, "max_insert_threads": 1}
 
 
@@ -46,13 +46,11 @@ def _stored_ms(moment: datetime) -> int:
 def _string_list(values: Sequence[str]) -> str:
     """An SQL expression of these strings as an Array(String), for `IN`.
 
-    For the consumer's look-ups of a batch's hundreds of keys: binding them
-    as a query parameter escapes them character by character in Python,
-    and an array literal of that many elements costs ClickHouse more to
-    parse than the look-up itself (~15 us a key). One string literal holding
-    a JSON array, which JSONExtract reads at once, costs half of that; the
-    primary key is still used (`IN` of a constant). Inside single quotes
-    only the backslash and the quote need escaping.
+    One string literal holding a JSON array, which JSONExtract reads at once:
+    for a batch's hundreds of keys it costs less to send and to parse than
+    bound parameters or an array literal, and the primary key is still used
+    (`IN` of a constant). Inside single quotes only the backslash and the
+    quote need escaping.
     """
     if not values:
         return "[]"

@@ -1,0 +1,96 @@
+"""switchboard.consumer, the parts every consumer is built from: pure parts, then on real Kafka."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer
+
+from switchboard import kafka
+from switchboard.consumer import (
+    Backoff,
+    Decoder,
+    InvalidRatioGuard,
+    Offsets,
+    TooManyInvalidMessages,
+    messages,
+)
+from switchboard.events import InvalidEvent
+from tests.kafka_read import committed_offsets, read_topic
+
+
+def test_a_failed_write_waits_twice_as_long_each_time_up_to_the_most_then_starts_over() -> None:
+    backoff = Backoff(0.5, 3.0)
+    assert [backoff.failed() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    backoff.succeeded()
+    assert backoff.failed() == 0.5
+
+
+def test_offsets_are_due_for_a_commit_only_when_marked_and_the_interval_passed() -> None:
+    offsets = Offsets(every=1.0)
+    now = time.monotonic()
+    assert not offsets.commit_due(now + 5)  # nothing marked
+    offsets.advance({("calls", 0): 7})
+    assert not offsets.commit_due(now - 1)
+    assert offsets.commit_due(now + 5)
+    offsets.forget()
+    assert not offsets.commit_due(now + 5)
+
+
+def test_one_guard_counts_invalid_messages_over_a_sliding_window() -> None:
+    guard = InvalidRatioGuard(window=3, max_ratio=0.5)
+    for invalid in (True, False, False, True, False):  # never 2 of the last 3
+        guard.record(invalid)
+    with pytest.raises(TooManyInvalidMessages, match="2 of the last 3"):
+        guard.record(True)
+
+
+def _decode(raw: bytes | None) -> dict[str, object]:
+    try:
+        value = json.loads(raw or b"")
+    except ValueError as err:
+        raise InvalidEvent(f"not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise InvalidEvent("not a JSON object")
+    return value
+
+
+def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
+    kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    producer = kafka.EventProducer(kafka_bootstrap)
+    topic = topics.call_events
+    for value in (b'{"n": 1}', b"garbage", b'{"n": 2}'):
+        producer.publish_raw(topic, value, "k", timeout=10)
+    group = f"g{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(kafka.consumer_config(kafka_bootstrap, group))
+    consumer.subscribe([topic])
+    decoder = Decoder(_decode, lambda: producer, topics, "framework-test", InvalidRatioGuard())
+    offsets = Offsets(every=0.0)
+    decoded: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(decoded) + decoder.invalid < 3 and time.monotonic() < deadline:
+            for msg in messages(consumer.consume(num_messages=10, timeout=0.5)):
+                value = decoder(msg)
+                if value is not None:
+                    decoded.append(value)
+                offsets.mark(msg)  # the (nothing to) write is done: committable
+        before = committed_offsets(kafka_bootstrap, group, topic) or {}
+        assert set(before.values()) <= {0}  # marked, not yet committed
+        assert offsets.commit(consumer)
+    finally:
+        consumer.close()
+        producer.close()
+    assert decoded == [{"n": 1}, {"n": 2}]
+    assert decoder.invalid == 1
+    after = committed_offsets(kafka_bootstrap, group, topic) or {}
+    assert sorted(after.values())[-1] == 3 and sum(after.values()) == 3  # one key, one partition
+    dead = read_topic(kafka_bootstrap, topics.dead_letters, expect=1)
+    assert len(dead) == 1
+    letter = dead[0]["value"]
+    assert letter["consumer"] == "framework-test"
+    assert letter["value"] == "garbage" and letter["reason"].startswith("not JSON")
