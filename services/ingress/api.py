@@ -4,7 +4,9 @@ Every callback goes the same way: check the signature (403, nothing
 produced), check the fields (400), make the event durable (Kafka, or the
 spool when Kafka cannot take it in time; 503 only when neither can), then
 answer. The incoming-call webhook additionally asks router for TwiML and
-falls back to a safe apology when router does not answer in time.
+falls back to a safe apology when router does not answer in time; so does
+the dial-status callback of a call flow's <Dial> (marked by `flowStep`),
+for the flow's next step.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # With signature checks off, the integration guide's curl test (no AccountSid)
 # is told apart from Twilio by this account unless one is configured.
 UNSIGNED_TEST_ACCOUNT = "AC" + "0" * 32
+# The query parameter router puts on a call flow's <Dial action>.
+FLOW_STEP = "flowStep"
 
 
 def twilio_api(runtime: IngressRuntime) -> Blueprint:
@@ -127,8 +131,23 @@ def twilio_api(runtime: IngressRuntime) -> Blueprint:
 
     @api.post("/dial-status")
     def dial_status() -> Response:
-        accept("dial-status")
-        return Response(twiml.after_dial(), mimetype="text/xml")
+        event, params = checked("dial-status")
+        make_durable(sink.send(event))
+        step = request.args.get(FLOW_STEP, "")
+        if not step:
+            return Response(twiml.after_dial(), mimetype="text/xml")
+        # A <Dial> of a call flow: router says what follows (the next target,
+        # voicemail); without router the call ends as any other after its <Dial>.
+        try:
+            body = runtime.router.after_dial_for({**params, FLOW_STEP: step}, g.request_id)
+        except RouterUnavailable as err:
+            log.error(
+                "no flow step from router, hanging up after the dial: %s",
+                err,
+                extra={"callSid": params.get("CallSid"), "requestId": g.request_id},
+            )
+            body = twiml.after_dial()
+        return Response(body, mimetype="text/xml")
 
     @api.post("/recording-status")
     def recording_status() -> Response:

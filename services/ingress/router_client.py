@@ -1,8 +1,10 @@
-"""How ingress asks router for an incoming call's TwiML (`POST /internal/route`).
+"""How ingress asks router for TwiML: an incoming call's (`POST /internal/route`), and
+what follows a ringing <Dial> of a number's call flow (`POST /internal/flow/after-dial`).
 
 Router is told who called which number, not all of Twilio's form: it decides
-by the called number alone. Any failure (refused, timed out, a non-TwiML
-answer) is a `RouterUnavailable`, on which ingress answers its fallback TwiML.
+by the called number alone (and, after a <Dial>, by how it ended and the
+flow's step). Any failure (refused, timed out, a non-TwiML answer) is a
+`RouterUnavailable`, on which ingress answers its fallback TwiML.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
 ROUTING_FIELDS = ("CallSid", "AccountSid", "From", "To", "Direction")
+AFTER_DIAL_FIELDS = ("CallSid", "To", "DialCallStatus", "DialBridged", "flowStep")
 
 
 class RouterUnavailable(Exception):
@@ -37,12 +40,22 @@ class RouterClient:
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port
         self.path = parts.path.rstrip("/") + "/internal/route"
+        self.after_dial_path = parts.path.rstrip("/") + "/internal/flow/after-dial"
         self.timeout = timeout
         self._local = threading.local()
 
     def twiml_for(self, params: Mapping[str, str], request_id: str) -> str:
         """Router's TwiML for the call these webhook fields describe, or raise RouterUnavailable."""
-        form = urlencode({name: params[name] for name in ROUTING_FIELDS if name in params}).encode()
+        return self._ask(self.path, params, ROUTING_FIELDS, request_id)
+
+    def after_dial_for(self, params: Mapping[str, str], request_id: str) -> str:
+        """Router's TwiML after a flow's <Dial> (params carry flowStep), or RouterUnavailable."""
+        return self._ask(self.after_dial_path, params, AFTER_DIAL_FIELDS, request_id)
+
+    def _ask(
+        self, path: str, params: Mapping[str, str], fields: tuple[str, ...], request_id: str
+    ) -> str:
+        form = urlencode({name: params[name] for name in fields if name in params}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded", "X-Request-Id": request_id}
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         fresh = connection is None
@@ -50,7 +63,7 @@ class RouterClient:
             if connection is None:
                 connection = self._connect()
             try:
-                status, text = self._post(connection, form, headers)
+                status, text = self._post(connection, path, form, headers)
                 break
             except (OSError, http.client.HTTPException) as err:
                 self._drop(connection)
@@ -62,9 +75,13 @@ class RouterClient:
         return text
 
     def _post(
-        self, connection: http.client.HTTPConnection, form: bytes, headers: dict[str, str]
+        self,
+        connection: http.client.HTTPConnection,
+        path: str,
+        form: bytes,
+        headers: dict[str, str],
     ) -> tuple[int, str]:
-        connection.request("POST", self.path, body=form, headers=headers)
+        connection.request("POST", path, body=form, headers=headers)
         reply = connection.getresponse()
         text = reply.read().decode("utf-8", "replace")
         if reply.will_close:

@@ -83,6 +83,8 @@ ROUTES = [
     ("GET", "/api/clients", "router"),
     ("POST", "/api/clients/c1/numbers", "router"),
     ("GET", "/api/audit", "router"),
+    ("PUT", "/api/numbers/+14155550100/flow", "router"),
+    ("POST", "/api/twilio/flow/answer", "router"),
     ("GET", "/api/calls", "analytics"),
     ("GET", "/api/calls/CA0123", "analytics"),
     ("GET", "/api/analytics", "analytics"),
@@ -101,7 +103,15 @@ def test_public_path_reaches_its_owner(edge: str, method: str, path: str, owner:
 
 @pytest.mark.parametrize(
     "path",
-    ["/internal/route", "/internal/", "/api/clientsx", "/api/callsign", "/", "/api/unknown"],
+    [
+        "/internal/route",
+        "/internal/",
+        "/internal/flow/after-dial",
+        "/api/clientsx",
+        "/api/callsign",
+        "/",
+        "/api/unknown",
+    ],
 )
 def test_internal_and_unknown_paths_are_not_exposed(edge: str, path: str) -> None:
     for method in ("GET", "POST"):
