@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, g, jsonify, request
 
 from services.router.api import number_in_path
-from services.router.directory import NumberAssignment
+from services.router.directory import UNSAFE_TEXT, NumberAssignment
 from services.router.flow_twiml import (
     FLOW_ANSWER_PATH,
     FLOW_SCREEN_PATH,
@@ -82,7 +82,8 @@ def flow_twilio_api(
     @twilio.route(FLOW_ANSWER_PATH, methods=["GET", "POST"])
     def answer() -> Response:
         # Everything the leg hears is in the URL router wrote into <Number url>.
-        whisper = (request.args.get(WHISPER_PARAM) or "").strip()[:MAX_SAY] or None
+        raw = UNSAFE_TEXT.sub("", request.args.get(WHISPER_PARAM) or "")
+        whisper = raw.strip()[:MAX_SAY] or None
         screening = request.args.get(SCREEN_PARAM) == "1"
         return twiml(answer_twiml(whisper, screening, base_url))
 

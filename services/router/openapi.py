@@ -133,6 +133,17 @@ DIALED = {
 }
 
 
+XML_ANSWER = {"description": "TwiML", "content": {"text/xml": {"schema": {"type": "string"}}}}
+TWILIO_FORM = {
+    "required": False,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "properties": {"Digits": {"type": "string"}}}
+        }
+    },
+}
+
+
 def flow_schema() -> dict[str, Any]:
     """A number's call flow, as flows.py reads it; every field optional, null as if absent."""
     day = {
@@ -793,6 +804,39 @@ def router_paths() -> dict[str, Any]:
                 tag=twilio,
                 error_statuses=(400, 404, 429, 502),
             ),
+        },
+        "/api/twilio/flow/answer": {
+            method: operation(
+                "The answering leg's TwiML of a call flow: whisper, screening (fetched by"
+                " Twilio through <Number url>; no auth)",
+                {"200": XML_ANSWER},
+                public=True,
+                parameters=[
+                    query_param("whisper", text(MAX_SAY), "What the answerer hears first"),
+                    query_param("screen", {"type": "string"}, "1: the answerer must press 1"),
+                ],
+                tag=twilio,
+            )
+            for method in ("get", "post")
+        },
+        "/api/twilio/flow/screen": {
+            "post": operation(
+                "The screening <Gather>'s answer: 1 bridges the call, anything else hangs up"
+                " (fetched by Twilio; no auth)",
+                {"200": XML_ANSWER},
+                public=True,
+                request=TWILIO_FORM,
+                tag=twilio,
+            )
+        },
+        "/api/twilio/flow/voicemail-done": {
+            "post": operation(
+                "Ends the call after a voicemail's <Record> (fetched by Twilio; no auth)",
+                {"200": XML_ANSWER},
+                public=True,
+                request=TWILIO_FORM,
+                tag=twilio,
+            )
         },
         "/api/twilio/twiml": {
             "get": operation(
