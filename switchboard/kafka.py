@@ -225,6 +225,7 @@ class EventProducer:
     def __init__(self, bootstrap: str, **overrides: Any) -> None:
         self._producer = Producer(producer_config(bootstrap, **overrides))
         self._closing = threading.Event()
+        self._closed = False
         self._reporter = threading.Thread(
             target=self._serve_delivery_reports, name="kafka-delivery-reports", daemon=True
         )
@@ -254,18 +255,29 @@ class EventProducer:
             )
         except (BufferError, KafkaException) as err:
             raise PublishError(f"could not enqueue event: {err}") from err
+        except RuntimeError as err:  # librdkafka's "Producer has been closed"
+            raise PublishError(f"could not enqueue event: {err}") from err
         return ack
 
     def flush(self, timeout: float = 10.0) -> int:
+        if self._closed:
+            return 0
         return int(self._producer.flush(timeout))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush, then drop what the broker never took (its publishers were told so)."""
+        """Flush, drop what the broker never took (its publishers were told so),
+        then let librdkafka's producer go, so its threads stop and stop logging
+        (a producer left open keeps reporting a broker that went away). Safe to
+        call twice."""
+        if self._closed:
+            return
+        self._closed = True
         self._closing.set()
         self._reporter.join(1.0)
         if self._producer.flush(timeout):
             self._producer.purge()
             self._producer.flush(0)
+        self._producer.close()
 
 
 def dead_letter(

@@ -11,7 +11,6 @@ PostgreSQL database and ClickHouse database, so tests stay independent.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import subprocess
@@ -35,17 +34,6 @@ os.environ.setdefault("SWITCHBOARD_ENV_FILE", os.devnull)
 # Production is the default when unset, and refuses the tests' short tokens and
 # single-replica topics; every service a test starts inherits this.
 os.environ.setdefault("SWITCHBOARD_ENV", "development")
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    """Keep pytest's summary the last thing a run prints.
-
-    Kafka clients that tests left open (some aimed at a dead port on purpose)
-    keep logging connection failures from librdkafka's threads until the
-    interpreter exits; after the report, those lines are noise. (atexit,
-    because pytest restores its own capture of fd 2 after this hook.)
-    """
-    atexit.register(lambda: os.dup2(os.open(os.devnull, os.O_WRONLY), 2))
 
 
 def _use_docker() -> bool:

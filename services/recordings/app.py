@@ -80,7 +80,7 @@ class Runtime:
             self.housekeeping.stop()
         if self.worker is not None:
             self.worker.stop()
-        self.producer.flush(5)
+        self.producer.close(timeout=5)
         self.store.close()
 
 

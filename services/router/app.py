@@ -67,7 +67,7 @@ class RouterRuntime:
         if self.twilio_sync is not None:
             self.twilio_sync.stop()
         self.relay.stop()
-        self.producer.flush(2.0)
+        self.producer.close(timeout=2.0)
         self.store.close()
 
 

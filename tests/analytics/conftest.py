@@ -63,7 +63,7 @@ def store(config: Config) -> Iterator[Store]:
 def producer(kafka_bootstrap: str) -> Iterator[EventProducer]:
     made = EventProducer(kafka_bootstrap)
     yield made
-    made.flush()
+    made.close()
 
 
 @pytest.fixture

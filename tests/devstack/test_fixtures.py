@@ -16,6 +16,7 @@ def test_kafka_round_trips_a_message_on_fresh_topics(kafka_bootstrap: str, topic
     producer = Producer(producer_config(kafka_bootstrap))
     producer.produce(topics.call_events, key=b"CA1", value=b"hello")
     assert producer.flush(10) == 0
+    producer.close()
 
     consumer = Consumer(consumer_config(kafka_bootstrap, f"{topics.prefix}check"))
     consumer.subscribe([topics.call_events])

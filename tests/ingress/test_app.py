@@ -208,7 +208,9 @@ def test_events_wait_in_the_spool_while_kafka_is_unreachable_then_drain_in_order
         assert post(client, hook).status_code == 200
     spool = Spool(tmp_path)
     assert spool.depth() == len(hooks)
-    sent = spool.drain(EventProducer(kafka_bootstrap), timeout=10)
+    producer = EventProducer(kafka_bootstrap)
+    sent = spool.drain(producer, timeout=10)
+    producer.close()
     assert sent == len(hooks)
     assert spool.depth() == 0
     found = read_topic(kafka_bootstrap, topics.call_events, expect=len(hooks))
@@ -272,6 +274,7 @@ def test_dead_letters_are_counted_by_consumer(kafka_bootstrap: str, topics: Topi
     raw = Producer({"bootstrap.servers": kafka_bootstrap})
     raw.produce(topics.call_events, b"garbage")
     assert raw.flush(10) == 0
+    raw.close()
     reader = Consumer(
         {
             "bootstrap.servers": kafka_bootstrap,
@@ -288,7 +291,9 @@ def test_dead_letters_are_counted_by_consumer(kafka_bootstrap: str, topics: Topi
     reader.close()
     assert msg is not None
     before = dead_letter_counter().labels("test-consumer")._value.get()
-    dead_letter(EventProducer(kafka_bootstrap), topics, msg, "not JSON", "test-consumer")
+    producer = EventProducer(kafka_bootstrap)
+    dead_letter(producer, topics, msg, "not JSON", "test-consumer")
+    producer.close()
     assert dead_letter_counter().labels("test-consumer")._value.get() == before + 1
     landed = read_topic(kafka_bootstrap, topics.dead_letters, expect=1)
     assert landed[0]["value"]["reason"] == "not JSON"

@@ -94,4 +94,4 @@ class Publisher:
         self.producer.publish(self.topics.client_events, event, event.clientId, timeout=10)
 
     def close(self) -> None:
-        self.producer.flush(5)
+        self.producer.close()

@@ -33,7 +33,7 @@ def test_changes_commit_while_kafka_is_down_and_their_events_wait(
     producer = EventProducer(kafka_bootstrap)
     relay = OutboxRelay(runtime.store, producer)
     assert relay.drain() == 2
-    producer.flush(5)
+    producer.close()
 
     found = read_topic(kafka_bootstrap, topics.client_events, expect=2)
     assert [m["value"]["data"]["retentionDays"] for m in found] == [None, 9]
