@@ -46,6 +46,7 @@ from services.router.directory import (
 )
 from services.router.flows import Flow
 from switchboard import events, pg_migrations
+from switchboard.http import ApiError
 from switchboard.pg_migrations import (
     CONNECT_TIMEOUT_SECONDS,
     Migration,
@@ -737,8 +738,20 @@ def _assignment(row: tuple[Any, ...]) -> NumberAssignment:
         campaign,
         assigned_at,
         zone,
-        None if flow is None else Flow.from_json(flow, phone),
+        None if flow is None else _stored_flow(flow, phone),
     )
+
+
+def _stored_flow(stored: dict[str, Any], phone_number: str) -> Flow | None:
+    """A stored flow; one that no longer reads (rules tightened since) routes as before flows.
+
+    One such row must not stop the whole routing table from loading.
+    """
+    try:
+        return Flow.from_json(stored, phone_number)
+    except ApiError as err:
+        log.error("call flow of %s ignored, it no longer reads: %s", phone_number, err.message)
+        return None
 
 
 def _owned(row: tuple[Any, ...]) -> OwnedNumber:

@@ -13,8 +13,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
+from services.router.app import runtime_of
 from services.router.dialing import DialPolicy
 from services.router.directory import NumberAssignment
 from services.router.flows import DAYS, Flow
@@ -187,3 +189,21 @@ def test_the_answering_leg_hears_the_whisper_and_must_press_1(
     assert [list(accepted), [c.tag for c in refused]] == [[], ["Hangup"]]
     done = xml(http.post("/api/twilio/flow/voicemail-done").get_data(as_text=True))
     assert [c.tag for c in done] == ["Hangup"]
+
+
+def test_a_stored_flow_that_no_longer_reads_is_ignored_not_fatal(
+    router_app: Flask, http: FlaskClient, client_id: str
+) -> None:
+    runtime = runtime_of(router_app)
+    with runtime.store.transaction() as tx:
+        tx.execute(
+            "UPDATE phone_numbers SET flow = %s::jsonb WHERE phone_number = %s",
+            ('{"ring": {"targets": []}}', NUMBER),
+        )
+    assert runtime.table.reload(runtime.store.all_assignments)
+    assert [n.text for n in routed(http, "CA" + "8" * 32).iter("Number")] == ["+14155559999"]
+
+
+def test_a_whisper_in_the_answer_url_loses_what_twiml_cannot_carry(http: FlaskClient) -> None:
+    leg = xml(http.get("/api/twilio/flow/answer?whisper=Hi%00there").get_data(as_text=True))
+    assert leg.findtext("Say") == "Hithere"
