@@ -19,7 +19,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from switchboard import demo
+from devstack import demo
 from tests.e2e.conftest import ADMIN, System
 from tests.support import ServiceProcess, wait_until
 
