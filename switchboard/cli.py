@@ -2,8 +2,8 @@
 
 `switchboard <service>` starts a service (each checks its dependencies first
 and exits non-zero with a clear message when one is unreachable);
-`switchboard run` brings the whole system up on the embedded defaults (see
-switchboard.devstack); `switchboard <name> --help` prints that command's
+`switchboard run` brings the whole system up on the embedded defaults (see the
+devstack package); `switchboard <name> --help` prints that command's
 options and starts nothing.
 """
 
