@@ -231,7 +231,7 @@ class ConsumerThread(ABC):
 
     def __init__(self, stopping: threading.Event | None = None) -> None:
         self.error: BaseException | None = None
-        self._stopping = stopping or threading.Event()
+        self._stopping = stopping if stopping is not None else threading.Event()
         self._thread: threading.Thread | None = None
 
     @abstractmethod

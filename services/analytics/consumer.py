@@ -213,12 +213,13 @@ def write(
     the calls. Folding an event the fact already holds changes nothing (the
     fold's rules are order-free), so only what the broken write missed is
     written. Number assignments and client settings are upserts (newest
-    occurredAt wins), harmless to repeat, and go first so that calls of the
-    same batch are attributed with them. `payloads` are the events as they
-    arrived (by id), stored as they are, except that the numbers of erased
-    callers (`erased`) are replaced by their tokens first: a caller erased in
-    this batch is erased before the batch's events are stored, and a replayed
-    event never brings an erased number back.
+    occurredAt wins), harmless to repeat; calls of the same batch are
+    attributed with the batch's assignments as loaded (`write_facts`).
+    `payloads` are the events as they arrived (by id), stored as they are,
+    except that the numbers of erased callers (`erased`) are replaced by
+    their tokens first: a caller erased in this batch is erased before the
+    batch's events are stored, and a replayed event never brings an erased
+    number back.
     """
     if erased is not None:
         for event in events:
@@ -246,43 +247,71 @@ def write(
     return WriteResult(len(fresh), len(events) - len(fresh), facts_written, mended)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What folding a batch needs from the store, read before anything is written."""
+
+    assignments: list[NumberAssignment]  # the batch's, releases resolved to their periods
+    current: dict[str, StoredFact]  # stored facts of the batch's calls and of late ones
+    late: frozenset[str]  # calls stored before the batch's number events, to attribute
+
+
 def write_facts(store: Store, events: Sequence[Event]) -> int:
-    """Fold these events into their calls' stored facts; write the versions that changed."""
+    """Load, fold (pure), attribute (pure, with the numbers' assignments), write what changed."""
+    loaded = load(store, events)
+    facts = fold_calls(loaded, events)
+    known = known_assignments(store, facts, loaded.assignments)
+    changed = changed_facts(loaded.current, attribute_all(facts, known))
+    store.upsert_assignments(loaded.assignments)
+    store.upsert_client_settings([s for s in map(settings_from_event, events) if s is not None])
+    store.insert_facts(changed, loaded.current)
+    return len(changed)
+
+
+def load(store: Store, events: Sequence[Event]) -> Loaded:
+    """The batch's number assignments, and the stored facts of its calls and of late calls.
+
+    Late calls were stored before this batch's number events arrived (a
+    replay reads the topics in no particular order) and get the same
+    attribution.
+    """
     assignments = resolve_assignments(
         store, [a for a in map(assignment_from_event, events) if a is not None]
     )
-    store.upsert_assignments(assignments)
-    store.upsert_client_settings([s for s in map(settings_from_event, events) if s is not None])
-
     call_sids = {event.callSid for event in events if event.callSid}
     current = store.load_facts(call_sids)
-    facts: dict[str, CallFact | None] = {
-        sid: (current[sid].fact if sid in current else None) for sid in call_sids
-    }
+    late = {sid for a in assignments for sid in store.calls_to_attribute(a)} - call_sids
+    if late:
+        current.update(store.load_facts(late))
+    return Loaded(assignments, current, frozenset(late & set(current)))
+
+
+def fold_calls(loaded: Loaded, events: Sequence[Event]) -> dict[str, CallFact | None]:
+    """Each call's fact with this batch's events folded in (late calls as stored)."""
     by_call: dict[str, list[Event]] = {}
     for event in events:
         if event.callSid:
             by_call.setdefault(event.callSid, []).append(event)
+    facts: dict[str, CallFact | None] = {}
     for sid, its_events in by_call.items():
-        facts[sid] = fold_all(facts[sid], its_events)
+        before = loaded.current.get(sid)
+        facts[sid] = fold_all(before.fact if before else None, its_events)
+    for sid in loaded.late:
+        facts[sid] = loaded.current[sid].fact
+    return facts
 
-    # Calls stored before this batch's number events arrived (a replay reads
-    # the topics in no particular order) get the same attribution.
-    late = {sid for a in assignments for sid in store.calls_to_attribute(a)} - set(facts)
-    if late:
-        for sid, stored_fact in store.load_facts(late).items():
-            current[sid] = stored_fact
-            facts[sid] = stored_fact.fact
-    attribute_all(store, facts, assignments)
 
+def changed_facts(
+    current: Mapping[str, StoredFact], facts: Mapping[str, CallFact | None]
+) -> list[StoredFact]:
+    """The new version of each fact that differs from the stored one."""
     changed = []
     for sid, fact in facts.items():
         before = current.get(sid)
         if fact is None or (before is not None and before.fact == fact):
             continue
         changed.append(StoredFact(fact, (before.version if before else 0) + 1))
-    store.insert_facts(changed, current)
-    return len(changed)
+    return changed
 
 
 def resolve_assignments(
@@ -321,27 +350,42 @@ def resolve_assignments(
     return resolved
 
 
-def attribute_all(
-    store: Store, facts: dict[str, CallFact | None], fresh: Sequence[NumberAssignment]
-) -> None:
-    """Fill missing clients and campaigns from the numbers' assignments, in place."""
-    wanting = {
+def wanting_attribution(facts: Mapping[str, CallFact | None]) -> dict[str, CallFact]:
+    return {
         sid: fact
         for sid, fact in facts.items()
         if fact is not None and needs_attribution(fact) and tracked_number(fact)
     }
+
+
+def known_assignments(
+    store: Store, facts: Mapping[str, CallFact | None], fresh: Sequence[NumberAssignment]
+) -> list[NumberAssignment]:
+    """The assignments of the numbers whose calls miss a client or campaign, the batch's newest."""
+    wanting = wanting_attribution(facts)
     if not wanting:
-        return
+        return []
     numbers = {tracked_number(fact) for fact in wanting.values()}
     known = {(a.phoneNumber, a.assignedAt): a for a in store.load_assignments(numbers)}
-    for assignment in fresh:  # may not be readable yet where inserts are asynchronous
+    for assignment in fresh:  # not written yet: the batch's writes come last
         key = (assignment.phoneNumber, assignment.assignedAt)
         if key not in known or known[key].version <= assignment.version:
             known[key] = assignment
+    return list(known.values())
+
+
+def attribute_all(
+    facts: dict[str, CallFact | None], known: Sequence[NumberAssignment]
+) -> dict[str, CallFact | None]:
+    """Missing clients and campaigns filled from the numbers' assignments (pure)."""
+    wanting = wanting_attribution(facts)
+    if not wanting:
+        return facts
+    attributed = dict(facts)
     for sid, fact in wanting.items():
-        facts[sid] = attribute(
-            fact, assignment_at(known.values(), tracked_number(fact), fact.startedAt)
-        )
+        period = assignment_at(known, tracked_number(fact), fact.startedAt)
+        attributed[sid] = attribute(fact, period)
+    return attributed
 
 
 class AnalyticsConsumer(ConsumerThread):
