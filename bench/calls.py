@@ -21,6 +21,8 @@ from typing import Any
 
 import requests
 
+from devstack.processes import wait_until
+
 # What a caller's call does, in turn: most are answered, some missed.
 OUTCOME_CYCLE = (
     "completed",
@@ -218,30 +220,27 @@ class Simulator:
         A call is placed before the simulator sends its webhook, so a fault
         started right after a call was placed may still catch that webhook.
         """
-        deadline = time.monotonic() + timeout
         waiting = list(played)
-        while waiting:
+
+        def all_answered() -> bool:
+            nonlocal waiting
             waiting = [p for p in waiting if not self._voice_answered(p.call_sid)]
-            if waiting and time.monotonic() > deadline:
-                raise TimeoutError(f"{len(waiting)} voice webhooks unanswered after {timeout}s")
-            if waiting:
-                time.sleep(0.1)
+            return not waiting
+
+        wait_until(all_answered, timeout=timeout, message="every voice webhook answered")
 
     def _voice_answered(self, call_sid: str) -> bool:
         return any(cb["kind"] == "voice" for cb in self.log(call_sid).get("callbacks", []))
 
     def finish(self, played: Sequence[Played], timeout: float) -> None:
         """Wait until every call has finished playing, then read each one's log."""
-        deadline = time.monotonic() + timeout
         wanted = {p.call_sid for p in played}
-        while True:
+
+        def all_finished() -> bool:
             states = self.states()
-            playing = [sid for sid in wanted if states.get(sid) != "finished"]
-            if not playing:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(playing)} simulated calls still playing after {timeout}s")
-            time.sleep(0.2)
+            return all(states.get(sid) == "finished" for sid in wanted)
+
+        wait_until(all_finished, timeout=timeout, interval=0.2, message="every simulated call over")
         with ThreadPoolExecutor(8) as pool:
             for call, log in zip(
                 played, pool.map(lambda p: self.log(p.call_sid), played), strict=True

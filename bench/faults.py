@@ -43,6 +43,7 @@ from bench.calls import (
     tracked_numbers,
 )
 from bench.report import table
+from devstack.processes import wait_until
 from devstack.stack import ADMIN_TOKEN, Stack, healthy
 
 Say = Callable[[str], None]
@@ -169,13 +170,12 @@ class Run:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.25) -> Any:
-    """The first truthy value of `predicate` within `timeout` seconds, else None."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+    """The first truthy value of `predicate` within `timeout` seconds, else None
+    (a scenario reports what did not come back instead of stopping)."""
+    try:
+        return wait_until(predicate, timeout=timeout, interval=interval)
+    except TimeoutError:
+        return None
 
 
 # ---- the scenarios -----------------------------------------------------------

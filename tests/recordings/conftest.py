@@ -8,7 +8,6 @@ which is what ingress would put into a recording.status-reported event.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -27,7 +26,7 @@ from services.recordings.twilio_rest import RewritingHttpClient
 from switchboard.kafka import Topics
 from tests.recordings.recording_events import Publisher
 from tests.recordings.stand_ins import KeyIntrospection
-from tests.support import ServiceProcess
+from tests.support import ServiceProcess, wait_until
 
 ACCOUNT_SID = "AC" + "7e" * 16
 AUTH_TOKEN = "recordings-test-token"
@@ -75,14 +74,14 @@ class Sim:
             recording_channels="dual" if channels == 2 else "mono",
             recording_status_callback=NOWHERE,
         )
-        deadline = time.monotonic() + 30
-        while True:
-            play = requests.get(
+
+        def finished() -> dict[str, Any] | None:
+            play: dict[str, Any] = requests.get(
                 f"{self.url}/sim/calls/{call.sid}", params={"wait": 5}, timeout=15
             ).json()
-            if play["state"] == "finished":
-                break
-            assert time.monotonic() < deadline, play
+            return play if play["state"] == "finished" else None
+
+        play = wait_until(finished, message=f"recorded call {call.sid} over")
         [callback] = [c for c in play["callbacks"] if c["kind"] == "recording-status"]
         params: dict[str, str] = callback["params"]
         return params
