@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.twilio_sim.config import Config
 from services.twilio_sim.control import control_routes
+from services.twilio_sim.messaging import Messages, messaging_routes
 from services.twilio_sim.resources import API, error_body
 from services.twilio_sim.rest import TwilioError, rest_routes
 from services.twilio_sim.state import SimState
@@ -77,6 +78,7 @@ def create_app(config: Config | None = None, state: SimState | None = None) -> F
 
     app.register_blueprint(rest_routes(config, state))
     app.register_blueprint(control_routes(config, state))
+    app.register_blueprint(messaging_routes(config, state, Messages()))
 
     @app.get("/healthz")
     def healthz() -> Response:

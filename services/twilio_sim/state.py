@@ -13,7 +13,7 @@ import copy
 import secrets
 import threading
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -23,6 +23,32 @@ def new_sid(prefix: str) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+class SimClock:
+    """The simulated "now": real time, or real time shifted to a moment a test set.
+
+    Set, it keeps ticking from the moment given, so a call placed later still
+    starts later; `set(None)` goes back to real time.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset: timedelta | None = None
+
+    def now(self) -> datetime:
+        real = utc_now()
+        with self._lock:
+            return real if self._offset is None else (real + self._offset).replace(microsecond=0)
+
+    def set(self, moment: datetime | None) -> None:
+        with self._lock:
+            self._offset = None if moment is None else moment - datetime.now(UTC)
+
+    @property
+    def is_set(self) -> bool:
+        with self._lock:
+            return self._offset is not None
 
 
 class NumberTaken(Exception):
@@ -99,6 +125,7 @@ class SimState:
         self._calls: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
         self._plays: dict[str, Play] = {}
+        self.clock = SimClock()
 
     # ---- numbers
     def add_number(self, phone_number: str, friendly_name: str, **settings: str) -> PhoneNumber:
