@@ -7,6 +7,12 @@ one, e.g. after the simulator restarted with an empty account), and what the
 simulator sent and got back for each call (GET /sim/calls/<CallSid>,
 optionally waiting for the call to finish). Errors use the project's JSON
 error shape. No authentication: bind it locally.
+
+The simulated clock: POST /sim/clock {"now": "2026-12-07T10:00:00-08:00"}
+moves "now" there (it keeps ticking from that moment), {"now": null} goes
+back to real time, GET /sim/clock reads it. A call placed afterwards starts
+at that time: its start_time and its callbacks' Timestamp follow from it.
+Texts (Messages.json, replies, GET /sim/messages) live in messaging.py.
 """
 
 from __future__ import annotations
@@ -106,6 +112,11 @@ def play_json(play: Play) -> dict[str, Any]:
     }
 
 
+def clock_json(state: SimState) -> Response:
+    now = state.clock.now().astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return jsonify({"now": now, "set": state.clock.is_set})
+
+
 def control_routes(config: Config, state: SimState) -> Blueprint:
     routes = Blueprint("twilio_sim_control", __name__)
 
@@ -142,12 +153,35 @@ def control_routes(config: Config, state: SimState) -> Blueprint:
     @routes.post("/sim/calls")
     def place_call() -> tuple[Response, int]:
         body = json_object()
-        call = inbound_call_from(body, datetime.now(UTC).replace(microsecond=0))
+        call = inbound_call_from(body, state.clock.now())
         number = state.number_by_phone(call.to)
         if number is None:
             raise ApiError(404, "unknown_number", f"the simulated account does not own {call.to}")
         call_sid = start_inbound(config, state, number, call, body)
         return jsonify({"callSid": call_sid, "url": f"/sim/calls/{call_sid}"}), 202
+
+    @routes.post("/sim/clock")
+    def set_clock() -> Response:
+        body = json_object()
+        if "now" not in body:
+            raise ApiError(400, "missing_field", "now is required (a time, or null for real time)")
+        raw = body["now"]
+        moment: datetime | None = None
+        if raw is not None:
+            try:
+                moment = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+            except ValueError:
+                raise ApiError(
+                    400, "invalid_field", "now must be an ISO-8601 time or null"
+                ) from None
+            if moment.tzinfo is None:
+                raise ApiError(400, "invalid_field", "now needs a time zone (e.g. -08:00 or Z)")
+        state.clock.set(moment)
+        return clock_json(state)
+
+    @routes.get("/sim/clock")
+    def read_clock() -> Response:
+        return clock_json(state)
 
     @routes.get("/sim/calls")
     def list_plays() -> Response:

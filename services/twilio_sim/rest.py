@@ -9,7 +9,6 @@ SID and auth token) is checked for every path here by the app (app.py).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -273,7 +272,7 @@ def rest_routes(config: Config, state: SimState) -> Blueprint:
             recording_status_callback_method=(
                 _method_field("RecordingStatusCallbackMethod") or "POST"
             ),
-            started_at=datetime.now(UTC).replace(microsecond=0),
+            started_at=state.clock.now(),
         )
         queued = start_outbound(config, state, call, request.form.to_dict(flat=True))
         return jsonify(call_json(queued, sid)), 201

@@ -37,9 +37,10 @@ class SimClock:
         self._offset: timedelta | None = None
 
     def now(self) -> datetime:
-        real = utc_now()
+        real = datetime.now(UTC)
         with self._lock:
-            return real if self._offset is None else (real + self._offset).replace(microsecond=0)
+            moment = real if self._offset is None else real + self._offset
+        return moment.replace(microsecond=0)
 
     def set(self, moment: datetime | None) -> None:
         with self._lock:
