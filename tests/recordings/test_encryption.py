@@ -180,6 +180,7 @@ def production_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nothing",
         "ADMIN_API_TOKEN": "a" * 40,
         "RECORDINGS_LINK_SECRET": "b" * 40,
+        "PRIVACY_TOKEN_SECRET": "c" * 40,
         "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
         "TWILIO_AUTH_TOKEN": "token",
         **extra,

@@ -55,6 +55,7 @@ def test_production_without_encryption_keys_stops_start_up_naming_the_variable(
         "SWITCHBOARD_ENV": "production",
         "ADMIN_API_TOKEN": "a" * 40,
         "RECORDINGS_LINK_SECRET": "b" * 40,
+        "PRIVACY_TOKEN_SECRET": "c" * 40,
     }
     result = run([], production)
     assert result.returncode == 2
