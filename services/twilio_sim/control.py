@@ -8,6 +8,18 @@ simulator sent and got back for each call (GET /sim/calls/<CallSid>,
 optionally waiting for the call to finish). Errors use the project's JSON
 error shape. No authentication: bind it locally.
 
+A call request (POST /sim/calls) says who calls which number ("from", "to")
+and what the dialed phone does: "outcome" (completed, no-answer, busy,
+failed), "ringSeconds", "talkSeconds", "pressDigits" (what the person who
+picks up presses at a screening <Gather>; default "1"), and
+"voicemailSeconds" (the message the caller leaves at a <Record>; 0 or
+absent hangs up at the beep). "answerers" scripts each number of a <Dial>
+apart: {"+14155550100": {"after": 5, "pressDigits": "1", "talkSeconds": 30},
+"+12125550100": "no-answer" | "busy" | "failed" | "voicemail-box"}; a
+voicemail box picks up after VOICEMAIL_BOX_SECONDS and presses nothing.
+Numbers not named there do what the call's own fields say. The first
+number to pick up wins, the others are canceled.
+
 The simulated clock: POST /sim/clock {"now": "2026-12-07T10:00:00-08:00"}
 moves "now" there (it keeps ticking from that moment), {"now": null} goes
 back to real time, GET /sim/clock reads it. A call placed afterwards starts
@@ -34,7 +46,12 @@ from switchboard.http import ApiError, json_object
 MAX_WAIT_SECONDS = 30.0
 DEFAULT_RING_SECONDS = 5
 DEFAULT_TALK_SECONDS = 30
-LIMITS = {"talkSeconds": 14400, "ringSeconds": 600, "voicemailSeconds": 3600}
+# A voicemail box picks up after this many seconds of ringing, and presses nothing.
+VOICEMAIL_BOX_SECONDS = 12
+MAX_ANSWERERS = 10
+# An answerer scripted by name alone.
+SCRIPTED = ("no-answer", "busy", "failed", "voicemail-box")
+LIMITS = {"talkSeconds": 14400, "ringSeconds": 600, "voicemailSeconds": 3600, "after": 600}
 
 
 def _seconds(body: dict[str, Any], name: str, default: int) -> int:
@@ -51,6 +68,45 @@ def _text(body: dict[str, Any], name: str, default: str = "") -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise ApiError(400, "invalid_field", f"{name} must be a string of at most 64 characters")
     return value.strip()
+
+
+def _digits(body: dict[str, Any], name: str, default: str) -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or len(value) > 16 or any(c not in "0123456789*#" for c in value):
+        raise ApiError(400, "invalid_field", f"{name} must be up to 16 keypad digits (0-9, *, #)")
+    return value
+
+
+def answerers_from(body: dict[str, Any], talk: int, ring: int) -> dict[str, Answering]:
+    """`answerers`: what each dialed number does, by number (a name or an object)."""
+    raw = body.get("answerers", {})
+    if not isinstance(raw, dict) or len(raw) > MAX_ANSWERERS:
+        raise ApiError(
+            400, "invalid_field", f"answerers must be an object of at most {MAX_ANSWERERS} numbers"
+        )
+    answerers: dict[str, Answering] = {}
+    for number, script in raw.items():
+        if not is_e164(number):
+            raise ApiError(400, "invalid_field", f"answerers: {number!r} is not an E.164 number")
+        if script == "voicemail-box":
+            answerers[number] = Answering("completed", VOICEMAIL_BOX_SECONDS, talk, digits="")
+        elif script in SCRIPTED:
+            answerers[number] = Answering(script, ring, 0)
+        elif isinstance(script, dict):
+            answerers[number] = Answering(
+                "completed",
+                _seconds(script, "after", ring),
+                _seconds(script, "talkSeconds", talk),
+                digits=_digits(script, "pressDigits", "1"),
+            )
+        else:
+            raise ApiError(
+                400,
+                "invalid_field",
+                f"answerers[{number}] must be one of {', '.join(SCRIPTED)} or "
+                '{"after", "pressDigits", "talkSeconds"}',
+            )
+    return answerers
 
 
 def inbound_call_from(body: dict[str, Any], now: datetime) -> InboundCall:
@@ -79,13 +135,17 @@ def inbound_call_from(body: dict[str, Any], now: datetime) -> InboundCall:
         zip=_text(body, "fromZip", derived.zip),
         country=_text(body, "fromCountry", derived.country),
     )
+    ring = _seconds(body, "ringSeconds", DEFAULT_RING_SECONDS)
     return InboundCall(
         from_=caller,
         to=to,
-        answering=Answering(outcome, _seconds(body, "ringSeconds", DEFAULT_RING_SECONDS), talk),
+        answering=Answering(outcome, ring, talk, digits=_digits(body, "pressDigits", "1")),
         message_seconds=_seconds(body, "voicemailSeconds", 0),
         caller_place=place,
         started_at=started,
+        answerers=answerers_from(
+            body, talk if outcome == "completed" else DEFAULT_TALK_SECONDS, ring
+        ),
     )
 
 

@@ -6,10 +6,12 @@ would send for a <Dial> or a <Record>, with which form fields, at which
 simulated time, and what recording results. The player sends the planned
 callbacks and feeds the TwiML replies back into `parse`.
 
-Supported: Say, Play, Pause, Gather (no input is ever given), Dial with one
-<Number> (or a number as text), Record (a voicemail), Redirect, Hangup,
-Reject. Anything else is skipped with a warning, as are unknown
-statusCallbackEvent names: the simulator tells what Twilio would not do.
+Supported: Say, Play, Pause, Gather (the caller never presses anything; on
+a dialed leg the scripted answerer may), Dial with up to ten <Number>s rung
+at once (or a number as text), <Number url> (TwiML on the answering leg,
+before the bridge), Record (a voicemail), Redirect, Hangup, Reject.
+Anything else is skipped with a warning, as are unknown statusCallbackEvent
+names: the simulator tells what Twilio would not do.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ RECORDING_EVENTS = ("in-progress", "completed", "absent")
 DEFAULT_DIAL_TIMEOUT = 30
 DEFAULT_TIME_LIMIT = 14400
 MAX_LOOP = 10
+MAX_NUMBERS = 10
 WORDS_PER_SECOND = 2.5
 PLAY_SECONDS = 5
 
@@ -66,6 +69,25 @@ class Target:
     status_callback: str | None = None
     status_callback_method: str = "POST"
     status_callback_events: tuple[str, ...] = ()
+    # TwiML the answering leg runs before the bridge (whisper, screening).
+    url: str | None = None
+    method: str = "POST"
+
+
+@dataclass(frozen=True)
+class Gather:
+    """<Gather>: the prompt is heard, then input is awaited for `timeout` seconds."""
+
+    prompt_seconds: int
+    timeout: int
+    action: str | None
+    method: str = "POST"
+    num_digits: int | None = None
+
+    @property
+    def seconds(self) -> int:
+        """How long it runs when nothing is pressed (it then falls through)."""
+        return self.prompt_seconds + self.timeout
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,12 @@ class Dial:
     caller_id: str | None = None
     answer_on_bridge: bool = False
     time_limit: int = DEFAULT_TIME_LIMIT
+    # The other <Number>s of the same <Dial>, rung at the same time as `target`.
+    more_targets: tuple[Target, ...] = ()
+
+    @property
+    def targets(self) -> tuple[Target, ...]:
+        return (self.target, *self.more_targets)
 
 
 @dataclass(frozen=True)
@@ -109,7 +137,7 @@ class Reject:
     reason: str = "rejected"
 
 
-Verb = Playback | Dial | Record | Redirect | Hangup | Reject
+Verb = Playback | Gather | Dial | Record | Redirect | Hangup | Reject
 
 
 @dataclass(frozen=True)
@@ -184,21 +212,20 @@ def _dial(element: ET.Element, base: str, warnings: list[str]) -> Dial:
     others = [_local(child.tag) for child in element if _local(child.tag) != "Number"]
     if others:
         warnings.append(f"<Dial> nouns not simulated: {', '.join(others)}")
-    if numbers:
-        if len(numbers) > 1:
-            warnings.append("<Dial> with several <Number>s: only the first is simulated")
-        noun = numbers[0]
-        if noun.get("url"):
-            warnings.append("<Number url> (whisper) is not simulated: parties are bridged")
-        target = Target(
+    if len(numbers) > MAX_NUMBERS:
+        raise InvalidTwiml(f"<Dial> takes at most {MAX_NUMBERS} <Number>s")
+    targets = [
+        Target(
             number=(noun.text or "").strip(),
             status_callback=_url(noun, "statusCallback", base),
             status_callback_method=_method(noun, "statusCallbackMethod"),
             status_callback_events=_events(noun, "statusCallbackEvent", CHILD_EVENTS, (), warnings),
+            url=_url(noun, "url", base),
+            method=_method(noun, "method"),
         )
-    else:
-        target = Target(number=(element.text or "").strip())
-    if not target.number:
+        for noun in numbers
+    ] or [Target(number=(element.text or "").strip())]
+    if not all(target.number for target in targets):
         raise InvalidTwiml("<Dial> has no number to dial")
     record = (element.get("record") or "").strip() or None
     if record in ("true", "do-not-record", "false"):
@@ -206,7 +233,8 @@ def _dial(element: ET.Element, base: str, warnings: list[str]) -> Dial:
     if record is not None and record not in RECORD_MODES:
         raise InvalidTwiml(f"<Dial record> has an unknown value {record!r}")
     return Dial(
-        target=target,
+        target=targets[0],
+        more_targets=tuple(targets[1:]),
         action=_url(element, "action", base),
         method=_method(element, "method"),
         timeout=_int(element, "timeout", DEFAULT_DIAL_TIMEOUT, low=1),
@@ -235,7 +263,14 @@ def _verb(element: ET.Element, base: str, warnings: list[str]) -> Verb | None:
         heard = sum(
             _speech_seconds("".join(c.itertext())) for c in element if _local(c.tag) == "Say"
         )
-        return Playback("Gather", heard + _int(element, "timeout", 5))
+        digits = element.get("numDigits")
+        return Gather(
+            prompt_seconds=heard,
+            timeout=_int(element, "timeout", 5),
+            action=_url(element, "action", base) or (base or None),
+            method=_method(element, "method"),
+            num_digits=_int(element, "numDigits", 1, low=1) if digits else None,
+        )
     if name == "Dial":
         return _dial(element, base, warnings)
     if name == "Record":
@@ -339,11 +374,16 @@ class Callback:
 
 @dataclass(frozen=True)
 class Answering:
-    """What the dialed phone does: its outcome, how long it rings, how long they talk."""
+    """What the dialed phone does: its outcome, how long it rings, how long they talk.
+
+    `digits` is what the person who picks up presses at a <Gather> on their
+    leg (a screening prompt); "" presses nothing, as a voicemail box does.
+    """
 
     outcome: str
     ring_seconds: int
     talk_seconds: int
+    digits: str = "1"
 
 
 @dataclass(frozen=True)
@@ -428,6 +468,39 @@ def _recording_callbacks(
     return tuple(sent)
 
 
+def child_leg(dial: Dial, leg: Leg, target: Target, child_sid: str) -> Leg:
+    """The call Twilio places to one dialed number: what its requests carry."""
+    caller_id = dial.caller_id or leg.from_
+    caller_place = locate(caller_id) if dial.caller_id else leg.caller_place
+    return Leg(
+        leg.account_sid,
+        child_sid,
+        caller_id,
+        target.number,
+        "outbound-dial",
+        caller_place,
+        (("ParentCallSid", leg.call_sid),),
+    )
+
+
+def first_answer(dial: Dial, answerings: list[Answering]) -> int | None:
+    """Which of the rung legs picks up first (ties go to the earlier <Number>), if any."""
+    picking_up = [
+        (answering.ring_seconds, index)
+        for index, answering in enumerate(answerings)
+        if answering.outcome == "completed" and answering.ring_seconds < dial.timeout
+    ]
+    return min(picking_up)[1] if picking_up else None
+
+
+def dial_outcome(statuses: list[str]) -> int:
+    """Which leg's result a <Dial> nobody answered reports: no-answer over busy over failed."""
+    for wanted in ("no-answer", "busy"):
+        if wanted in statuses:
+            return statuses.index(wanted)
+    return 0
+
+
 def plan_dial(
     dial: Dial,
     leg: Leg,
@@ -436,11 +509,21 @@ def plan_dial(
     child_sid: str,
     recording_sid: str,
     recording_url: str,
+    *,
+    target: Target | None = None,
+    answer_seconds: int = 0,
+    bridged: bool = True,
+    canceled_at: datetime | None = None,
 ) -> DialPlan:
-    """Every callback one <Dial> causes, in the order Twilio sends them.
+    """Every callback one dialed leg causes, in the order Twilio sends them.
 
     A phone that would answer only after the Dial's timeout is a no-answer:
-    Twilio stops ringing it first. Talk time is capped by timeLimit.
+    Twilio stops ringing it first. Talk time is capped by timeLimit. With
+    several <Number>s each leg is planned on its own: `target` says which,
+    `canceled_at` hangs up a leg still ringing when another answered first.
+    `answer_seconds` is the time the answering leg spent in its <Number url>
+    TwiML; `bridged=False` when that TwiML hung up before the bridge (the leg
+    answered, so DialCallStatus says completed, but DialBridged is false).
     """
     if answering.outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {answering.outcome!r}")
@@ -451,9 +534,16 @@ def plan_dial(
     ringing_at = start + timedelta(seconds=1)
     answered_at: datetime | None = None
     talk = 0
-    if outcome == "completed":
+    if canceled_at is not None and outcome in ("completed", "no-answer"):
+        outcome = "canceled"
+        ring = max(0, int((canceled_at - ringing_at).total_seconds()))
+        ended_at = max(canceled_at, ringing_at)
+    elif outcome == "completed":
         answered_at = ringing_at + timedelta(seconds=ring)
-        talk = min(max(0, answering.talk_seconds), dial.time_limit)
+        talk = answer_seconds
+        if bridged:
+            talk += max(0, answering.talk_seconds)
+        talk = min(talk, dial.time_limit)
         ended_at = answered_at + timedelta(seconds=talk)
     elif outcome == "no-answer":
         ring = dial.timeout
@@ -465,25 +555,15 @@ def plan_dial(
         ring = 0
         ended_at = start
 
-    target = dial.target
-    caller_id = dial.caller_id or leg.from_
-    caller_place = locate(caller_id) if dial.caller_id else leg.caller_place
-    child_leg = Leg(
-        leg.account_sid,
-        child_sid,
-        caller_id,
-        target.number,
-        "outbound-dial",
-        caller_place,
-        (("ParentCallSid", leg.call_sid),),
-    )
+    target = target or dial.target
+    child = child_leg(dial, leg, target, child_sid)
     child_callbacks: list[Callback] = []
     if target.status_callback:
         steps: list[tuple[str, datetime, dict[str, str]]] = []
         events = target.status_callback_events
         if "initiated" in events:
             steps.append(("initiated", start, {}))
-        if "ringing" in events and outcome in ("completed", "no-answer"):
+        if "ringing" in events and outcome in ("completed", "no-answer", "canceled"):
             steps.append(("ringing", ringing_at, {}))
         if "answered" in events and answered_at is not None:
             steps.append(("in-progress", answered_at, {}))
@@ -495,7 +575,7 @@ def plan_dial(
                     target.status_callback,
                     target.status_callback_method,
                     {
-                        **child_leg.params(status),
+                        **child.params(status),
                         **extra,
                         "Timestamp": rfc2822(moment),
                         "CallbackSource": "call-progress-events",
@@ -506,9 +586,10 @@ def plan_dial(
             )
 
     recording: RecordingFacts | None = None
-    if dial.record and answered_at is not None:
+    if dial.record and answered_at is not None and bridged:
         from_ringing = dial.record.startswith("record-from-ringing")
-        started = ringing_at if from_ringing else answered_at
+        # Recording from answer starts with the bridge, after the leg's own TwiML.
+        started = ringing_at if from_ringing else answered_at + timedelta(seconds=answer_seconds)
         recording = RecordingFacts(
             sid=recording_sid,
             call_sid=leg.call_sid,
@@ -524,7 +605,7 @@ def plan_dial(
             **leg.params("in-progress"),
             "DialCallSid": child_sid,
             "DialCallStatus": outcome,
-            "DialBridged": "true" if answered_at is not None else "false",
+            "DialBridged": "true" if answered_at is not None and bridged else "false",
         }
         if answered_at is not None:
             fields["DialCallDuration"] = str(talk)
@@ -548,7 +629,7 @@ def plan_dial(
         child_status=outcome,
         ring_seconds=ring,
         talk_seconds=talk,
-        bridged=answered_at is not None,
+        bridged=answered_at is not None and bridged,
         started_at=start,
         answered_at=answered_at,
         ended_at=ended_at,

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -33,7 +33,9 @@ from services.twilio_sim.dialplan import (
     Answering,
     Callback,
     Dial,
+    DialPlan,
     Document,
+    Gather,
     Hangup,
     InvalidTwiml,
     Leg,
@@ -42,7 +44,11 @@ from services.twilio_sim.dialplan import (
     RecordingFacts,
     Redirect,
     Reject,
+    Target,
     call_duration_fields,
+    child_leg,
+    dial_outcome,
+    first_answer,
     parse,
     plan_dial,
     plan_record,
@@ -60,7 +66,15 @@ RESPONSE_LOG_CHARS = 4000
 OUTBOUND_RING_SECONDS = 4
 # What a phone dialed from an outbound-api call's TwiML does (no control input there).
 OUTBOUND_ANSWERING = Answering("completed", ring_seconds=4, talk_seconds=20)
-TWIML_KINDS = ("voice", "voice-fallback", "dial-action", "record-action", "redirect")
+TWIML_KINDS = (
+    "voice",
+    "voice-fallback",
+    "dial-action",
+    "record-action",
+    "redirect",
+    "number-url",
+    "gather-action",
+)
 
 
 @dataclass(frozen=True)
@@ -223,12 +237,14 @@ class CallRun:
         answering: Answering,
         message_seconds: int,
         clock: datetime,
+        answerers: dict[str, Answering] | None = None,
     ) -> None:
         self.config = config
         self.state = state
         self.sender = sender
         self.leg = leg
         self.answering = answering
+        self.answerers = answerers or {}
         self.message_seconds = message_seconds
         self.clock = clock
         self.answered_at: datetime | None = None
@@ -296,7 +312,8 @@ class CallRun:
             )
             if self.answered_at is None and opens_line:
                 self.answered_at = self.clock
-            if isinstance(verb, Playback):
+            if isinstance(verb, Playback | Gather):
+                # The caller never presses anything: a <Gather> times out and falls through.
                 self.clock += timedelta(seconds=verb.seconds)
             elif isinstance(verb, Hangup):
                 return
@@ -324,64 +341,163 @@ class CallRun:
                 verbs = list(following.verbs)
 
     def dial(self, verb: Dial) -> tuple[Document | None, bool]:
-        child_sid, recording_sid = new_sid("CA"), new_sid("RE")
-        plan = plan_dial(
-            verb,
-            self.leg,
-            self.answering,
-            self.clock,
-            child_sid,
-            recording_sid,
-            self.recording_url(recording_sid),
-        )
-        self.state.put_call(
-            Call(
-                sid=child_sid,
-                from_=verb.caller_id or self.leg.from_,
-                to=verb.target.number,
-                direction="outbound-dial",
-                status="queued",
-                created_at=self.clock,
-                updated_at=self.clock,
-                parent_call_sid=self.leg.call_sid,
+        """Ring every <Number> at once: the first to pick up wins, the others are canceled."""
+        targets = verb.targets
+        answerings = [self.answerers.get(t.number, self.answering) for t in targets]
+        child_sids = [new_sid("CA") for _ in targets]
+        recording_sid = new_sid("RE")
+        start = self.clock
+        winner = first_answer(verb, answerings)
+        answered_at: datetime | None = None
+        answer_seconds, bridged = 0, True
+        for target, child_sid in zip(targets, child_sids, strict=True):
+            self.state.put_call(
+                Call(
+                    sid=child_sid,
+                    from_=verb.caller_id or self.leg.from_,
+                    to=target.number,
+                    direction="outbound-dial",
+                    status="queued",
+                    created_at=start,
+                    updated_at=start,
+                    parent_call_sid=self.leg.call_sid,
+                )
             )
+        if winner is not None:
+            answered_at = start + timedelta(seconds=1 + answerings[winner].ring_seconds)
+            target = targets[winner]
+            if target.url:
+                child = child_leg(verb, self.leg, target, child_sids[winner])
+                answer_seconds, bridged = self.answer_leg(
+                    target, child, answerings[winner], answered_at
+                )
+        plans = [
+            plan_dial(
+                verb,
+                self.leg,
+                answering,
+                start,
+                child_sid,
+                recording_sid,
+                self.recording_url(recording_sid),
+                target=target,
+                answer_seconds=answer_seconds if index == winner else 0,
+                bridged=bridged if index == winner else True,
+                canceled_at=answered_at if index != winner else None,
+            )
+            for index, (target, answering, child_sid) in enumerate(
+                zip(targets, answerings, child_sids, strict=True)
+            )
+        ]
+        # Twilio reports each leg as it happens: in simulated-time order across legs.
+        timeline = sorted(
+            ((callback, plan.child_sid) for plan in plans for callback in plan.child_callbacks),
+            key=lambda item: item[0].at,
         )
-        for callback in plan.child_callbacks:
+        for callback, child_sid in timeline:
             self.state.update_call(child_sid, status=callback.params["CallStatus"])
             self.sender.send(callback)
-        self.state.update_call(
-            child_sid,
-            status=plan.child_status,
-            start_time=plan.answered_at,
-            end_time=plan.ended_at,
-            duration=plan.talk_seconds,
-        )
-        if plan.recording is not None:
-            self.store_recording(plan.recording)
-        self.state.log(
-            self.leg.call_sid,
-            "dials",
-            {
-                "number": verb.target.number,
-                "childCallSid": child_sid,
-                "dialCallStatus": plan.dial_status,
-                "ringSeconds": plan.ring_seconds,
-                "talkSeconds": plan.talk_seconds,
-                "bridged": plan.bridged,
-                "recordingSid": plan.recording.sid if plan.recording else None,
-            },
-        )
-        self.clock = plan.ended_at
-        if self.answered_at is None:  # answerOnBridge: the caller's line opens with the bridge
-            self.answered_at = plan.answered_at or plan.ended_at
-        following: Document | None = None
-        if plan.action is not None:
-            following = self.fetch(
-                plan.action.kind, plan.action.url, plan.action.method, plan.action.params
+        for plan, target in zip(plans, targets, strict=True):
+            self.state.update_call(
+                plan.child_sid,
+                status=plan.child_status,
+                start_time=plan.answered_at,
+                end_time=plan.ended_at,
+                duration=plan.talk_seconds,
             )
-        for callback in plan.recording_callbacks:
+            self.state.log(
+                self.leg.call_sid,
+                "dials",
+                {
+                    "number": target.number,
+                    "childCallSid": plan.child_sid,
+                    "dialCallStatus": plan.dial_status,
+                    "ringSeconds": plan.ring_seconds,
+                    "talkSeconds": plan.talk_seconds,
+                    "bridged": plan.bridged,
+                    "recordingSid": plan.recording.sid if plan.recording else None,
+                },
+            )
+        reported: DialPlan = (
+            plans[winner]
+            if winner is not None
+            else plans[dial_outcome([p.dial_status for p in plans])]
+        )
+        if reported.recording is not None:
+            self.store_recording(reported.recording)
+        self.clock = max(plan.ended_at for plan in plans)
+        if self.answered_at is None:  # answerOnBridge: the caller's line opens with the bridge
+            self.answered_at = reported.answered_at or self.clock
+        following: Document | None = None
+        if reported.action is not None:
+            following = self.fetch(
+                reported.action.kind,
+                reported.action.url,
+                reported.action.method,
+                reported.action.params,
+            )
+        for callback in reported.recording_callbacks:
             self.sender.send(callback)
-        return following, plan.action is not None
+        return following, reported.action is not None
+
+    def answer_leg(
+        self, target: Target, child: Leg, answering: Answering, answered_at: datetime
+    ) -> tuple[int, bool]:
+        """Run <Number url>'s TwiML on the leg that picked up, before the bridge.
+
+        Returns the seconds it took and whether it reached the bridge: TwiML that
+        ends (a whisper said, a screening digit accepted) bridges the parties;
+        <Hangup/>, <Reject/> or TwiML that cannot be fetched ends the leg unbridged.
+        The answerer's scripted digits answer the first <Gather>; with none (a
+        voicemail box) the <Gather> times out and its TwiML falls through.
+        """
+        saved = self.clock
+        self.clock = answered_at
+        digits = answering.digits
+        try:
+            assert target.url is not None
+            params = child.params("in-progress")
+            document = self.fetch("number-url", target.url, target.method, params)
+            if document is None:
+                return self._leg_seconds(answered_at), False
+            verbs = list(document.verbs)
+            while verbs:
+                verb = verbs.pop(0)
+                if isinstance(verb, Playback):
+                    self.clock += timedelta(seconds=verb.seconds)
+                elif isinstance(verb, Gather):
+                    self.clock += timedelta(seconds=verb.prompt_seconds)
+                    if not digits or verb.action is None:
+                        self.clock += timedelta(seconds=verb.timeout)
+                        continue
+                    pressed = digits[: verb.num_digits] if verb.num_digits else digits
+                    digits = ""  # the script is one answer to one prompt
+                    self.clock += timedelta(seconds=1)
+                    following = self.fetch(
+                        "gather-action", verb.action, verb.method, {**params, "Digits": pressed}
+                    )
+                    if following is None:
+                        return self._leg_seconds(answered_at), False
+                    verbs = list(following.verbs)
+                elif isinstance(verb, Hangup | Reject):
+                    return self._leg_seconds(answered_at), False
+                elif isinstance(verb, Redirect):
+                    following = self.fetch("redirect", verb.url, verb.method, params)
+                    if following is None:
+                        return self._leg_seconds(answered_at), False
+                    verbs = list(following.verbs)
+                else:
+                    self.state.log(
+                        self.leg.call_sid,
+                        "warnings",
+                        f"<{type(verb).__name__}> on a dialed leg is not simulated and was skipped",
+                    )
+            return self._leg_seconds(answered_at), True
+        finally:
+            self.clock = saved
+
+    def _leg_seconds(self, since: datetime) -> int:
+        return int((self.clock - since).total_seconds())
 
     def record(self, verb: Record) -> tuple[Document | None, bool]:
         recording_sid = new_sid("RE")
@@ -424,6 +540,8 @@ class InboundCall:
     message_seconds: int
     caller_place: Place
     started_at: datetime
+    # What each dialed number does, when it differs from `answering`.
+    answerers: dict[str, Answering] = field(default_factory=dict)
 
 
 def _status_callback(
@@ -463,7 +581,16 @@ def _play_inbound(
         tuple(extra),
     )
     sender = Sender(config, state, call_sid)
-    run = CallRun(config, state, sender, leg, call.answering, call.message_seconds, call.started_at)
+    run = CallRun(
+        config,
+        state,
+        sender,
+        leg,
+        call.answering,
+        call.message_seconds,
+        call.started_at,
+        call.answerers,
+    )
     try:
         document: Document | None = None
         params = leg.params("ringing")
