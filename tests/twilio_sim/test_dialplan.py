@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from services.twilio_sim.dialplan import (
     Answering,
     Dial,
+    Gather,
     Hangup,
     InvalidTwiml,
     Leg,
@@ -19,6 +20,8 @@ from services.twilio_sim.dialplan import (
     Redirect,
     Reject,
     Target,
+    dial_outcome,
+    first_answer,
     parse,
     plan_dial,
     plan_record,
@@ -282,3 +285,72 @@ def test_connection_override_fragment_is_stripped_and_tunes_timeouts() -> None:
     assert timeout == (15.0, 5.0)
     assert retries == 2
     assert connection_overrides(f"{BASE}/a", 15.0) == (f"{BASE}/a", (15.0, 15.0), 0)
+
+
+def test_several_numbers_parse_with_their_answer_urls_and_a_gather_keeps_its_action() -> None:
+    response = VoiceResponse()
+    dial = response.dial(timeout=20)
+    dial.number("+14155550201", url="/flow/answer?screen=1")
+    dial.number("+12125550202")
+    document = parse(str(response), f"{BASE}/flow/start")
+    [verb] = document.verbs
+    assert isinstance(verb, Dial) and document.warnings == ()
+    assert [t.number for t in verb.targets] == ["+14155550201", "+12125550202"]
+    assert verb.targets[0].url == f"{BASE}/flow/answer?screen=1"
+    assert verb.targets[1].url is None
+
+    screen = VoiceResponse()
+    gather = screen.gather(num_digits=1, timeout=8, action="/flow/screen")
+    gather.say("Press 1 to accept this call.")
+    [prompt] = parse(str(screen), f"{BASE}/flow/answer").verbs
+    assert isinstance(prompt, Gather)
+    assert (prompt.action, prompt.num_digits, prompt.timeout) == (f"{BASE}/flow/screen", 1, 8)
+    assert prompt.seconds == prompt.prompt_seconds + 8
+
+
+def test_the_first_phone_to_pick_up_wins_and_ties_go_to_the_earlier_number() -> None:
+    verb = forwarding(timeout=20)
+    assert first_answer(verb, [Answering("completed", 8, 30), Answering("completed", 3, 30)]) == 1
+    assert first_answer(verb, [Answering("completed", 3, 30), Answering("completed", 3, 9)]) == 0
+    assert first_answer(verb, [Answering("completed", 25, 30), Answering("busy", 0, 0)]) is None
+    assert dial_outcome(["busy", "no-answer", "failed"]) == 1
+    assert dial_outcome(["failed", "busy"]) == 1
+
+
+def test_a_leg_still_ringing_when_another_answers_is_canceled() -> None:
+    plan = plan_dial(
+        forwarding(),
+        LEG,
+        Answering("completed", 15, 30),
+        START,
+        CHILD,
+        RECORDING,
+        RECORDING_URL,
+        canceled_at=START + timedelta(seconds=5),
+    )
+    assert plan.dial_status == "canceled" and plan.answered_at is None
+    assert [c.params["CallStatus"] for c in plan.child_callbacks] == [
+        "initiated",
+        "ringing",
+        "canceled",
+    ]
+    assert plan.ended_at == START + timedelta(seconds=5) and plan.recording is None
+
+
+def test_an_answered_leg_hung_up_before_the_bridge_is_completed_but_not_bridged() -> None:
+    plan = plan_dial(
+        forwarding(),
+        LEG,
+        Answering("completed", 4, 30, digits=""),
+        START,
+        CHILD,
+        RECORDING,
+        RECORDING_URL,
+        answer_seconds=12,
+        bridged=False,
+    )
+    assert plan.action is not None
+    assert plan.action.params["DialCallStatus"] == "completed"
+    assert plan.action.params["DialBridged"] == "false"
+    assert plan.action.params["DialCallDuration"] == "12"
+    assert plan.recording is None and plan.bridged is False
