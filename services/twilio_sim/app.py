@@ -1,8 +1,9 @@
 """Twilio simulator HTTP app: Twilio's REST API plus the simulator's control API.
 
 Paths under /2010-04-01/ behave like api.twilio.com (HTTP basic auth with the
-account SID and auth token, Twilio's JSON and error shapes; rest.py); /sim/
-drives the simulation (control.py). State lives in memory for the life of the
+account SID and auth token, Twilio's JSON and error shapes; rest.py, and the
+Messages API in messaging.py); /sim/ drives the simulation (control.py, and
+/sim/messages in messaging.py). State lives in memory for the life of the
 process, so the app runs in one worker with threads.
 """
 

@@ -51,6 +51,7 @@ VOICEMAIL_BOX_SECONDS = 12
 MAX_ANSWERERS = 10
 # An answerer scripted by name alone.
 SCRIPTED = ("no-answer", "busy", "failed", "voicemail-box")
+ANSWERER_FIELDS = frozenset({"after", "pressDigits", "talkSeconds"})
 LIMITS = {"talkSeconds": 14400, "ringSeconds": 600, "voicemailSeconds": 3600, "after": 600}
 
 
@@ -93,6 +94,13 @@ def answerers_from(body: dict[str, Any], talk: int, ring: int) -> dict[str, Answ
         elif script in SCRIPTED:
             answerers[number] = Answering(script, ring, 0)
         elif isinstance(script, dict):
+            unknown = sorted(set(script) - ANSWERER_FIELDS)
+            if unknown:
+                raise ApiError(
+                    400,
+                    "invalid_field",
+                    f"answerers[{number}]: unknown field(s) {', '.join(unknown)}",
+                )
             answerers[number] = Answering(
                 "completed",
                 _seconds(script, "after", ring),

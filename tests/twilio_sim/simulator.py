@@ -3,7 +3,8 @@
 Other test suites use it the same way: start it with `running_simulator()`,
 give the services its `base_url` and credentials, own numbers with
 `own_number`, then play calls with `place_call` and wait for them with
-`wait_for_call` (the call's log: every request sent, its reply and timing).
+`wait_for_call` (the call's log: every request sent, its reply and timing);
+`set_clock`, `messages` and `text_from` drive the clock and SMS.
 """
 
 from __future__ import annotations
@@ -67,6 +68,31 @@ class Simulator:
             return play if play["state"] == "finished" else None
 
         return wait_until(finished, timeout=timeout, message=f"call {call_sid} finished")
+
+    def set_clock(self, now: str | None) -> dict[str, Any]:
+        """POST /sim/clock: an ISO-8601 time with its zone, or None for real time."""
+        reply = requests.post(f"{self.base_url}/sim/clock", json={"now": now}, timeout=10)
+        reply.raise_for_status()
+        body: dict[str, Any] = reply.json()
+        return body
+
+    def messages(self, **filters: str) -> list[dict[str, Any]]:
+        """GET /sim/messages (filters: to, from): texts sent and received, oldest first."""
+        reply = requests.get(f"{self.base_url}/sim/messages", params=filters, timeout=10)
+        reply.raise_for_status()
+        found: list[dict[str, Any]] = reply.json()["messages"]
+        return found
+
+    def text_from(self, phone: str, number: str, body: str) -> dict[str, Any]:
+        """POST /sim/messages/inbound: `phone` texts `body` (STOP, START...) to `number`."""
+        reply = requests.post(
+            f"{self.base_url}/sim/messages/inbound",
+            json={"from": phone, "to": number, "body": body},
+            timeout=10,
+        )
+        reply.raise_for_status()
+        message: dict[str, Any] = reply.json()
+        return message
 
 
 @contextmanager

@@ -295,6 +295,7 @@ def test_bad_answerers_are_a_400_and_play_nothing(
         {ALICE: "asleep"},
         {ALICE: {"after": -1}},
         {ALICE: {"pressDigits": "one"}},
+        {ALICE: {"after": 3, "pressDigit": "1"}},
         ["busy"],
     ):
         reply = requests.post(

@@ -17,10 +17,7 @@ CALLER = "+14155550177"
 
 
 def sent_to(sim: Simulator, phone: str) -> list[dict[str, Any]]:
-    reply = requests.get(f"{sim.base_url}/sim/messages", params={"to": phone}, timeout=10)
-    reply.raise_for_status()
-    messages: list[dict[str, Any]] = reply.json()["messages"]
-    return messages
+    return sim.messages(to=phone)
 
 
 def reply_from(sim: Simulator, phone: str, number: str, body: str) -> requests.Response:
@@ -127,7 +124,7 @@ def test_stop_opts_the_sender_out_of_that_number_only_and_start_opts_back_in(
     client.messages.create(to=CALLER, from_=other, body="From the other line")
     assert [m["direction"] for m in sent_to(simulator, CALLER)] == ["outbound-api"]
 
-    assert reply_from(simulator, CALLER, tracking_number, "START").json()["optedOut"] is False
+    assert simulator.text_from(CALLER, tracking_number, "START")["optedOut"] is False
     client.messages.create(to=CALLER, from_=tracking_number, body="Welcome back")
     inbound = sent_to(simulator, tracking_number)
     assert [(m["body"], m["direction"], m["status"]) for m in inbound] == [
