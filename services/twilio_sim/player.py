@@ -1,7 +1,8 @@
 """Playing one call: Twilio's side of the conversation with the project, over HTTP.
 
 A played call runs in a background thread. It requests TwiML (the number's
-Voice URL, its fallback, <Dial>/<Record> actions, <Redirect>s), runs the verbs
+Voice URL, its fallback, <Dial>/<Record> actions, <Redirect>s, and on a
+dialed leg that picked up its <Number url> and <Gather> actions), runs the verbs
 with dialplan.py, and sends every planned callback as a real form-encoded
 request signed with X-Twilio-Signature, exactly as Twilio would. When the
 Voice URL fails (no answer, an error status, TwiML it cannot read), the
@@ -341,7 +342,12 @@ class CallRun:
                 verbs = list(following.verbs)
 
     def dial(self, verb: Dial) -> tuple[Document | None, bool]:
-        """Ring every <Number> at once: the first to pick up wins, the others are canceled."""
+        """Ring every <Number> at once: the first to pick up wins, the others are canceled.
+
+        The answering leg's <Number url> TwiML is requested before the legs'
+        status callbacks are sent, because what it does (how long, bridged or
+        not) decides them; their Timestamps still tell the order Twilio's would.
+        """
         targets = verb.targets
         answerings = [self.answerers.get(t.number, self.answering) for t in targets]
         child_sids = [new_sid("CA") for _ in targets]
