@@ -87,10 +87,13 @@ def test_bad_sends_get_twilios_error_codes(
     assert raised.value.code == code
 
 
-def test_a_from_number_the_account_does_not_own_is_refused(simulator: Simulator) -> None:
+@pytest.mark.parametrize(("sender", "code"), [("+19995550100", 21606), ("front-desk", 21212)])
+def test_a_from_number_the_account_does_not_own_is_refused(
+    simulator: Simulator, sender: str, code: int
+) -> None:
     with pytest.raises(TwilioRestException) as raised:
-        simulator.client().messages.create(to="+14155550303", from_="+19995550100", body="hi")
-    assert (raised.value.status, raised.value.code) == (400, 21606)
+        simulator.client().messages.create(to="+14155550303", from_=sender, body="hi")
+    assert (raised.value.status, raised.value.code) == (400, code)
     assert sent_to(simulator, "+14155550303") == []
 
 
