@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -115,3 +116,30 @@ def json_object(required: tuple[str, ...] = ()) -> dict[str, Any]:
     if missing:
         raise ApiError(400, "missing_field", f"missing required field(s): {', '.join(missing)}")
     return body
+
+
+MAX_QUERY_TEXT = 200
+
+
+def invalid_query(name: str, reason: str) -> ApiError:
+    return ApiError(400, "invalid_query", f"{name} {reason}")
+
+
+def query_text(args: Mapping[str, str], name: str) -> str | None:
+    """A free-text filter from the query string; None when absent or empty."""
+    value = args.get(name)
+    if not value:
+        return None
+    if len(value) > MAX_QUERY_TEXT or "\x00" in value:
+        raise invalid_query(name, f"must be at most {MAX_QUERY_TEXT} characters without NUL")
+    return value
+
+
+def query_number(args: Mapping[str, str], name: str, low: int, high: int) -> int | None:
+    """A whole number from the query string in [low, high] (ASCII digits only); None if absent."""
+    raw = args.get(name)
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20 or not low <= int(raw) <= high:
+        raise invalid_query(name, f"must be a whole number from {low} to {high}")
+    return int(raw)

@@ -25,13 +25,12 @@ from typing import Any
 
 from services.analytics.calls import CallFilter, iso_utc, parse_instant
 from switchboard.auth import Principal
-from switchboard.http import ApiError
+from switchboard.http import invalid_query, query_number, query_text
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-MAX_FILTER = 200
 # Entry ids are microseconds since the epoch: below 2**53, exact in JSON numbers.
 MAX_ID = 2**53
 FLUSH_SECONDS = 1.0
@@ -140,42 +139,20 @@ class AuditQuery:
         known = {"clientId", "action", "actor", "from", "to", "before", "limit"}
         unknown = sorted(set(args) - known)
         if unknown:
-            raise bad(", ".join(unknown), "is not a filter of the audit log")
+            raise invalid_query(", ".join(unknown), "is not a filter of the audit log")
         start = parse_instant("from", args["from"]) if args.get("from") else None
         end = parse_instant("to", args["to"], end_of_day=True) if args.get("to") else None
         if start is not None and end is not None and start >= end:
-            raise bad("from", "must be earlier than to")
+            raise invalid_query("from", "must be earlier than to")
         return cls(
-            client_id=text(args, "clientId"),
-            action=text(args, "action"),
-            actor=text(args, "actor"),
+            client_id=query_text(args, "clientId"),
+            action=query_text(args, "action"),
+            actor=query_text(args, "actor"),
             start=start,
             end=end,
-            before=number(args, "before", 1, MAX_ID),
-            limit=number(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+            before=query_number(args, "before", 1, MAX_ID),
+            limit=query_number(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
-
-
-def text(args: Mapping[str, str], name: str) -> str | None:
-    value = args.get(name)
-    if not value:
-        return None
-    if len(value) > MAX_FILTER or "\x00" in value:
-        raise bad(name, f"must be at most {MAX_FILTER} characters without NUL")
-    return value
-
-
-def number(args: Mapping[str, str], name: str, low: int, high: int) -> int | None:
-    raw = args.get(name)
-    if not raw:
-        return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 20 or not low <= int(raw) <= high:
-        raise bad(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
-
-
-def bad(name: str, reason: str) -> ApiError:
-    return ApiError(400, "invalid_query", f"{name} {reason}")
 
 
 class AuditTrail:

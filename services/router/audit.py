@@ -15,11 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from services.router.directory import iso_utc, parse_client_id
-from switchboard.http import ApiError
+from switchboard.http import invalid_query, query_number, query_text
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-MAX_FILTER = 200
 MAX_CURSOR = 2**62
 
 
@@ -85,44 +84,26 @@ class AuditQuery:
         }
         unknown = sorted(set(args) - known)
         if unknown:
-            raise bad(", ".join(unknown), "is not a filter of the audit log")
+            raise invalid_query(", ".join(unknown), "is not a filter of the audit log")
         client_id = None
         if args.get("clientId"):
             client_id = parse_client_id(args["clientId"])
             if client_id is None:
-                raise bad("clientId", "must be a client id (a UUID)")
+                raise invalid_query("clientId", "must be a client id (a UUID)")
         since, until = moment(args, "since"), moment(args, "until")
         if since and until and since > until:
-            raise bad("since", "must not be after until")
+            raise invalid_query("since", "must not be after until")
         return cls(
             client_id=client_id,
-            action=text(args, "action"),
-            actor=text(args, "actor"),
-            target_type=text(args, "targetType"),
-            target_id=text(args, "targetId"),
+            action=query_text(args, "action"),
+            actor=query_text(args, "actor"),
+            target_type=query_text(args, "targetType"),
+            target_id=query_text(args, "targetId"),
             since=since,
             until=until,
-            before=number(args, "before", 1, MAX_CURSOR),
-            limit=number(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
+            before=query_number(args, "before", 1, MAX_CURSOR),
+            limit=query_number(args, "limit", 1, MAX_LIMIT) or DEFAULT_LIMIT,
         )
-
-
-def text(args: Mapping[str, str], name: str) -> str | None:
-    value = args.get(name)
-    if not value:
-        return None
-    if len(value) > MAX_FILTER or "\x00" in value:
-        raise bad(name, f"must be at most {MAX_FILTER} characters without NUL")
-    return value
-
-
-def number(args: Mapping[str, str], name: str, low: int, high: int) -> int | None:
-    raw = args.get(name)
-    if not raw:
-        return None
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
-        raise bad(name, f"must be a whole number from {low} to {high}")
-    return int(raw)
 
 
 def moment(args: Mapping[str, str], name: str) -> datetime | None:
@@ -132,11 +113,7 @@ def moment(args: Mapping[str, str], name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise bad(name, "must be an ISO-8601 time such as 2025-01-31T00:00:00Z") from None
+        raise invalid_query(name, "must be an ISO-8601 time such as 2025-01-31T00:00:00Z") from None
     if parsed.tzinfo is None:
-        raise bad(name, "needs a time zone (e.g. Z)")
+        raise invalid_query(name, "needs a time zone (e.g. Z)")
     return parsed
-
-
-def bad(name: str, reason: str) -> ApiError:
-    return ApiError(400, "invalid_query", f"{name} {reason}")
