@@ -17,14 +17,10 @@ log = logging.getLogger("services.ingress")
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    argparse.ArgumentParser(
         prog="switchboard ingress",
         description="Serve Twilio's webhooks: check signatures, publish events, answer TwiML.",
-    )
-    try:
-        parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    ).parse_args(argv)  # --help prints the usage and exits
     configure_logging("ingress")
     from services.ingress.config import Config
 

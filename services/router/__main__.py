@@ -28,14 +28,10 @@ log = logging.getLogger("services.router")
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    argparse.ArgumentParser(
         prog="switchboard router",
         description="Serve the router: management API, /internal/route, health.",
-    )
-    try:
-        parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    ).parse_args(argv)  # --help prints the usage and exits
     configure_logging("router")
     try:
         config = Config.from_env()

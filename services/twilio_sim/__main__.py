@@ -14,14 +14,10 @@ log = logging.getLogger("services.twilio_sim")
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    argparse.ArgumentParser(
         prog="switchboard twilio_sim",
         description="Serve the Twilio simulator: REST API, simulated calls and their webhooks.",
-    )
-    try:
-        parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    ).parse_args(argv)  # --help prints the usage and exits
     configure_logging("twilio-sim")
     from services.twilio_sim.config import Config
 
