@@ -42,17 +42,8 @@ from services.recordings.archiving import Archiver, Interrupted, RecordingFailed
 from services.recordings.config import Config
 from services.recordings.metadata import ClientSettings
 from services.recordings.store import Store
+from switchboard import consumer as pipeline
 from switchboard import kafka
-from switchboard.consumer import (
-    Backoff,
-    ConsumerThread,
-    Decoder,
-    InvalidRatioGuard,
-    Offsets,
-    Pauser,
-    TooManyInvalidMessages,
-    messages,
-)
 from switchboard.events import Event, InvalidEvent, decode, read_time
 from switchboard.privacy import caller_token
 
@@ -66,8 +57,6 @@ HANDLED_TYPES = (
     "client.settings-changed",
     "caller.erased",
 )
-__all__ = ["CONSUMER_NAME", "HANDLED_TYPES", "RecordingsWorker", "TooManyInvalidMessages"]
-
 _POLL_SECONDS = 0.2
 _COMMIT_EVERY_SECONDS = 1.0
 _RETRY_FIRST_SECONDS = 0.5
@@ -93,7 +82,7 @@ class _InFlight:
     future: Future[None]
 
 
-class RecordingsWorker(ConsumerThread):
+class RecordingsWorker(pipeline.ConsumerThread):
     """Runs the pipeline in a background thread (`start`) or the caller's (`run`).
 
     Built from switchboard.consumer's parts; its own are the handle step
@@ -120,16 +109,20 @@ class RecordingsWorker(ConsumerThread):
         self.on_settings_changed: Callable[[], None] | None = None
         # Deletes an erased caller's recordings (number, token); set by the app.
         self.on_caller_erased: Callable[[str, str], None] | None = None
-        self._decode_step = Decoder(
-            decode, lambda: self.producer, config.topics, CONSUMER_NAME, InvalidRatioGuard()
+        self._decode_step = pipeline.Decoder(
+            decode,
+            lambda: self.producer,
+            config.topics,
+            CONSUMER_NAME,
+            pipeline.InvalidRatioGuard(),
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recordings-archive")
         self._inflight: _InFlight | None = None
         self._retry_msg: tuple[Message, Event] | None = None
         self._retry_at = 0.0
-        self._backoff = Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
-        self._pauser = Pauser()
-        self._offsets = Offsets(_COMMIT_EVERY_SECONDS)
+        self._backoff = pipeline.Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
+        self._pauser = pipeline.Pauser()
+        self._offsets = pipeline.Offsets(_COMMIT_EVERY_SECONDS)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -193,7 +186,7 @@ class RecordingsWorker(ConsumerThread):
         msg = consumer.poll(_POLL_SECONDS)
         if msg is None:
             return None
-        for polled in messages([msg]):
+        for polled in pipeline.messages([msg]):
             self.stats.messages += 1
             return polled
         return None
