@@ -9,7 +9,8 @@ commit, committed only after the write and throttled (`Offsets`),
 back-pressure by pausing the assignment, never by sleeping (`Pauser`), the
 retry delay of a write ClickHouse or the database refused (`Backoff`), the
 thread a consumer runs in with its start/stop and health (`ConsumerThread`),
-and the writer-first turn at the GIL for a consumer whose writer runs in a
+what its metrics read: events consumed per type and lag per partition
+(`Progress`), and the writer-first turn at the GIL for a consumer whose writer runs in a
 thread of its own (`WriterFirst`).
 """
 
@@ -24,7 +25,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 
 from switchboard import kafka
 from switchboard.events import InvalidEvent
@@ -146,6 +154,8 @@ class Offsets:
     def __init__(self, every: float = 1.0) -> None:
         self._every = every
         self._marked: dict[tuple[str, int], int] = {}
+        # What this consumer last committed per partition, for its lag (Progress).
+        self.committed: dict[tuple[str, int], int] = {}
         self._last_commit = time.monotonic()
         self.commits = 0
 
@@ -170,6 +180,7 @@ class Offsets:
         except KafkaException as err:
             log.warning("offset commit failed, those messages will be read again: %s", err)
             return False
+        self.committed.update(self._marked)
         self._marked.clear()
         self.commits += 1
         return True
@@ -177,6 +188,99 @@ class Offsets:
     def forget(self) -> None:
         """After a rebalance: what was marked belongs to the partitions' next owner."""
         self._marked.clear()
+        self.committed.clear()
+
+
+class Progress:
+    """What a consumer's metrics read: events consumed per type, lag per topic partition.
+
+    `consumed` counts events whose work is durable in `events_consumed_total`
+    (a batch's counts at once: one metric call per type, not per message).
+    Lag is the partition's end offset less the group's committed offset.
+    It is computed in the consumer's own thread (`refresh`, throttled, from
+    the loop), because confluent-kafka's Consumer must not be called from
+    another thread while the loop uses it; the end offset is the one the
+    last fetch brought (`get_watermark_offsets(cached=True)`, no request).
+    A scrape only reads the cached figures (`lag`), so it never waits on
+    Kafka nor touches the consumer.
+    """
+
+    def __init__(self, service: str, every: float = 1.0, lookup_timeout: float = 1.0) -> None:
+        from switchboard.metrics import consumed_counter
+
+        self._counter = consumed_counter()
+        self._service = service
+        self._every = every
+        self._lookup_timeout = lookup_timeout
+        self._next_refresh = 0.0
+        # Committed offsets read from Kafka, for partitions this consumer has
+        # not committed since they were assigned (OFFSET_INVALID: none).
+        self._looked_up: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+        self._lag: dict[tuple[str, int], int] = {}
+
+    def consumed(self, counts: dict[str, int]) -> None:
+        """Count events processed, by type; call once their work is durable."""
+        for event_type, count in counts.items():
+            self._counter.labels(self._service, event_type).inc(count)
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """The lag per (topic, partition) as last refreshed; safe from any thread."""
+        with self._lock:
+            return dict(self._lag)
+
+    def forget(self) -> None:
+        """After a rebalance: committed offsets looked up belong to the old assignment."""
+        self._looked_up.clear()
+
+    def refresh(self, consumer: Consumer, committed: dict[tuple[str, int], int]) -> None:
+        """In the consumer's thread: the lag of every assigned partition, at most once per `every`.
+
+        `committed` is what this consumer committed itself (`Offsets.committed`);
+        a partition it has not committed is looked up once, with a short
+        timeout. A partition no fetch has answered yet has no end offset
+        and is left out until one has.
+        """
+        now = time.monotonic()
+        if now < self._next_refresh:
+            return
+        self._next_refresh = now + self._every
+        try:
+            assignment = consumer.assignment()
+            self._look_up(consumer, [tp for tp in assignment if _key(tp) not in committed])
+            lag = {}
+            for tp in assignment:
+                key = _key(tp)
+                low, high = consumer.get_watermark_offsets(tp, cached=True)
+                if high < 0:
+                    continue
+                done = committed.get(key, self._looked_up.get(key, OFFSET_INVALID))
+                if done < 0:  # the group never committed here: where it starts reading
+                    done = max(low, 0)
+                lag[key] = max(0, high - done)
+        except (KafkaException, RuntimeError) as err:
+            log.debug("consumer lag not refreshed: %s", err)
+            return
+        with self._lock:
+            self._lag = lag
+
+    def _look_up(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        unknown = [tp for tp in partitions if _key(tp) not in self._looked_up]
+        if not unknown:
+            return
+        for tp in unknown:  # not asked again if the lookup fails: no repeated waits
+            self._looked_up[_key(tp)] = OFFSET_INVALID
+        try:
+            found = consumer.committed(unknown, timeout=self._lookup_timeout)
+        except KafkaException as err:
+            log.debug("committed offsets not read: %s", err)
+            return
+        for tp in found:
+            self._looked_up[_key(tp)] = tp.offset
+
+
+def _key(tp: TopicPartition) -> tuple[str, int]:
+    return tp.topic, tp.partition
 
 
 class Pauser:

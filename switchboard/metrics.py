@@ -16,6 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -45,12 +46,23 @@ def histogram(name: str, doc: str, labels: tuple[str, ...] = ()) -> Any:
     return _metric("Histogram", name, doc, labels, buckets=LATENCY_BUCKETS)
 
 
+@dataclass(frozen=True)
+class SeriesHook:
+    """A gauge read at scrape time whose series carry labels besides `service`."""
+
+    name: str
+    doc: str
+    labels: tuple[str, ...]
+    read: Callable[[], dict[tuple[str, ...], float]]
+
+
 class Metrics:
     """The metrics of one service process."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self._scrape_hooks: list[Callable[[], dict[str, tuple[str, float]]]] = []
+        self._series_hooks: list[SeriesHook] = []
         self.requests = counter(
             "http_requests_total", "HTTP requests served", ("service", "method", "route", "status")
         )
@@ -60,9 +72,7 @@ class Metrics:
         self.events_produced = counter(
             "events_produced_total", "Events made durable (Kafka or spool)", ("service", "type")
         )
-        self.events_consumed = counter(
-            "events_consumed_total", "Events a consumer processed", ("service", "type")
-        )
+        self.events_consumed = consumed_counter()
         self.dead_letters = dead_letter_counter()
 
     def produced(self, event_type: str) -> None:
@@ -78,11 +88,42 @@ class Metrics:
         """Add gauges read at scrape time: hook() -> {name: (help, value)}."""
         self._scrape_hooks.append(hook)
 
+    def on_scrape_series(
+        self,
+        name: str,
+        doc: str,
+        labels: tuple[str, ...],
+        read: Callable[[], dict[tuple[str, ...], float]],
+    ) -> None:
+        """Add a gauge with labels besides `service`, read at scrape time.
+
+        read() -> {label values: value}, label values in the order of `labels`.
+        """
+        self._series_hooks.append(SeriesHook(name, doc, labels, read))
+
+    def watch_consumer(self, lag: Callable[[], dict[tuple[str, int], int]]) -> None:
+        """Export a consumer's lag per topic partition (`kafka_consumer_lag`), read at scrape time.
+
+        `lag` must be cheap and safe from any thread: a consumer's
+        `Progress.lag`, which the consumer's own thread keeps up to date.
+        """
+
+        def read() -> dict[tuple[str, ...], float]:
+            return {(topic, str(partition)): value for (topic, partition), value in lag().items()}
+
+        self.on_scrape_series(
+            "kafka_consumer_lag",
+            "Messages in a partition past the consumer group's committed offset",
+            ("topic", "partition"),
+            read,
+        )
+
     def render(self) -> tuple[bytes, str]:
         import prometheus_client
         from prometheus_client.core import GaugeMetricFamily
 
         hooks = self._scrape_hooks
+        series = self._series_hooks
         service = self.service
 
         class _Live:
@@ -92,6 +133,13 @@ class Metrics:
                         family = GaugeMetricFamily(name, doc, labels=["service"])
                         family.add_metric([service], value)
                         yield family
+                for gauge in series:
+                    family = GaugeMetricFamily(
+                        gauge.name, gauge.doc, labels=["service", *gauge.labels]
+                    )
+                    for values, value in sorted(gauge.read().items()):
+                        family.add_metric([service, *values], value)
+                    yield family
 
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
@@ -104,6 +152,11 @@ class Metrics:
         live = prometheus_client.CollectorRegistry()
         live.register(_Live())
         return body + prometheus_client.generate_latest(live), prometheus_client.CONTENT_TYPE_LATEST
+
+
+def consumed_counter() -> Any:
+    """Counted by every consumer (switchboard.consumer.Progress) once an event's work is durable."""
+    return counter("events_consumed_total", "Events a consumer processed", ("service", "type"))
 
 
 def dead_letter_counter() -> Any:

@@ -82,7 +82,9 @@ def create_app(
 
     app = Flask(__name__)
     install_error_handlers(app)
-    install_metrics(app, "analytics")
+    metrics = install_metrics(app, "analytics")
+    if consumer is not None:
+        metrics.watch_consumer(consumer.progress.lag)
     app.extensions[EXTENSION] = runtime
 
     @app.after_request

@@ -42,10 +42,12 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from operator import attrgetter
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -70,6 +72,7 @@ from switchboard.consumer import (
     InvalidRatioGuard,
     Offsets,
     Pauser,
+    Progress,
     TooManyInvalidMessages,
     messages,
     position,
@@ -421,6 +424,8 @@ class AnalyticsConsumer(ConsumerThread):
             InvalidRatioGuard(config.invalid_window, config.max_invalid_ratio),
         )
         self._offsets = Offsets()
+        # Events consumed per type and lag per partition, for /metrics.
+        self.progress = Progress(CONSUMER_NAME)
         self._pauser = Pauser()
         self._backoff = Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
         self._batch = self._new_batch()  # the open batch, being filled
@@ -514,6 +519,7 @@ class AnalyticsConsumer(ConsumerThread):
             self._commit(consumer, written)
         self._back_pressure(consumer)
         self.expire_call_state(now)
+        self.progress.refresh(consumer, self._offsets.committed)
         self._poll(consumer, self._poll_timeout(now))
 
     def expire_call_state(self, now: float) -> None:
@@ -625,6 +631,8 @@ class AnalyticsConsumer(ConsumerThread):
         self.stats.facts_written += result.facts_written
         self.stats.calls_mended += len(result.repair.calls)
         self.stats.hourly_cells_corrected += result.repair.hourly_cells
+        # One count per type for the whole batch: counting stays off the per-message path.
+        self.progress.consumed(Counter(map(attrgetter("type"), batch.events)))
         self._writing = None
         self._retry_at = None
         self._backoff.succeeded()
@@ -703,6 +711,7 @@ class AnalyticsConsumer(ConsumerThread):
             wait((self._write_done,))
 
     def _reset(self) -> None:
+        self.progress.forget()
         self._batch = self._new_batch()
         self._writing = None
         self._write_done = None

@@ -126,7 +126,9 @@ def create_app(
 
     app = Flask("services.recordings")
     install_error_handlers(app)
-    install_metrics(app, "recordings")
+    metrics = install_metrics(app, "recordings")
+    if runtime.worker is not None:
+        metrics.watch_consumer(runtime.worker.progress.lag)
     app.extensions[EXTENSION] = runtime
     app.register_blueprint(openapi_blueprint(document))
 

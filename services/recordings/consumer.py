@@ -123,6 +123,8 @@ class RecordingsWorker(pipeline.ConsumerThread):
         self._backoff = pipeline.Backoff(_RETRY_FIRST_SECONDS, _RETRY_MAX_SECONDS)
         self._pauser = pipeline.Pauser()
         self._offsets = pipeline.Offsets(_COMMIT_EVERY_SECONDS)
+        # Events consumed per type and lag per partition, for /metrics.
+        self.progress = pipeline.Progress(CONSUMER_NAME)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -157,6 +159,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
     # -- the pipeline ------------------------------------------------------------------
 
     def _step(self, consumer: Consumer) -> None:
+        self.progress.refresh(consumer, self._offsets.committed)
         if self._inflight is not None:
             self._poll_paused(consumer)
             if self._inflight is not None and self._inflight.future.done():
@@ -178,6 +181,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
         if event is None or event.type not in HANDLED_TYPES:
             if event is not None:
                 self.stats.ignored += 1
+                self.progress.consumed({event.type: 1})
             self._mark(msg)
             return
         self._handle(consumer, msg, event)
@@ -238,6 +242,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
             self._schedule_retry(consumer, msg, event, err)
             return
         self._mark(msg)
+        self.progress.consumed({event.type: 1})
         self._succeeded(consumer)
 
     def _unless_erased(self, caller: str) -> str:
@@ -310,6 +315,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
         error = inflight.future.exception()
         if error is None:
             self._mark(inflight.msg)
+            self.progress.consumed({"recording.status-reported": 1})  # what started the archive
             self._commit(consumer)
             self._succeeded(consumer)
             return
@@ -389,6 +395,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
         self._reset()
 
     def _reset(self) -> None:
+        self.progress.forget()
         self._pauser.forget()
         self._offsets.forget()
         self._retry_msg = None
