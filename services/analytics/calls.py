@@ -129,6 +129,23 @@ class CallRecord:
     callerCountry: str
     campaign: str = ""
     recordingStored: bool = False
+    # the caller's voicemail, read for one call's detail only
+    voicemailSid: str = ""
+    voicemailDurationSec: int = 0
+
+    def voicemail_json(self) -> dict[str, Any] | None:
+        """The call's voicemail for `/api/calls/<callSid>`, or None.
+
+        Analytics does not own recordings: the link is the edge path where
+        the recordings service lists the call's recordings with signed links.
+        """
+        if not self.voicemailSid:
+            return None
+        return {
+            "recordingSid": self.voicemailSid,
+            "durationSec": self.voicemailDurationSec,
+            "recordingUrl": f"/api/twilio/recording/{self.callSid}",
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,8 +194,9 @@ def csv_cell(text: str) -> str:
 class Summary:
     """Call counts and rates over the filtered calls.
 
-    `missed` = no-answer + busy + failed + canceled (a fallback call is
-    `failed`, so it is missed). `answerRate` = answered calls / calls with a
+    `missed` = no-answer + busy + failed + canceled + voicemail (a fallback
+    call is `failed`, so it is missed); `voicemail` counts those of them
+    where the caller left a message. `answerRate` = answered calls / calls with a
     decided outcome that could have been answered: completed + missed. It
     leaves out `unrouted` calls (no client owns the number, nobody to answer)
     and calls still `in-progress` (outcome unknown). 0.0 when there are none.
@@ -195,6 +213,7 @@ class Summary:
     answerRate: float
     answered: int = 0
     unrouted: int = 0
+    voicemail: int = 0
 
     @classmethod
     def compute(
@@ -208,6 +227,7 @@ class Summary:
         total_duration_sec: int,
         answered: int,
         unrouted: int = 0,
+        voicemail: int = 0,
     ) -> Summary:
         decided = completed + missed
         return cls(
@@ -221,6 +241,7 @@ class Summary:
             answerRate=round(answered / decided, 4) if decided else 0.0,
             answered=answered,
             unrouted=unrouted,
+            voicemail=voicemail,
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -10,7 +10,10 @@ derived from the evidence alone, with the dial result as the authority:
 one forwarded call is two Twilio calls, and the parent's status and duration
 (which include ringing) say nothing about whether the client picked up. An
 outbound call (`call.placed`, made through router) has no <Dial>: its own
-status is the outcome and its CallDuration the talk time.
+status is the outcome and its CallDuration the talk time. A call nobody
+answered that ends in a voicemail (a completed <Record> recording, Twilio's
+RecordingSource=RecordVerb, longer than 0 s) is `voicemail`: missed, with a
+message.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from switchboard.events import Event
 COMPLETED = "completed"
 IN_PROGRESS = "in-progress"
 UNROUTED = "unrouted"
-MISSED_STATUSES = ("no-answer", "busy", "failed", "canceled")
+VOICEMAIL = "voicemail"
+MISSED_STATUSES = ("no-answer", "busy", "failed", "canceled", VOICEMAIL)
 FINAL_STATUSES = (COMPLETED, *MISSED_STATUSES)
 STATUSES = (*FINAL_STATUSES, UNROUTED, IN_PROGRESS)
 
@@ -74,6 +78,9 @@ class CallFact:
     parentDurationSec: int = 0
     recorded: bool = False
     endedAt: datetime | None = None
+    # evidence: the caller's voicemail (a completed RecordVerb recording)
+    voicemailSid: str = ""
+    voicemailDurationSec: int = 0
     # evidence: recordings service (recording.stored / recording.deleted),
     # sorted RecordingSids; a deleted one stays deleted whatever the order
     storedRecordings: tuple[str, ...] = ()
@@ -159,8 +166,12 @@ def _apply(fact: Working, event: Event) -> None:
     elif kind == "call.status-reported":
         _status_reported(fact, _params(event), occurred)
     elif kind == "recording.status-reported":
-        if _params(event).get("RecordingStatus") == "completed":
-            fact["recorded"] = True
+        params = _params(event)
+        if params.get("RecordingStatus") == "completed":
+            if params.get("RecordingSource") == "RecordVerb":
+                _voicemail(fact, params)
+            else:
+                fact["recorded"] = True
     elif kind == "recording.stored":
         _add_recording(fact, "storedRecordings", event.data)
     elif kind == "recording.deleted":
@@ -171,6 +182,14 @@ def _add_recording(fact: Working, field: str, data: dict[str, Any]) -> None:
     sid = str(data.get("recordingSid") or "")
     if sid and sid not in fact[field]:
         fact[field] = tuple(sorted((*fact[field], sid)))
+
+
+def _voicemail(fact: Working, params: dict[str, str]) -> None:
+    # One <Record> per call; should two arrive, the longer one (then the
+    # greater RecordingSid) wins whatever the order.
+    new = (_seconds(params.get("RecordingDuration")), params.get("RecordingSid", ""))
+    old = (fact["voicemailDurationSec"], fact["voicemailSid"])
+    fact["voicemailDurationSec"], fact["voicemailSid"] = max(new, old)
 
 
 def _params(event: Event) -> dict[str, str]:
@@ -314,11 +333,21 @@ def decide_outcome(fact: CallFact) -> tuple[str, bool, int]:
        could answer), and the parent's duration is never used. A dial result
        arriving later overrides this.
     6. Otherwise the call is still in progress.
+
+    A call not answered by any of these that has a voicemail longer than
+    0 s is `voicemail` (a caller who hung up at the beep stays as it was).
     """
     return _outcome(fact.__dict__)
 
 
 def _outcome(fact: Working) -> tuple[str, bool, int]:
+    status, answered, duration = _leg_outcome(fact)
+    if not answered and status != UNROUTED and fact["voicemailDurationSec"] > 0:
+        return VOICEMAIL, False, 0
+    return status, answered, duration
+
+
+def _leg_outcome(fact: Working) -> tuple[str, bool, int]:
     dial = fact["dialStatus"]
     if dial in FINAL_STATUSES:
         if dial == COMPLETED:

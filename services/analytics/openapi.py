@@ -109,6 +109,17 @@ CALL_FIELDS: dict[str, Any] = {
     "campaign": nullable({"type": "string"}),
 }
 
+VOICEMAIL_FIELDS: dict[str, Any] = closed(
+    {
+        "recordingSid": {"type": "string"},
+        "durationSec": COUNT,
+        "recordingUrl": {
+            "type": "string",
+            "description": "Where the recordings service lists the call's recordings, signed links",
+        },
+    }
+)
+
 SUMMARY_FIELDS: dict[str, Any] = {
     "totalCalls": COUNT,
     "inbound": COUNT,
@@ -117,6 +128,7 @@ SUMMARY_FIELDS: dict[str, Any] = {
     "missed": COUNT,
     "answered": COUNT,
     "unrouted": COUNT,
+    "voicemail": COUNT,
     "totalDurationSec": COUNT,
     "avgDurationSec": RATE,
     "answerRate": {"type": "number", "minimum": 0, "maximum": 1},
@@ -139,6 +151,7 @@ CAMPAIGN_FIELDS: dict[str, Any] = {
 
 SCHEMAS: dict[str, Any] = {
     "Call": closed(CALL_FIELDS),
+    "CallDetail": closed({**CALL_FIELDS, "voicemail": nullable(VOICEMAIL_FIELDS)}),
     "MissedCall": closed(
         {**CALL_FIELDS, "followedUp": {"type": "boolean"}, "followedUpAt": nullable(WHEN)}
     ),
@@ -200,7 +213,7 @@ def analytics_paths() -> dict[str, Any]:
             "parameters": [path_param("callSid", {"type": "string"}, "Twilio's CallSid")],
             "get": operation(
                 "One call",
-                {"200": answer("The call", ref("Call"))},
+                {"200": answer("The call", ref("CallDetail"))},
                 tag=calls,
                 error_statuses=(404,),
             ),

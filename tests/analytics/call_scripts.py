@@ -170,17 +170,25 @@ def parent_status(
     return webhook("status", params, at(base, offset))
 
 
-def recording(sid: str, base: datetime, status: str = "completed") -> Event:
+def recording(
+    sid: str,
+    base: datetime,
+    status: str = "completed",
+    source: str = "DialVerb",
+    duration: int = 40,
+    offset: float = 60,
+) -> Event:
+    """Twilio's recording status callback; RecordVerb is a voicemail (<Record>)."""
     params = {
         "AccountSid": ACCOUNT,
         "CallSid": sid,
         "RecordingSid": f"RE{sid[2:]}",
         "RecordingStatus": status,
-        "RecordingDuration": "40",
+        "RecordingDuration": str(duration),
         "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Recordings/RE{sid[2:]}",
-        "RecordingSource": "DialVerb",
+        "RecordingSource": source,
     }
-    return webhook("recording-status", params, at(base, 60))
+    return webhook("recording-status", params, at(base, offset))
 
 
 def recording_stored(sid: str, base: datetime, recording_sid: str, offset: float = 90) -> Event:
@@ -234,6 +242,21 @@ def missed_call(
         child_status(sid, base, "no-answer", None, 33, 1),
         dial_completed(sid, base, "no-answer", None, 33.2),
         parent_status(sid, base, "completed", 35, 35),
+    ]
+
+
+def voicemail_call(
+    sid: str,
+    base: datetime,
+    client_id: str = "client-1",
+    message: int = 12,
+    caller: str = "+12125550123",
+) -> list[Event]:
+    """Forwarded, nobody answers, the caller leaves a `message`-second voicemail."""
+    return [
+        *missed_call(sid, base, client_id, caller=caller)[:-1],
+        recording(sid, base, source="RecordVerb", duration=message, offset=33.2 + 5 + message),
+        parent_status(sid, base, "completed", 33.2 + 6 + message, 33.2 + 6 + message),
     ]
 
 

@@ -316,3 +316,64 @@ def test_a_fact_built_from_its_fields_equals_the_constructed_one() -> None:
     assert rebuilt == constructed == fact
     assert repr(rebuilt) == repr(constructed)
     assert sorted(vars(rebuilt)) == sorted(vars(constructed))
+
+
+def test_unanswered_call_with_a_voicemail_is_voicemail() -> None:
+    fact = folded(script.voicemail_call(SID, BASE, message=12))
+    assert fact.status == "voicemail"
+    assert fact.answered is False
+    assert fact.durationSec == 0
+    assert fact.voicemailSid == f"RE{SID[2:]}"
+    assert fact.voicemailDurationSec == 12
+    assert fact.recorded is False  # a voicemail is not a recording of a conversation
+
+
+def test_voicemail_in_any_order_or_twice_gives_the_same_fact() -> None:
+    events = script.voicemail_call(SID, BASE)
+    expected = folded(events)
+    for order in itertools.permutations(events[1:]):
+        assert folded([events[0], *order]) == expected
+    assert folded([e for event in events for e in (event, event)]) == expected
+
+
+def test_caller_who_hangs_up_at_the_beep_stays_no_answer() -> None:
+    fact = folded(script.voicemail_call(SID, BASE, message=0))
+    assert fact.status == "no-answer"
+    assert fact.voicemailDurationSec == 0
+
+
+def test_voicemail_that_failed_is_no_voicemail() -> None:
+    events = [
+        *script.missed_call(SID, BASE),
+        script.recording(SID, BASE, status="failed", source="RecordVerb", duration=12),
+    ]
+    assert folded(events).status == "no-answer"
+
+
+def test_answered_call_stays_completed_whatever_voicemail_follows() -> None:
+    events = [
+        *script.answered_call(SID, BASE),
+        script.recording(SID, BASE, source="RecordVerb", duration=12, offset=70),
+    ]
+    fact = folded(events)
+    assert fact.status == "completed"
+    assert fact.answered is True
+    assert fact.durationSec == 42
+
+
+def test_voicemail_of_an_unrouted_call_stays_unrouted() -> None:
+    events = [
+        *script.unrouted_call(SID, BASE),
+        script.recording(SID, BASE, source="RecordVerb", duration=12, offset=5),
+    ]
+    assert folded(events).status == "unrouted"
+
+
+def test_after_hours_voicemail_without_any_dial_is_voicemail() -> None:
+    events = [
+        script.received(SID, BASE),
+        script.routed(SID, BASE),
+        script.recording(SID, BASE, source="RecordVerb", duration=20, offset=30),
+        script.parent_status(SID, BASE, "completed", 31, 31),
+    ]
+    assert folded(events).status == "voicemail"

@@ -9,7 +9,7 @@ counted twice, without FINAL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from services.analytics.calls import CallFilter, CallRecord, Cursor, Summary
 from services.analytics.campaigns import CampaignCalls
 from services.analytics.clients import LeadThresholds
 from services.analytics.config import Prices
-from services.analytics.facts import FINAL_STATUSES, MISSED_STATUSES
+from services.analytics.facts import FINAL_STATUSES, MISSED_STATUSES, VOICEMAIL
 from services.analytics.metrics import Caller, CallerStats, Durations
 from services.analytics.store.connection import Connection
 from services.analytics.store.sql import _finite, from_ms, to_ms, tz_literal
@@ -164,11 +164,19 @@ class Queries(Connection):
 
     def get_call(self, call_sid: str) -> CallRecord | None:
         rows = self._query(
-            f"SELECT {_RECORD_SELECT} FROM {self.database}.calls "
+            f"SELECT {_RECORD_SELECT}, voicemailSid, voicemailDurationSec "
+            f"FROM {self.database}.calls "
             "WHERE callSid = {callSid:String} LIMIT 1",
             {"callSid": call_sid},
         )
-        return _record(rows[0]) if rows else None
+        if not rows:
+            return None
+        *record, voicemail_sid, voicemail_sec = rows[0]
+        return replace(
+            _record(tuple(record)),
+            voicemailSid=voicemail_sid,
+            voicemailDurationSec=int(voicemail_sec),
+        )
 
     def summary(self, flt: CallFilter) -> Summary:
         current, params = self._current(flt)
@@ -182,12 +190,13 @@ class Queries(Connection):
                 countIf(status IN ({_MISSED_SQL})),
                 sum(durationSec),
                 countIf(answered = 1),
-                countIf(status = 'unrouted')
+                countIf(status = 'unrouted'),
+                countIf(status = '{VOICEMAIL}')
             {current}
             """,
             params,
         )
-        total, inbound, outbound, completed, missed, duration, answered, unrouted = (
+        total, inbound, outbound, completed, missed, duration, answered, unrouted, voicemail = (
             int(v or 0) for v in rows[0]
         )
         return Summary.compute(
@@ -199,6 +208,7 @@ class Queries(Connection):
             total_duration_sec=duration,
             answered=answered,
             unrouted=unrouted,
+            voicemail=voicemail,
         )
 
     def timeseries(self, flt: CallFilter, interval: str, tz: str) -> list[tuple[Any, ...]]:

@@ -66,6 +66,8 @@ _FACT_COLUMNS = (
     "storedRecordings",
     "deletedRecordings",
     "recordingStored",
+    "voicemailSid",
+    "voicemailDurationSec",
 )
 
 
@@ -85,7 +87,13 @@ _BOOL_COLUMNS = (
 )
 
 
-_DURATION_COLUMNS = ("durationSec", "dialDurationSec", "childDurationSec", "parentDurationSec")
+_DURATION_COLUMNS = (
+    "durationSec",
+    "dialDurationSec",
+    "childDurationSec",
+    "parentDurationSec",
+    "voicemailDurationSec",
+)
 
 
 _UTC_MS = pa.timestamp("ms", tz="UTC")
