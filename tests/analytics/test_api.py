@@ -86,6 +86,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "callerCountry": "US",
         "campaign": "spring",
         "recordingStored": False,
+        "voicemail": None,
     }
     unrouted = get(client, "/api/calls/CAunrouted")
     assert (unrouted["clientId"], unrouted["forwardedTo"], unrouted["status"]) == (
@@ -110,6 +111,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "answerRate": 0.5,  # 2 answered of 4 decided (unrouted left out)
         "answered": 2,
         "unrouted": 1,
+        "voicemail": 0,
     }
     client_one = get(client, "/api/analytics/summary", clientId="client-1")
     assert client_one == {
@@ -127,6 +129,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "answerRate": 0.5,
         "answered": 1,
         "unrouted": 0,
+        "voicemail": 0,
     }
     assert [c["callSid"] for c in get(client, "/api/calls", clientId="client-1")["calls"]] == [
         "CAmissed",
@@ -229,6 +232,48 @@ def test_csv_export_honours_filters(make_app: AppFactory, store: Store) -> None:
     response = client.get("/api/calls?format=csv&status=unrouted", headers=AUTH)
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert [row[0] for row in rows] == ["callSid", "CAtwo"]
+
+
+def test_a_voicemail_is_its_own_status_counted_as_missed(
+    make_app: AppFactory, store: Store
+) -> None:
+    seed(
+        store,
+        script.answered_call("CAanswered", BASE),
+        script.missed_call("CAmissed", BASE + timedelta(minutes=1)),
+        script.voicemail_call("CAvoicemail", BASE + timedelta(minutes=2), message=12),
+        script.voicemail_call("CAbeep", BASE + timedelta(minutes=3), message=0),
+    )
+    client = make_app().test_client()
+    calls = {c["callSid"]: c["status"] for c in get(client, "/api/calls")["calls"]}
+    assert calls == {
+        "CAanswered": "completed",
+        "CAmissed": "no-answer",
+        "CAvoicemail": "voicemail",
+        "CAbeep": "no-answer",  # hung up at the beep: no message
+    }
+    filtered = get(client, "/api/calls", status="voicemail")["calls"]
+    assert [c["callSid"] for c in filtered] == ["CAvoicemail"]
+
+    summary = get(client, "/api/analytics/summary")
+    assert (summary["missed"], summary["voicemail"], summary["completed"]) == (3, 1, 1)
+    assert summary["answerRate"] == 0.25  # voicemail is in the denominator
+
+    missed = get(client, "/api/analytics/missed-calls")["calls"]
+    assert "CAvoicemail" in [c["callSid"] for c in missed]
+
+    detail = get(client, "/api/calls/CAvoicemail")
+    assert detail["status"] == "voicemail"
+    assert detail["voicemail"] == {
+        "recordingSid": "REvoicemail",
+        "durationSec": 12,
+        "recordingUrl": "/api/twilio/recording/CAvoicemail",
+    }
+    assert get(client, "/api/calls/CAmissed")["voicemail"] is None
+
+    response = client.get("/api/calls?format=csv&status=voicemail", headers=AUTH)
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert [(row[0], row[6]) for row in rows[1:]] == [("CAvoicemail", "voicemail")]
 
 
 def test_unknown_call_is_404(make_app: AppFactory) -> None:

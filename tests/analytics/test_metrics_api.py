@@ -131,6 +131,7 @@ def test_summary_counts_each_call_once_in_the_clients_days(client: FlaskClient) 
         "answerRate": 0.6667,
         "answered": 4,
         "unrouted": 0,
+        "voicemail": 0,
     }
     # tz overrides the client's zone: UTC days take A1 in.
     in_utc = get(client, "/api/analytics/summary", tz="UTC", **RANGE)
