@@ -17,8 +17,8 @@ test: $(STAMP)
 	$(VENV)/bin/pytest $(ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check switchboard services tests
-	$(VENV)/bin/mypy switchboard services
+	$(VENV)/bin/ruff check switchboard services devstack bench tests
+	$(VENV)/bin/mypy switchboard services devstack bench
 
 kafka-jars: $(STAMP)
 	$(VENV)/bin/python -c 'from devstack.kafka import ensure_jars; print(ensure_jars())'
