@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
+from services.analytics.consumer import write
 from services.analytics.store import Store
+from tests.analytics import call_scripts as script
 from tests.analytics.grafana_macros import MacroError, TimeRange, expand
 from tests.analytics.test_metrics_api import seed
 
@@ -134,3 +136,43 @@ def test_every_panel_query_runs_with_data_in_every_column(path: Path, store: Sto
             assert any(v is not None and v != "" for v in values), (
                 f"{title}: column {column} is empty"
             )
+
+
+def panel_rows(path: Path, store: Store, title: str) -> list[dict[str, Any]]:
+    """The rows of the dashboard panel `title`, by column name."""
+    dashboard = load(path)
+    variables = resolve_variables(dashboard, store)
+    [target] = [target for name, target in targets(dashboard) if name == title]
+    with store._lock:
+        result = store._client.query(expand(target["rawSql"], variables, WINDOW))
+    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+
+
+def test_a_voicemail_shows_on_both_dashboards_as_missed_and_as_voicemail(store: Store) -> None:
+    seed(store)
+    global_board, client_board = (
+        GRAFANA / "dashboards" / "global.json",
+        GRAFANA / "dashboards" / "client.json",
+    )
+    missed_before = panel_rows(global_board, store, "Missed calls")[0]["missed"]
+    client_missed_before = panel_rows(client_board, store, "Missed")[0]["missed"]
+    write(store, script.voicemail_call("CAvoicemail", datetime(2024, 5, 2, 15, tzinfo=UTC), "acme"))
+
+    assert panel_rows(global_board, store, "Missed calls")[0]["missed"] == missed_before + 1
+    by_hour = panel_rows(global_board, store, "Calls by hour")
+    assert sum(row["voicemail"] for row in by_hour) == 1
+    by_client = panel_rows(global_board, store, "Calls by client")
+    assert sum(row["voicemail"] for row in by_client) == 1
+    recent = panel_rows(global_board, store, "Recent missed calls")
+    assert [row["status"] for row in recent].count("voicemail") == 1
+
+    assert panel_rows(client_board, store, "Missed")[0]["missed"] == client_missed_before + 1
+    assert sum(row["voicemail"] for row in panel_rows(client_board, store, "Volume")) == 1
+    outcomes = {row["status"]: row["calls"] for row in panel_rows(client_board, store, "Outcomes")}
+    assert outcomes["voicemail"] == 1
+    [call] = [
+        row
+        for row in panel_rows(client_board, store, "Recent calls")
+        if row["callSid"] == "CAvoicemail"
+    ]
+    assert (call["status"], call["recording"]) == ("voicemail", "/api/twilio/recording/CAvoicemail")
