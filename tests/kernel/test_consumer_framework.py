@@ -15,11 +15,12 @@ from switchboard.consumer import (
     Decoder,
     InvalidRatioGuard,
     Offsets,
+    Progress,
     TooManyInvalidMessages,
     messages,
 )
 from switchboard.events import InvalidEvent
-from tests.kafka_read import committed_offsets, read_topic
+from tests.kafka_read import committed_offsets, partitions_of, read_topic
 
 
 def test_a_failed_write_waits_twice_as_long_each_time_up_to_the_most_then_starts_over() -> None:
@@ -63,8 +64,8 @@ def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
 ) -> None:
     producer = kafka.EventProducer(kafka_bootstrap)
     topic = topics.call_events
-    for value in (b'{"n": 1}', b"garbage", b'{"n": 2}'):
-        producer.publish_raw(topic, value, "k", timeout=10)
+    for raw in (b'{"n": 1}', b"garbage", b'{"n": 2}'):
+        producer.publish_raw(topic, raw, "k", timeout=10)
     group = f"g{uuid.uuid4().hex[:8]}"
     consumer = Consumer(kafka.consumer_config(kafka_bootstrap, group))
     consumer.subscribe([topic])
@@ -94,3 +95,37 @@ def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
     letter = dead[0]["value"]
     assert letter["consumer"] == "framework-test"
     assert letter["value"] == "garbage" and letter["reason"].startswith("not JSON")
+
+
+def test_progress_lag_is_the_end_offset_past_the_committed_one_per_partition(
+    kafka_bootstrap: str, topics: kafka.Topics
+) -> None:
+    producer = kafka.EventProducer(kafka_bootstrap)
+    topic = topics.call_events
+    for n in range(4):
+        producer.publish_raw(topic, b'{"n": %d}' % n, "one-key", timeout=10)
+    consumer = Consumer(kafka.consumer_config(kafka_bootstrap, f"g{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([topic])
+    offsets = Offsets(every=0.0)
+    progress = Progress("framework-test", every=0.0)
+    try:
+        read = 0
+        deadline = time.monotonic() + 30
+        while read < 4 and time.monotonic() < deadline:
+            for msg in messages(consumer.consume(num_messages=10, timeout=0.5)):
+                offsets.mark(msg)
+                read += 1
+        progress.refresh(consumer, offsets.committed)
+        behind = progress.lag()  # read, not committed: the whole partition still to do
+        assert offsets.commit(consumer)
+        every = {(tp.topic, tp.partition) for tp in partitions_of(consumer, topic)}
+        after = progress.lag()
+        while set(after) != every and time.monotonic() < deadline:  # all fetched from once
+            consumer.consume(num_messages=10, timeout=0.2)
+            progress.refresh(consumer, offsets.committed)
+            after = progress.lag()
+    finally:
+        consumer.close()
+        producer.close()
+    assert [lag for lag in behind.values() if lag] == [4], behind  # where its one key went
+    assert set(after) == every and not any(after.values()), after
