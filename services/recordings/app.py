@@ -177,6 +177,7 @@ def recording_json(
         "format": recording.format,
         "sha256": recording.sha256,
         "status": recording.status,
+        "kind": recording.kind,
         "recordedAt": _iso(recording.recorded_at),
         "storedAt": _iso(recording.created_at) if recording.bytes else None,
         "twilioCopyDeleted": recording.twilio_deleted_at is not None,

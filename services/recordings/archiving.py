@@ -34,7 +34,16 @@ from email.utils import parsedate_to_datetime
 from services.recordings import announcements
 from services.recordings.announcements import Announcer
 from services.recordings.config import Config
-from services.recordings.metadata import ABSENT, DELETED, FAILED, STORED, Recording, StoredCopy
+from services.recordings.metadata import (
+    ABSENT,
+    CALL,
+    DELETED,
+    FAILED,
+    STORED,
+    VOICEMAIL,
+    Recording,
+    StoredCopy,
+)
 from services.recordings.storage import Storage, StorageError, media_key, new_part_key
 from services.recordings.store import Store
 from services.recordings.twilio_rest import DownloadError, TwilioRecordings, TwilioUnavailable
@@ -67,6 +76,7 @@ class RecordingReport:
     error_code: str | None
     recorded_at: datetime
     client_id: str | None
+    kind: str = CALL
 
     @classmethod
     def from_event(cls, event: Event) -> RecordingReport:
@@ -90,6 +100,7 @@ class RecordingReport:
             error_code=error if error and error != "0" else None,
             recorded_at=recorded_at,
             client_id=event.clientId,
+            kind=VOICEMAIL if params.get("RecordingSource") == "RecordVerb" else CALL,
         )
 
 
@@ -144,6 +155,7 @@ class Archiver:
             report.duration_sec,
             report.channels,
             report.recorded_at,
+            report.kind,
         )
         self.announcer.announce(
             announcements.failed_event(
@@ -171,6 +183,7 @@ class Archiver:
             report.duration_sec,
             report.channels,
             report.recorded_at,
+            report.kind,
         )
         self.announcer.announce(
             announcements.failed_event(
@@ -308,6 +321,7 @@ class Archiver:
             sha256=sha256,
             storage_key=key,
             recorded_at=report.recorded_at,
+            kind=report.kind,
         )
 
     def _finish(self, recording: Recording) -> None:

@@ -18,6 +18,11 @@ FAILED = "failed"
 DELETED = "deleted"
 STATUSES = (STORED, ABSENT, FAILED, DELETED)
 
+# What was recorded: the call, or a voicemail the caller left (<Record>).
+CALL = "call"
+VOICEMAIL = "voicemail"
+KINDS = (CALL, VOICEMAIL)
+
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg"}
 UNKNOWN_CONTENT_TYPE = "application/octet-stream"
 
@@ -51,6 +56,7 @@ class StoredCopy:
     sha256: str
     storage_key: str
     recorded_at: datetime
+    kind: str = CALL
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ class Recording:
     deleted_at: datetime | None
     deleted_by: str | None
     deletion_reason: str | None
+    kind: str = CALL
 
     @property
     def stored(self) -> bool:

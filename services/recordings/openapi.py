@@ -15,6 +15,7 @@ from services.recordings.metadata import (
     AUDIT_DEFAULT_LIMIT,
     AUDIT_MAX_LIMIT,
     CONTENT_TYPES,
+    KINDS,
     STATUSES,
     UNKNOWN_CONTENT_TYPE,
 )
@@ -51,6 +52,11 @@ RECORDING_FIELDS: dict[str, Any] = {
     "format": nullable({"type": "string"}),
     "sha256": nullable({"type": "string"}),
     "status": {"type": "string", "enum": list(STATUSES)},
+    "kind": {
+        "type": "string",
+        "enum": list(KINDS),
+        "description": "A recording of the call, or a voicemail the caller left",
+    },
     "recordedAt": WHEN,
     "storedAt": nullable(WHEN),
     "twilioCopyDeleted": {"type": "boolean"},

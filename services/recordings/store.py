@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from services.recordings.metadata import (
+    CALL,
     AuditEntry,
     ClientSettings,
     Recording,
@@ -42,7 +43,7 @@ MIGRATION_LOCK_KEY = 0x5245434F5244494E
 _RECORDING_COLUMNS = (
     "recording_sid, call_sid, client_id, status, twilio_status, duration_sec, channels,"
     " format, bytes, sha256, storage_key, failure_reason, error_code, recorded_at,"
-    " created_at, twilio_deleted_at, deleted_at, deleted_by, deletion_reason"
+    " created_at, twilio_deleted_at, deleted_at, deleted_by, deletion_reason, kind"
 )
 
 
@@ -230,8 +231,8 @@ class Store:
             row = conn.execute(
                 "INSERT INTO recordings.recordings"
                 " (recording_sid, call_sid, client_id, status, twilio_status, duration_sec,"
-                "  channels, format, bytes, sha256, storage_key, recorded_at)"
-                " VALUES (%s, %s, %s, 'stored', %s, %s, %s, %s, %s, %s, %s, %s)"
+                "  channels, format, bytes, sha256, storage_key, recorded_at, kind)"
+                " VALUES (%s, %s, %s, 'stored', %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (recording_sid) DO UPDATE SET"
                 " status = 'stored', client_id = COALESCE(recordings.recordings.client_id,"
                 "  EXCLUDED.client_id), twilio_status = EXCLUDED.twilio_status,"
@@ -253,6 +254,7 @@ class Store:
                     copy.sha256,
                     copy.storage_key,
                     copy.recorded_at,
+                    copy.kind,
                 ),
             ).fetchone()
         return row is not None
@@ -269,14 +271,15 @@ class Store:
         duration_sec: int | None,
         channels: int | None,
         recorded_at: datetime,
+        kind: str = CALL,
     ) -> bool:
         """Record an absent or failed recording; True if new (never replaces a row)."""
         with self._pool.connection() as conn:
             row = conn.execute(
                 "INSERT INTO recordings.recordings"
                 " (recording_sid, call_sid, client_id, status, twilio_status, failure_reason,"
-                "  error_code, duration_sec, channels, recorded_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                "  error_code, duration_sec, channels, recorded_at, kind)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (recording_sid) DO NOTHING RETURNING recording_sid",
                 (
                     recording_sid,
@@ -289,6 +292,7 @@ class Store:
                     duration_sec,
                     channels,
                     recorded_at,
+                    kind,
                 ),
             ).fetchone()
         return row is not None

@@ -25,8 +25,12 @@ def stored_recording(
     caller: str = "+14155550123",
     started: datetime | None = None,
     channels: int = 2,
+    source: str | None = None,
 ) -> Recording:
+    """`source` replaces Twilio's RecordingSource (RecordVerb: the caller's voicemail)."""
     params = sim.recorded_call(channels=channels)
+    if source is not None:
+        params["RecordingSource"] = source
     if started is not None:
         params["RecordingStartTime"] = format_datetime(started.astimezone(UTC), usegmt=True)
     call_sid = params["CallSid"]

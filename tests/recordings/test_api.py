@@ -70,6 +70,27 @@ def test_recordings_of_a_call_are_listed_with_signed_links_that_expire_in_15_min
     assert item["expiresAt"].endswith("Z")
 
 
+def test_a_voicemail_is_stored_like_a_call_recording_and_listed_as_a_voicemail(
+    runtime: Runtime,
+    sim: Sim,
+    http: FlaskClient,
+) -> None:
+    client_id = ev.new_client_id()
+    call = stored_recording(runtime, sim, client_id)
+    voicemail = stored_recording(runtime, sim, client_id, channels=1, source="RecordVerb")
+    assert (call.kind, voicemail.kind) == ("call", "voicemail")
+    [item] = listing(http, voicemail.call_sid, ADMIN_HEADERS)
+    assert (item["recordingSid"], item["status"], item["kind"]) == (
+        voicemail.recording_sid,
+        "stored",
+        "voicemail",
+    )
+    played = http.get(local(item["playbackUrl"]))
+    assert played.status_code == 200
+    assert hashlib.sha256(played.data).hexdigest() == voicemail.sha256
+    assert listing(http, call.call_sid, ADMIN_HEADERS)[0]["kind"] == "call"
+
+
 def test_playback_link_serves_the_stored_audio_with_range_requests_for_seeking(
     runtime: Runtime,
     sim: Sim,
