@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from tests.e2e.conftest import System, number
 from tests.kafka_read import read_topic
+from tests.support import wait_until
 from tests.twilio_calls import ForwardedCall, Webhook
 
 TARGETS = [{"number": "+14155550101", "timeoutSec": 15}, {"number": "+14155550102"}]
@@ -65,3 +69,65 @@ def test_sequential_ringing_moves_on_through_ingress_then_takes_a_voicemail(
     ]
     assert sorted(d["params"]["DialCallStatus"] for d in dials) == ["completed", "no-answer"]
     assert {urlsplit(d["url"]).query for d in dials} == {"flowStep=0", "flowStep=1"}
+
+
+def test_a_simulated_call_nobody_answers_leaves_a_voicemail_counted_stored_and_playable(
+    system: System,
+) -> None:
+    client_id = system.new_client("+14155559999")
+    tracked = number()
+    system.assign(client_id, tracked)
+    flow = {
+        "ring": {"strategy": "sequential", "targets": TARGETS},
+        "voicemail": {"greeting": "Please leave a message", "maxLengthSec": 60},
+    }
+    assert system.admin("PUT", f"/api/numbers/{tracked}/flow", json=flow).status_code == 200
+    owned = requests.post(
+        f"{system.simulator}/sim/numbers",
+        json={
+            "phoneNumber": tracked,
+            "voiceUrl": f"{system.url}/api/twilio/webhook",
+            "statusCallback": f"{system.url}/api/twilio/status",
+        },
+        timeout=10,
+    )
+    assert owned.status_code in (200, 201), owned.text
+    log = system.play(
+        **{
+            "from": "+12125550188",
+            "to": tracked,
+            "answerers": {target["number"]: "no-answer" for target in TARGETS},
+            "voicemailSeconds": 12,
+        }
+    )
+    sid = log["callSid"]
+    assert all(cb["status"] == 200 for cb in log["callbacks"]), log["callbacks"]
+
+    call = wait_until(
+        lambda: (lambda c: c if c["status"] == "voicemail" else None)(system.call(sid)),
+        timeout=15.0,
+        message="the call's outcome is voicemail",
+    )
+    assert call["answered"] is False
+    voicemail = call["voicemail"]
+    assert voicemail["durationSec"] == 12
+    assert voicemail["recordingUrl"] == f"/api/twilio/recording/{sid}"
+    summary = system.summary(client_id)
+    assert (summary["voicemail"], summary["missed"], summary["completed"]) == (1, 1, 0)
+
+    def stored() -> list[dict[str, Any]] | None:
+        reply = system.admin("GET", voicemail["recordingUrl"])
+        if reply.status_code != 200:
+            return None
+        found = [r for r in reply.json()["recordings"] if r["status"] == "stored"]
+        return found or None
+
+    [recording] = wait_until(stored, timeout=15.0, message="voicemail stored")
+    assert (recording["recordingSid"], recording["kind"]) == (
+        voicemail["recordingSid"],
+        "voicemail",
+    )
+    assert recording["playbackUrl"].startswith(system.url)
+    played = requests.get(recording["playbackUrl"], timeout=10)
+    assert played.status_code == 200
+    assert len(played.content) == recording["bytes"]
