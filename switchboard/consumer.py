@@ -201,8 +201,11 @@ class Progress:
     the loop), because confluent-kafka's Consumer must not be called from
     another thread while the loop uses it; the end offset is the one the
     last fetch brought (`get_watermark_offsets(cached=True)`, no request).
-    A scrape only reads the cached figures (`lag`), so it never waits on
-    Kafka nor touches the consumer.
+    A paused partition is not fetched, so while paused the end offsets are
+    asked of the broker instead, within a short budget: a consumer held up
+    by a failing write must show its lag growing. A scrape only reads the
+    cached figures (`lag`), so it never waits on Kafka nor touches the
+    consumer.
     """
 
     def __init__(self, service: str, every: float = 1.0, lookup_timeout: float = 1.0) -> None:
@@ -233,13 +236,16 @@ class Progress:
         """After a rebalance: committed offsets looked up belong to the old assignment."""
         self._looked_up.clear()
 
-    def refresh(self, consumer: Consumer, committed: dict[tuple[str, int], int]) -> None:
+    def refresh(
+        self, consumer: Consumer, committed: dict[tuple[str, int], int], paused: bool = False
+    ) -> None:
         """In the consumer's thread: the lag of every assigned partition, at most once per `every`.
 
         `committed` is what this consumer committed itself (`Offsets.committed`);
         a partition it has not committed is looked up once, with a short
         timeout. A partition no fetch has answered yet has no end offset
-        and is left out until one has.
+        and is left out until one has. `paused`: the assignment is paused,
+        its end offsets are read from the broker.
         """
         now = time.monotonic()
         if now < self._next_refresh:
@@ -249,9 +255,10 @@ class Progress:
             assignment = consumer.assignment()
             self._look_up(consumer, [tp for tp in assignment if _key(tp) not in committed])
             lag = {}
+            budget = now + self._lookup_timeout
             for tp in assignment:
                 key = _key(tp)
-                low, high = consumer.get_watermark_offsets(tp, cached=True)
+                low, high = self._watermarks(consumer, tp, budget if paused else None)
                 if high < 0:
                     continue
                 done = committed.get(key, self._looked_up.get(key, OFFSET_INVALID))
@@ -263,6 +270,22 @@ class Progress:
             return
         with self._lock:
             self._lag = lag
+
+    def _watermarks(
+        self, consumer: Consumer, tp: TopicPartition, budget: float | None
+    ) -> tuple[int, int]:
+        """(low, high) from the last fetch, or from the broker while `budget` (a deadline) lasts."""
+        left = (budget - time.monotonic()) if budget is not None else 0.0
+        if left > 0:
+            try:
+                asked = consumer.get_watermark_offsets(tp, timeout=left, cached=False)
+            except KafkaException as err:
+                asked = None
+                log.debug("end offset of %s[%d] not read: %s", tp.topic, tp.partition, err)
+            if asked is not None:  # None: timed out
+                return asked[0], asked[1]
+        cached = consumer.get_watermark_offsets(tp, cached=True)
+        return (cached[0], cached[1]) if cached is not None else (OFFSET_INVALID, OFFSET_INVALID)
 
     def _look_up(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         unknown = [tp for tp in partitions if _key(tp) not in self._looked_up]

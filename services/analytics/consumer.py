@@ -519,7 +519,7 @@ class AnalyticsConsumer(ConsumerThread):
             self._commit(consumer, written)
         self._back_pressure(consumer)
         self.expire_call_state(now)
-        self.progress.refresh(consumer, self._offsets.committed)
+        self.progress.refresh(consumer, self._offsets.committed, self._pauser.paused)
         self._poll(consumer, self._poll_timeout(now))
 
     def expire_call_state(self, now: float) -> None:

@@ -159,7 +159,7 @@ class RecordingsWorker(pipeline.ConsumerThread):
     # -- the pipeline ------------------------------------------------------------------
 
     def _step(self, consumer: Consumer) -> None:
-        self.progress.refresh(consumer, self._offsets.committed)
+        self.progress.refresh(consumer, self._offsets.committed, self._pauser.paused)
         if self._inflight is not None:
             self._poll_paused(consumer)
             if self._inflight is not None and self._inflight.future.done():

@@ -97,7 +97,7 @@ def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
     assert letter["value"] == "garbage" and letter["reason"].startswith("not JSON")
 
 
-def test_progress_lag_is_the_end_offset_past_the_committed_one_per_partition(
+def test_progress_lag_is_the_end_offset_past_the_committed_one_and_grows_while_paused(
     kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
     producer = kafka.EventProducer(kafka_bootstrap)
@@ -124,8 +124,14 @@ def test_progress_lag_is_the_end_offset_past_the_committed_one_per_partition(
             consumer.consume(num_messages=10, timeout=0.2)
             progress.refresh(consumer, offsets.committed)
             after = progress.lag()
+        consumer.pause(consumer.assignment())  # held up: paused partitions are not fetched
+        for n in range(3):
+            producer.publish_raw(topic, b'{"n": %d}' % n, "one-key", timeout=10)
+        progress.refresh(consumer, offsets.committed, paused=True)
+        held = progress.lag()
     finally:
         consumer.close()
         producer.close()
     assert [lag for lag in behind.values() if lag] == [4], behind  # where its one key went
     assert set(after) == every and not any(after.values()), after
+    assert [lag for lag in held.values() if lag] == [3], held  # grows while paused
