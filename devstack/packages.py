@@ -1,4 +1,4 @@
-"""Installing the machine's own servers (PostgreSQL, nginx) from Debian's packages.
+"""Installing what the machine lacks (PostgreSQL, nginx, promtool) from Debian's packages.
 
 Only used when a binary is missing: `make run` and the tests must work on a
 fresh Debian machine where the session runs as root and nothing but Python,
