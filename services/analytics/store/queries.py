@@ -452,7 +452,7 @@ class Queries(Connection):
         ]
 
     def missed_calls(self, flt: CallFilter, limit: int) -> list[CallRecord]:
-        """Missed calls (no-answer, busy, failed, canceled), newest first."""
+        """Missed calls (no-answer, busy, failed, canceled, voicemail), newest first."""
         current, params = self._current(flt, [f"status IN ({_MISSED_SQL})"])
         rows = self._query(
             f"SELECT {_RECORD_SELECT} {current} ORDER BY startedAt DESC, callSid DESC "
