@@ -1,0 +1,237 @@
+"""The text-back ledger in reporting's PostgreSQL: settings, every call weighed, opt-outs.
+
+`claim` weighs a missed call and writes the result in one transaction,
+under an advisory lock on (number, caller), so two missed calls from the
+same caller never both pass the cooldown, and a call already weighed (the
+CallSid is the idempotency key) is answered from its row, never weighed or
+sent again. A claimed send is `sending` until Twilio's answer is recorded;
+a process that dies in between leaves it so, and the text is never tried
+again: a caller may miss a text, but never gets two. A 21610 refusal
+records an opt-out, which every later call of that caller to that number
+honours without asking Twilio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from services.reporting.alerts import MissedCall
+from services.reporting.sms import Refused, Sent
+from services.reporting.textback_rules import Decision, History, Send, TextBackSetting, decide
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One weighed call as the ledger holds it."""
+
+    call_sid: str
+    phone_number: str
+    caller: str
+    client_id: str | None
+    status: str
+    reason: str | None
+    body: str | None
+    message_sid: str | None
+    message_status: str | None
+    sent_at: datetime | None
+    error_code: int | None
+    published: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CallRecord:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What `claim` found: a fresh decision, or the record of an earlier one."""
+
+    decision: Decision | None
+    earlier: CallRecord | None = None
+
+
+CALL_COLUMNS = ", ".join(CallRecord.__dataclass_fields__)
+
+
+class TextBackStore:
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def apply_number(
+        self,
+        phone_number: str,
+        client_id: str | None,
+        setting: TextBackSetting | None,
+        changed_at: datetime,
+    ) -> None:
+        """A number's text-back from its latest event (None: none, or released); newest wins."""
+        with self._pool.connection() as conn:
+            conn.execute(
+                """
+                INSERT INTO textback_numbers AS n
+                    (phone_number, client_id, message, cooldown_hours, changed_at)
+                VALUES (%s, %s, %s, %s, %s)
+                ON CONFLICT (phone_number) DO UPDATE SET
+                    client_id = excluded.client_id, message = excluded.message,
+                    cooldown_hours = excluded.cooldown_hours, changed_at = excluded.changed_at
+                WHERE n.changed_at <= excluded.changed_at
+                """,
+                (
+                    phone_number,
+                    client_id,
+                    setting.message if setting else None,
+                    setting.cooldown_hours if setting else None,
+                    changed_at,
+                ),
+            )
+
+    def setting(self, phone_number: str) -> TextBackSetting | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT message, cooldown_hours FROM textback_numbers WHERE phone_number = %s",
+                (phone_number,),
+            ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return TextBackSetting(row[0], row[1])
+
+    def claim(self, call: MissedCall, now: datetime, max_age: timedelta) -> Claim:
+        """Weigh `call` and write the decision, unless the call was weighed before."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"textback\n{call.called_number}\n{call.caller_number}",),
+            )
+            earlier = self._call(conn, call.call_sid)
+            if earlier is not None:
+                return Claim(None, earlier)
+            row = conn.execute(
+                "SELECT message, cooldown_hours FROM textback_numbers WHERE phone_number = %s",
+                (call.called_number,),
+            ).fetchone()
+            setting = TextBackSetting(row[0], row[1]) if row and row[0] is not None else None
+            opted_out = (
+                conn.execute(
+                    "SELECT 1 FROM textback_opt_outs WHERE phone_number = %s AND caller = %s",
+                    (call.called_number, call.caller_number),
+                ).fetchone()
+                is not None
+            )
+            last = conn.execute(
+                """
+                SELECT max(decided_at) FROM textback_calls
+                WHERE phone_number = %s AND caller = %s AND status IN ('sending', 'sent')
+                """,
+                (call.called_number, call.caller_number),
+            ).fetchone()
+            history = History(opted_out=opted_out, last_texted_at=last[0] if last else None)
+            decision = decide(call, setting, history, now, max_age)
+            sending = isinstance(decision, Send)
+            conn.execute(
+                """
+                INSERT INTO textback_calls
+                    (call_sid, phone_number, caller, client_id, decided_at, status, reason, body)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+                """,
+                (
+                    call.call_sid,
+                    call.called_number,
+                    call.caller_number,
+                    call.client_id,
+                    now,
+                    "sending" if sending else "skipped",
+                    None if isinstance(decision, Send) else decision.reason,
+                    decision.body if isinstance(decision, Send) else None,
+                ),
+            )
+        return Claim(decision)
+
+    def record_sent(self, call_sid: str, sent: Sent, sent_at: datetime) -> CallRecord:
+        with self._pool.connection() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"""
+                UPDATE textback_calls
+                SET status = 'sent', message_sid = %s, message_status = %s, sent_at = %s
+                WHERE call_sid = %s
+                RETURNING {CALL_COLUMNS}
+                """,
+                    (sent.message_sid, sent.status, sent_at, call_sid),
+                )
+                .fetchone()
+            )
+        if row is None:
+            raise LookupError(f"no text-back claimed for call {call_sid}")
+        return CallRecord.from_row(row)
+
+    def record_refused(self, call: MissedCall, refused: Refused, now: datetime) -> None:
+        """Twilio refused the text; a 21610 makes the caller opted out of this number."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                """
+                UPDATE textback_calls SET status = 'refused', reason = %s, error_code = %s
+                WHERE call_sid = %s
+                """,
+                (refused.reason, refused.code, call.call_sid),
+            )
+            if refused.unsubscribed:
+                conn.execute(
+                    """
+                    INSERT INTO textback_opt_outs (phone_number, caller, opted_out_at, call_sid)
+                    VALUES (%s, %s, %s, %s)
+                    ON CONFLICT (phone_number, caller) DO NOTHING
+                    """,
+                    (call.called_number, call.caller_number, now, call.call_sid),
+                )
+
+    def record_failed(self, call_sid: str, reason: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE textback_calls SET status = 'failed', reason = %s WHERE call_sid = %s",
+                (reason, call_sid),
+            )
+
+    def mark_published(self, call_sid: str) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "UPDATE textback_calls SET published = true WHERE call_sid = %s", (call_sid,)
+            )
+
+    def unpublished(self, limit: int = 100) -> list[CallRecord]:
+        """Texts sent whose sms.sent is not yet known to be on Kafka, oldest first."""
+        with self._pool.connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(
+                f"""
+                SELECT {CALL_COLUMNS} FROM textback_calls
+                WHERE status = 'sent' AND NOT published ORDER BY sent_at LIMIT %s
+                """,
+                (limit,),
+            )
+            return [CallRecord.from_row(row) for row in rows]
+
+    def call(self, call_sid: str) -> CallRecord | None:
+        with self._pool.connection() as conn:
+            return self._call(conn, call_sid)
+
+    def opted_out(self, phone_number: str, caller: str) -> bool:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM textback_opt_outs WHERE phone_number = %s AND caller = %s",
+                (phone_number, caller),
+            ).fetchone()
+        return row is not None
+
+    @staticmethod
+    def _call(conn: Any, call_sid: str) -> CallRecord | None:
+        row = (
+            conn.cursor(row_factory=dict_row)
+            .execute(f"SELECT {CALL_COLUMNS} FROM textback_calls WHERE call_sid = %s", (call_sid,))
+            .fetchone()
+        )
+        return CallRecord.from_row(row) if row else None
