@@ -56,6 +56,8 @@ class Claim:
 
 
 CALL_COLUMNS = ", ".join(CallRecord.__dataclass_fields__)
+SETTING = "SELECT message, cooldown_hours FROM reporting.textback_numbers WHERE phone_number = %s"
+OPTED_OUT = "SELECT 1 FROM reporting.textback_opt_outs WHERE phone_number = %s AND caller = %s"
 
 
 class TextBackStore:
@@ -73,7 +75,7 @@ class TextBackStore:
         with self._pool.connection() as conn:
             conn.execute(
                 """
-                INSERT INTO textback_numbers AS n
+                INSERT INTO reporting.textback_numbers AS n
                     (phone_number, client_id, message, cooldown_hours, changed_at)
                 VALUES (%s, %s, %s, %s, %s)
                 ON CONFLICT (phone_number) DO UPDATE SET
@@ -93,7 +95,7 @@ class TextBackStore:
     def setting(self, phone_number: str) -> TextBackSetting | None:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT message, cooldown_hours FROM textback_numbers WHERE phone_number = %s",
+                SETTING,
                 (phone_number,),
             ).fetchone()
         if row is None or row[0] is None:
@@ -111,20 +113,20 @@ class TextBackStore:
             if earlier is not None:
                 return Claim(None, earlier)
             row = conn.execute(
-                "SELECT message, cooldown_hours FROM textback_numbers WHERE phone_number = %s",
+                SETTING,
                 (call.called_number,),
             ).fetchone()
             setting = TextBackSetting(row[0], row[1]) if row and row[0] is not None else None
             opted_out = (
                 conn.execute(
-                    "SELECT 1 FROM textback_opt_outs WHERE phone_number = %s AND caller = %s",
+                    OPTED_OUT,
                     (call.called_number, call.caller_number),
                 ).fetchone()
                 is not None
             )
             last = conn.execute(
                 """
-                SELECT max(decided_at) FROM textback_calls
+                SELECT max(decided_at) FROM reporting.textback_calls
                 WHERE phone_number = %s AND caller = %s AND status IN ('sending', 'sent')
                 """,
                 (call.called_number, call.caller_number),
@@ -134,7 +136,7 @@ class TextBackStore:
             sending = isinstance(decision, Send)
             conn.execute(
                 """
-                INSERT INTO textback_calls
+                INSERT INTO reporting.textback_calls
                     (call_sid, phone_number, caller, client_id, decided_at, status, reason, body)
                 VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
                 """,
@@ -157,7 +159,7 @@ class TextBackStore:
                 conn.cursor(row_factory=dict_row)
                 .execute(
                     f"""
-                UPDATE textback_calls
+                UPDATE reporting.textback_calls
                 SET status = 'sent', message_sid = %s, message_status = %s, sent_at = %s
                 WHERE call_sid = %s
                 RETURNING {CALL_COLUMNS}
@@ -175,7 +177,7 @@ class TextBackStore:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute(
                 """
-                UPDATE textback_calls SET status = 'refused', reason = %s, error_code = %s
+                UPDATE reporting.textback_calls SET status = 'refused', reason = %s, error_code = %s
                 WHERE call_sid = %s
                 """,
                 (refused.reason, refused.code, call.call_sid),
@@ -183,7 +185,8 @@ class TextBackStore:
             if refused.unsubscribed:
                 conn.execute(
                     """
-                    INSERT INTO textback_opt_outs (phone_number, caller, opted_out_at, call_sid)
+                    INSERT INTO reporting.textback_opt_outs
+                        (phone_number, caller, opted_out_at, call_sid)
                     VALUES (%s, %s, %s, %s)
                     ON CONFLICT (phone_number, caller) DO NOTHING
                     """,
@@ -193,14 +196,16 @@ class TextBackStore:
     def record_failed(self, call_sid: str, reason: str) -> None:
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE textback_calls SET status = 'failed', reason = %s WHERE call_sid = %s",
+                "UPDATE reporting.textback_calls SET status = 'failed', reason = %s"
+                " WHERE call_sid = %s",
                 (reason, call_sid),
             )
 
     def mark_published(self, call_sid: str) -> None:
         with self._pool.connection() as conn:
             conn.execute(
-                "UPDATE textback_calls SET published = true WHERE call_sid = %s", (call_sid,)
+                "UPDATE reporting.textback_calls SET published = true WHERE call_sid = %s",
+                (call_sid,),
             )
 
     def unpublished(self, limit: int = 100) -> list[CallRecord]:
@@ -208,7 +213,7 @@ class TextBackStore:
         with self._pool.connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"""
-                SELECT {CALL_COLUMNS} FROM textback_calls
+                SELECT {CALL_COLUMNS} FROM reporting.textback_calls
                 WHERE status = 'sent' AND NOT published ORDER BY sent_at LIMIT %s
                 """,
                 (limit,),
@@ -222,7 +227,7 @@ class TextBackStore:
     def opted_out(self, phone_number: str, caller: str) -> bool:
         with self._pool.connection() as conn:
             row = conn.execute(
-                "SELECT 1 FROM textback_opt_outs WHERE phone_number = %s AND caller = %s",
+                OPTED_OUT,
                 (phone_number, caller),
             ).fetchone()
         return row is not None
@@ -231,7 +236,10 @@ class TextBackStore:
     def _call(conn: Any, call_sid: str) -> CallRecord | None:
         row = (
             conn.cursor(row_factory=dict_row)
-            .execute(f"SELECT {CALL_COLUMNS} FROM textback_calls WHERE call_sid = %s", (call_sid,))
+            .execute(
+                f"SELECT {CALL_COLUMNS} FROM reporting.textback_calls WHERE call_sid = %s",
+                (call_sid,),
+            )
             .fetchone()
         )
         return CallRecord.from_row(row) if row else None

@@ -1,7 +1,7 @@
 -- The missed-call text-back's memory: each number's text-back setting (from
 -- number events), one row per call weighed (the idempotency key is the
 -- CallSid), and who opted out of texts from which number.
-CREATE TABLE IF NOT EXISTS textback_numbers (
+CREATE TABLE IF NOT EXISTS reporting.textback_numbers (
     phone_number text PRIMARY KEY,
     client_id text,
     -- null: the number has no text-back (none in its flow, or it was released)
@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS textback_numbers (
     changed_at timestamptz NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS textback_calls (
+CREATE TABLE IF NOT EXISTS reporting.textback_calls (
     call_sid text PRIMARY KEY,
     phone_number text NOT NULL,
     caller text NOT NULL,
@@ -31,10 +31,10 @@ CREATE TABLE IF NOT EXISTS textback_calls (
 
 -- The cooldown looks up the latest text to a caller from a number.
 CREATE INDEX IF NOT EXISTS textback_calls_texted
-    ON textback_calls (phone_number, caller, decided_at DESC)
+    ON reporting.textback_calls (phone_number, caller, decided_at DESC)
     WHERE status IN ('sending', 'sent');
 
-CREATE TABLE IF NOT EXISTS textback_opt_outs (
+CREATE TABLE IF NOT EXISTS reporting.textback_opt_outs (
     phone_number text NOT NULL,
     caller text NOT NULL,
     opted_out_at timestamptz NOT NULL,
