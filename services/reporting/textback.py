@@ -1,0 +1,280 @@
+"""The missed-call text-back: faust agents that text a caller nobody answered.
+
+Two agents and a timer in reporting's faust app:
+
+- `textback-numbers` reads the number events and keeps each number's
+  `textBack` (from the flow that rides on `number.assigned`; a release or a
+  flow without it clears it) in the ledger;
+- `textback` reads the missed-call alerts and hands each to `TextBacks.handle`:
+  weigh and claim (textback_store.claim), send through Twilio's Messages API,
+  record Twilio's answer, publish `sms.sent` to the call-events topic;
+- the timer republishes any `sms.sent` a failed publish left behind.
+
+The ledger makes the work idempotent: a redelivered alert, or one seen again
+after a restart, finds its CallSid's row and sends nothing. Blocking work
+(PostgreSQL, Twilio) runs in worker threads, so the event loop keeps
+serving the group; `sms.sent` leaves through the app's own producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from services.reporting import app as reporting
+from services.reporting.alerts import ALERT_TYPE, MissedCall, missed_call_of
+from services.reporting.sms import Refused, SendFailed, SmsSender, sms_sent
+from services.reporting.textback_rules import Send, TextBackSetting
+from services.reporting.textback_store import CallRecord, TextBackStore
+from switchboard.events import Event, InvalidEvent, decode, utc_now_iso, validate
+from switchboard.settings import ConfigError, env_float, env_int
+
+log = logging.getLogger(__name__)
+
+NUMBER_TYPES = ("number.assigned", "number.released")
+CONSUMER = "reporting-textback"
+PUBLISH_TIMEOUT_SECONDS = 10.0
+# How often sms.sent events Kafka did not take are tried again.
+REPUBLISH_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class TextBackConfig:
+    """The text-back's own settings (Twilio's account is reporting's Config)."""
+
+    # Alerts older than this (a backlog after an outage) text nobody.
+    max_age: timedelta = timedelta(hours=24)
+    send_attempts: int = 3
+    retry_seconds: float = 2.0
+
+    @classmethod
+    def from_env(cls) -> TextBackConfig:
+        config = cls(
+            max_age=timedelta(hours=env_int("REPORTING_TEXTBACK_MAX_AGE_HOURS", 24)),
+            send_attempts=env_int("REPORTING_TEXTBACK_SEND_ATTEMPTS", 3),
+            retry_seconds=env_float("REPORTING_TEXTBACK_RETRY_SECONDS", 2.0),
+        )
+        if config.max_age <= timedelta(0):
+            raise ConfigError("REPORTING_TEXTBACK_MAX_AGE_HOURS must be above 0")
+        if config.send_attempts < 1:
+            raise ConfigError("REPORTING_TEXTBACK_SEND_ATTEMPTS must be at least 1")
+        if config.retry_seconds < 0:
+            raise ConfigError("REPORTING_TEXTBACK_RETRY_SECONDS must not be negative")
+        return config
+
+
+class TextBacks:
+    """One alert in, at most one text out, and what happened in the ledger."""
+
+    def __init__(
+        self,
+        store: TextBackStore,
+        sender: SmsSender,
+        publish: Callable[[Event], None],
+        config: TextBackConfig,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        pause: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self._sender = sender
+        self._publish = publish
+        self.config = config
+        self._clock = clock
+        self._pause = pause
+
+    def handle(self, call: MissedCall) -> str:
+        """Text the caller if the call earns it; what happened, in a word (for logs and tests)."""
+        now = self._clock()
+        claim = self.store.claim(call, now, self.config.max_age)
+        if claim.earlier is not None:
+            if claim.earlier.status == "sent" and not claim.earlier.published:
+                self._announce(claim.earlier)
+            return "duplicate"
+        decision = claim.decision
+        if not isinstance(decision, Send):
+            return decision.reason if decision is not None else "duplicate"
+        try:
+            answer = self._send(decision)
+        except SendFailed as err:
+            log.warning("text-back of call %s not sent: %s", call.call_sid, err)
+            self.store.record_failed(call.call_sid, str(err))
+            return "failed"
+        if isinstance(answer, Refused):
+            log.info("text-back of call %s refused: %s", call.call_sid, answer.reason)
+            self.store.record_refused(call, answer, now)
+            return "opted-out" if answer.unsubscribed else "refused"
+        record = self.store.record_sent(call.call_sid, answer, now)
+        self._announce(record)
+        return "sent"
+
+    def handle_number_event(self, event: Event) -> None:
+        data = event.data
+        setting = (
+            TextBackSetting.from_flow(data.get("flow")) if event.type == "number.assigned" else None
+        )
+        self.store.apply_number(data["phoneNumber"], event.clientId, setting, event.occurred_at)
+
+    def republish(self) -> int:
+        """Publish the sms.sent events a failed publish left behind; how many."""
+        done = 0
+        for record in self.store.unpublished():
+            if self._announce(record):
+                done += 1
+        return done
+
+    def _send(self, send: Send) -> Any:
+        for attempt in range(1, self.config.send_attempts + 1):
+            try:
+                return self._sender.send(send.to, send.from_, send.body)
+            except SendFailed:
+                if attempt == self.config.send_attempts:
+                    raise
+                self._pause(self.config.retry_seconds * attempt)
+        raise AssertionError("unreachable")
+
+    def _announce(self, record: CallRecord) -> bool:
+        """Publish the record's sms.sent; False (and kept for the timer) if Kafka failed."""
+        if record.message_sid is None or record.sent_at is None:
+            return False
+        event = sms_sent(
+            record.call_sid,
+            record.client_id,
+            record.message_sid,
+            record.caller,
+            record.phone_number,
+            record.body or "",
+            record.message_status,
+            record.sent_at,
+        )
+        try:
+            self._publish(event)
+        except Exception as err:  # the timer tries again; the text itself is sent
+            log.warning("sms.sent of call %s not published yet: %s", record.call_sid, err)
+            return False
+        self.store.mark_published(record.call_sid)
+        return True
+
+
+def decode_alert(raw: bytes | None) -> MissedCall | None:
+    """The missed call in an alert message; None for another event type on the topic."""
+    event = decode(raw)
+    if event.type != ALERT_TYPE:
+        return None
+    return missed_call_of(event)
+
+
+def decode_number_event(raw: bytes | None) -> Event | None:
+    event = decode(raw)
+    return event if event.type in NUMBER_TYPES else None
+
+
+async def dead_letter(message: Any, reason: str) -> None:
+    """A message that is not a valid event leaves through the dead-letter topic."""
+    raw = message.value or b""
+    key = (message.key or b"").decode("utf-8", "replace")
+    envelope = {
+        "reason": reason,
+        "consumer": CONSUMER,
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "key": key,
+        "value": raw.decode("utf-8", "replace"),
+        "deadAt": utc_now_iso(),
+    }
+    log.warning(
+        "dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+    )
+    sent = await reporting.dead_letters.send(key=key.encode() or None, value=orjson.dumps(envelope))
+    await sent
+
+
+def publisher(loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:
+    """Publish an event to call-events through the app's producer, from a worker thread.
+
+    Returns once the broker acknowledged it, raises otherwise (the ledger then
+    keeps it for the republishing timer).
+    """
+
+    async def send(event: Event) -> None:
+        validate(event.to_dict())
+        key = event.callSid.encode() if event.callSid else None
+        sent = await reporting.call_events.send(key=key, value=event.to_json())
+        await sent
+
+    def publish(event: Event) -> None:
+        asyncio.run_coroutine_threadsafe(send(event), loop).result(PUBLISH_TIMEOUT_SECONDS)
+
+    return publish
+
+
+_text_backs: TextBacks | None = None
+
+
+def text_backs() -> TextBacks | None:
+    """The process's TextBacks, built from the runtime on first use; None without Twilio."""
+    global _text_backs
+    if _text_backs is None:
+        runtime = reporting.runtime()
+        config = runtime.config
+        if not config.twilio_auth_token:
+            return None
+        sender = SmsSender(
+            config.twilio_account_sid,
+            config.twilio_auth_token,
+            config.twilio_api_base_url,
+            timeout=config.send_timeout_seconds,
+        )
+        _text_backs = TextBacks(
+            TextBackStore(runtime.store.pool),
+            sender,
+            publisher(asyncio.get_running_loop()),
+            TextBackConfig.from_env(),
+            clock=runtime.clock.now,
+        )
+    return _text_backs
+
+
+@reporting.app.agent(reporting.alert_events, name="textback")
+async def text_back(stream: Any) -> None:
+    async for item in stream.events():
+        try:
+            call = decode_alert(item.message.value)
+        except (InvalidEvent, KeyError, ValueError) as err:
+            await dead_letter(item.message, str(err))
+            continue
+        service = text_backs()
+        if call is None:
+            continue
+        if service is None:
+            log.info("text-back of call %s: off (no Twilio credentials)", call.call_sid)
+            continue
+        outcome = await asyncio.to_thread(service.handle, call)
+        log.info("text-back of call %s: %s", call.call_sid, outcome)
+
+
+@reporting.app.agent(reporting.number_events, name="textback-numbers")
+async def text_back_numbers(stream: Any) -> None:
+    async for item in stream.events():
+        try:
+            event = decode_number_event(item.message.value)
+        except InvalidEvent as err:
+            await dead_letter(item.message, str(err))
+            continue
+        service = text_backs()
+        if event is not None and service is not None:
+            await asyncio.to_thread(service.handle_number_event, event)
+
+
+@reporting.app.timer(interval=REPUBLISH_SECONDS)
+async def republish_sms_sent() -> None:
+    service = text_backs()
+    if service is not None:
+        await asyncio.to_thread(service.republish)

@@ -1,0 +1,332 @@
+"""The missed-call text-back against real PostgreSQL, Kafka and the Twilio simulator.
+
+Each test owns a tracking number at the simulator and gives it a flow with a
+text-back through router's own `number.assigned`; missed calls arrive as
+reporting's own `alert.missed-call`. Time is an injected clock, so the
+cooldown is crossed without waiting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from services.reporting.alerts import MissedCall, missed_call_alert
+from services.reporting.sms import SmsSender
+from services.reporting.textback import TextBackConfig, TextBacks, decode_alert
+from services.reporting.textback_store import TextBackStore
+from services.router.directory import NumberAssignment
+from services.router.facts import number_assigned, number_released
+from services.router.flows import Flow, TextBack
+from switchboard.events import Event, decode
+from switchboard.kafka import EventProducer, PublishError, Topics, ensure_topics
+from switchboard.pg_migrations import apply_migrations
+from tests.kafka_read import read_topic
+from tests.twilio_sim.simulator import Simulator, running_simulator
+
+MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
+MESSAGE = "Sorry we missed your call. We will ring you back shortly."
+START = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+DAILY = TextBack(MESSAGE, 24)
+_lines = itertools.count(3000)
+_callers = itertools.count(100)
+
+
+@pytest.fixture(scope="module")
+def simulator() -> Iterator[Simulator]:
+    with running_simulator() as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def reporting_db(postgres_url: str) -> Iterator[str]:
+    """One migrated reporting database for the module; tests keep apart by their numbers."""
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
+    apply_migrations(dsn, MIGRATIONS, lock_key=0x7E97, schema="reporting")
+    yield dsn
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture(scope="module")
+def module_topics(kafka_bootstrap: str) -> Topics:
+    fresh = Topics(prefix=f"t{uuid.uuid4().hex[:12]}.")
+    ensure_topics(kafka_bootstrap, fresh)
+    return fresh
+
+
+@pytest.fixture(scope="module")
+def producer(kafka_bootstrap: str) -> Iterator[EventProducer]:
+    made = EventProducer(kafka_bootstrap)
+    yield made
+    made.close()
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class Harness:
+    text_backs: TextBacks
+    store: TextBackStore
+    clock: Clock
+    simulator: Simulator
+    number: str
+    client_id: str
+
+    def assign(self, text_back: TextBack | None = DAILY) -> None:
+        """Router publishes the number with a flow that has (or lacks) a text-back."""
+        assignment = NumberAssignment(
+            phone_number=self.number,
+            client_id=self.client_id,
+            forward_to="+14155559999",
+            record=False,
+            recording_disclaimer=None,
+            campaign="spring",
+            assigned_at=self.clock.now - timedelta(days=1),
+            flow=Flow(text_back=text_back) if text_back else None,
+        )
+        self.text_backs.handle_number_event(wire(number_assigned(assignment)))
+
+    def release(self) -> None:
+        assignment = NumberAssignment(
+            self.number, self.client_id, "+14155559999", False, None, None, START
+        )
+        self.text_backs.handle_number_event(
+            wire(number_released(assignment, self.clock.now - timedelta(seconds=1)))
+        )
+
+    def missed(self, caller: str, outcome: str = "no-answer") -> MissedCall:
+        """A missed call from `caller` that just ended, as its alert carries it."""
+        call = MissedCall(
+            call_sid="CA" + uuid.uuid4().hex,
+            client_id=self.client_id,
+            called_number=self.number,
+            caller_number=caller,
+            outcome=outcome,
+            called_at=self.clock.now - timedelta(minutes=1),
+        )
+        alert = decode_alert(missed_call_alert(call).to_json())
+        assert alert is not None
+        return alert
+
+    def texts_to(self, caller: str) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.simulator.messages(to=caller)
+            if m["from"] == self.number and m["direction"] == "outbound-api"
+        ]
+
+
+def wire(event: Event) -> Event:
+    """The event as a consumer reads it off Kafka."""
+    return decode(event.to_json())
+
+
+def sender(simulator: Simulator) -> SmsSender:
+    return SmsSender(simulator.account_sid, simulator.auth_token, simulator.base_url)
+
+
+def broker_down(event: Event) -> None:
+    raise PublishError("no acknowledgement from Kafka")
+
+
+def new_caller() -> str:
+    return f"+1415555{next(_callers):04d}"
+
+
+@pytest.fixture
+def harness(
+    simulator: Simulator,
+    reporting_db: str,
+    module_topics: Topics,
+    producer: EventProducer,
+) -> Iterator[Harness]:
+    number = f"+1510555{next(_lines):04d}"
+    simulator.own_number(number, "http://127.0.0.1:9/voice")
+    config = TextBackConfig(retry_seconds=0.0)
+    clock = Clock(START)
+    with ConnectionPool(
+        reporting_db, min_size=1, max_size=2, kwargs={"autocommit": True}, open=True
+    ) as pool:
+        store = TextBackStore(pool)
+        text_backs = TextBacks(
+            store,
+            sender(simulator),
+            lambda event: producer.publish(
+                module_topics.call_events, event, event.callSid, timeout=10
+            ),
+            config,
+            clock=clock,
+        )
+        yield Harness(text_backs, store, clock, simulator, number, f"client-{uuid.uuid4().hex[:8]}")
+
+
+def sms_sent_on_kafka(bootstrap: str, topics: Topics, call_sid: str) -> list[dict[str, Any]]:
+    return [
+        m["value"]
+        for m in read_topic(bootstrap, topics.call_events, settle=0.5)
+        if m["key"] == call_sid and m["value"]["type"] == "sms.sent"
+    ]
+
+
+def test_a_missed_call_texts_the_caller_once_and_announces_sms_sent(
+    harness: Harness, kafka_bootstrap: str, module_topics: Topics
+) -> None:
+    harness.assign()
+    caller = new_caller()
+    call = harness.missed(caller)
+
+    assert harness.text_backs.handle(call) == "sent"
+    [text] = harness.texts_to(caller)
+    assert text["body"] == MESSAGE
+
+    # A redelivered alert (same CallSid) sends nothing.
+    assert harness.text_backs.handle(call) == "duplicate"
+    assert len(harness.texts_to(caller)) == 1
+
+    [event] = sms_sent_on_kafka(kafka_bootstrap, module_topics, call.call_sid)
+    assert event["data"]["messageSid"] == text["sid"]
+    assert (event["data"]["to"], event["data"]["from"]) == (caller, harness.number)
+    assert event["clientId"] == harness.client_id
+    record = harness.store.call(call.call_sid)
+    assert record is not None and record.status == "sent" and record.published
+
+
+def test_a_caller_is_not_texted_again_within_the_cooldown_but_is_after_it(
+    harness: Harness,
+) -> None:
+    harness.assign(TextBack(MESSAGE, 24))
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller)) == "sent"
+
+    harness.clock.advance(hours=23, minutes=59)
+    assert harness.text_backs.handle(harness.missed(caller, "voicemail")) == "cooldown"
+    assert len(harness.texts_to(caller)) == 1
+
+    harness.clock.advance(minutes=1)
+    assert harness.text_backs.handle(harness.missed(caller, "busy")) == "sent"
+    assert len(harness.texts_to(caller)) == 2
+
+
+def test_the_cooldown_is_per_number(harness: Harness, simulator: Simulator) -> None:
+    harness.assign()
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller)) == "sent"
+    other = replace(harness, number=f"+1510555{next(_lines):04d}")
+    simulator.own_number(other.number, "http://127.0.0.1:9/voice")
+    other.assign()
+    assert other.text_backs.handle(other.missed(caller)) == "sent"
+    assert len(other.texts_to(caller)) == 1
+
+
+def test_a_caller_who_replied_stop_is_never_texted_again(harness: Harness) -> None:
+    harness.assign(TextBack(MESSAGE, 1))
+    caller = new_caller()
+    harness.simulator.text_from(caller, harness.number, "STOP")
+
+    # Twilio refuses with 21610; the opt-out is recorded.
+    assert harness.text_backs.handle(harness.missed(caller)) == "opted-out"
+    assert harness.store.opted_out(harness.number, caller)
+    assert harness.texts_to(caller) == []
+
+    # Opted back in at Twilio, but the recorded opt-out holds: Twilio is not even
+    # asked (if it were, this text would go through).
+    harness.simulator.text_from(caller, harness.number, "START")
+    harness.clock.advance(days=3)
+    assert harness.text_backs.handle(harness.missed(caller)) == "opted-out"
+    assert harness.texts_to(caller) == []
+
+
+def test_a_stop_to_one_number_does_not_silence_another(harness: Harness) -> None:
+    harness.assign()
+    caller = new_caller()
+    harness.simulator.text_from(caller, harness.number, "STOP")
+    assert harness.text_backs.handle(harness.missed(caller)) == "opted-out"
+    other = replace(harness, number=f"+1510555{next(_lines):04d}")
+    harness.simulator.own_number(other.number, "http://127.0.0.1:9/voice")
+    other.assign()
+    assert other.text_backs.handle(other.missed(caller)) == "sent"
+
+
+@pytest.mark.parametrize(
+    ("caller", "reason"),
+    [("anonymous", "withheld"), ("+266696687", "withheld"), ("+442071838750", "not-mobile")],
+)
+def test_withheld_and_landline_callers_get_no_text(
+    harness: Harness, caller: str, reason: str
+) -> None:
+    harness.assign()
+    call = harness.missed(caller)
+    assert harness.text_backs.handle(call) == reason
+    assert harness.texts_to(caller) == []
+    record = harness.store.call(call.call_sid)
+    assert record is not None and (record.status, record.reason) == ("skipped", reason)
+
+
+def test_a_number_without_text_back_or_released_texts_nobody(harness: Harness) -> None:
+    harness.assign(None)
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller)) == "no-text-back"
+
+    harness.assign()
+    harness.release()
+    assert harness.text_backs.handle(harness.missed(caller)) == "no-text-back"
+    assert harness.texts_to(caller) == []
+
+
+def test_an_older_number_event_does_not_undo_a_newer_one(harness: Harness) -> None:
+    harness.assign(TextBack("newer", 24))
+    assignment = NumberAssignment(
+        harness.number, harness.client_id, "+14155559999", False, None, None, START
+    )
+    stale = replace(wire(number_released(assignment, START)), occurredAt="2020-01-01T00:00:00.000Z")
+    harness.text_backs.handle_number_event(wire(stale))
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller)) == "sent"
+    assert [m["body"] for m in harness.texts_to(caller)] == ["newer"]
+
+
+def test_a_sms_sent_the_broker_did_not_take_is_published_later(
+    harness: Harness, kafka_bootstrap: str, module_topics: Topics, producer: EventProducer
+) -> None:
+    harness.assign()
+    broken = TextBacks(
+        harness.store,
+        sender(harness.simulator),
+        broker_down,
+        harness.text_backs.config,
+        clock=harness.clock,
+    )
+    call = harness.missed(new_caller())
+    assert broken.handle(call) == "sent"
+    record = harness.store.call(call.call_sid)
+    assert record is not None and not record.published
+
+    assert harness.text_backs.republish() >= 1
+    [event] = sms_sent_on_kafka(kafka_bootstrap, module_topics, call.call_sid)
+    assert event["data"]["messageSid"] == record.message_sid
