@@ -1,38 +1,30 @@
 """`switchboard run` (`make run`): the whole system on this machine.
 
-Brings up Kafka (unless KAFKA_BOOTSTRAP_SERVERS names one), PostgreSQL
-(unless DATABASE_URL does), creates the topics, starts the services as child
-processes with the environment they need, then the nginx edge, and waits. All
-state lives in .run/ (data, logs, the chDB folder). Ctrl-C or SIGTERM stops
-everything in reverse order and exits 0; a part that dies is reported and
-everything stops with exit code 1.
+The same devstack.stack.Stack the tests and benchmarks start, on fixed
+addresses: Kafka (unless KAFKA_BOOTSTRAP_SERVERS names one), PostgreSQL
+(unless DATABASE_URL does), the topics, the services with the environment
+they need, then the nginx edge; then it waits. All state lives in .run/
+(data, logs, the chDB folder). Ctrl-C or SIGTERM stops everything in reverse
+order and exits 0; a part that dies is reported and everything stops with
+exit code 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
-import functools
-import importlib.util
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
 
-from devstack import REPO_ROOT, kafka, nginx, postgres
-from devstack.processes import (
-    Child,
-    StartError,
-    ensure_port_free,
-    split_address,
-)
-from devstack.stack import Service
+from devstack import REPO_ROOT
+from devstack.processes import StartError
+from devstack.stack import Layout, Stack
 from switchboard import settings
-from switchboard.kafka import Topics, ensure_topics
+from switchboard.kafka import Topics
 
 SERVICES = ("router", "ingress", "analytics", "recordings")
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, POSTGRES_PORT = 9092, 9093, 5433
@@ -50,26 +42,12 @@ DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "dev-auth-token"
 
 
-class Running(Protocol):
-    @property
-    def child(self) -> Child: ...
-
-    def alive(self) -> bool: ...
-
-    def stop(self) -> object: ...
-
-
 class _Stop(BaseException):
     """SIGINT or SIGTERM arrived: stop everything and exit 0."""
 
 
-class _Died(Exception):
-    def __init__(self, name: str, detail: str) -> None:
-        super().__init__(f"{name} {detail}")
-
-
-def _say(text: str, end: str = "\n") -> None:
-    print(text, end=end, flush=True)
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def _relative(path: Path) -> str:
@@ -79,113 +57,38 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
-class Supervisor:
-    """What `run` started, in order, so it can watch it and stop it in reverse.
+def _service_env(run_dir: Path) -> dict[str, str]:
+    """Your environment (and .env), with what `make run` fills in where you set nothing.
 
-    Each service is started as devstack.stack.Service (the tests' and bench's
-    Stack start theirs the same way); this adds the fixed ports of `make run`,
-    its progress lines and the watch that stops everything when a part dies.
+    Where Kafka, PostgreSQL and the services are is the stack's part; this is the rest.
     """
-
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
-        self.logs = run_dir / "logs"
-        self.parts: list[tuple[str, Running]] = []
-
-    def step(self, name: str, start: Callable[[], tuple[Running | None, str]]) -> None:
-        _say(f"  {name:<10} starting ...", end="")
-        began = time.monotonic()
-        try:
-            part, where = start()
-        except _Stop:
-            _say(" interrupted")
-            raise
-        except BaseException:
-            _say(" failed")
-            raise
-        if part is not None:
-            self.parts.append((name, part))
-        _say(f" ready  {where}  ({time.monotonic() - began:.1f}s)")
-
-    def watch(self) -> None:
-        while True:
-            for name, part in self.parts:
-                if not part.alive():
-                    child = part.child
-                    raise _Died(
-                        name,
-                        f"exited unexpectedly (code {child.returncode}); "
-                        f"end of {_relative(child.log_file)}:\n{child.tail(30)}",
-                    )
-            time.sleep(0.5)
-
-    def stop(self) -> None:
-        for name, part in reversed(self.parts):
-            _say(f"  {name:<10} stopping ...", end="")
-            try:
-                part.stop()
-            except Exception as err:  # keep stopping the rest
-                _say(f" failed: {err}")
-                continue
-            _say(" stopped")
-        self.parts.clear()
-
-
-def _service_env(
-    bootstrap: str, database_url: str, clickhouse_url: str, run_dir: Path
-) -> dict[str, str]:
-    env = dict(os.environ)
+    env = {name: value for name, value in os.environ.items() if value}
     # Without Twilio credentials the local simulator plays Twilio's part.
     if not env.get("TWILIO_ACCOUNT_SID") and not env.get("TWILIO_AUTH_TOKEN"):
         env["SWITCHBOARD_TWILIO_SIMULATED"] = "1"
         sim_bind = env.get("TWILIO_SIM_BIND") or BINDS["twilio_sim"]
         env.setdefault("TWILIO_API_BASE_URL", f"http://{sim_bind}")
-    env.update(
-        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-        DATABASE_URL=database_url,
-        CLICKHOUSE_URL=clickhouse_url,
-        PYTHONUNBUFFERED="1",
-    )
     defaults = {
         # The dev token, the simulator and one-replica topics are refused in production.
         "SWITCHBOARD_ENV": settings.DEVELOPMENT,
-        "KAFKA_TOPIC_PREFIX": "switchboard.",
         "ADMIN_API_TOKEN": DEV_ADMIN_TOKEN,
         "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": DEV_AUTH_TOKEN,
         "TWILIO_VALIDATE_SIGNATURES": "true",
         "INGRESS_SPOOL_DIR": str(run_dir / "spool" / "ingress"),
+        "ANALYTICS_GROUP_ID": "analytics",
+        "EDGE_BIND": EDGE_BIND,
         **{f"{name.upper()}_BIND": bind for name, bind in BINDS.items()},
     }
     for name, value in defaults.items():
-        if not env.get(name):
-            env[name] = value
-    if not env.get("ROUTER_URL"):
-        env["ROUTER_URL"] = "http://" + env["ROUTER_BIND"]
-    # Whom router asks for a caller's erasure and export (services/router/privacy.py).
-    for name in ("ingress", "analytics", "recordings"):
-        if not env.get(f"{name.upper()}_URL"):
-            env[f"{name.upper()}_URL"] = "http://" + env[f"{name.upper()}_BIND"]
+        env.setdefault(name, value)
     return env
 
 
-def _start_service(name: str, env: dict[str, str], logs: Path) -> tuple[Running, str]:
-    if importlib.util.find_spec(f"services.{name}.__main__") is None:
-        raise StartError(f"{name}: services/{name}/__main__.py does not exist yet")
-    bind = env[f"{name.upper()}_BIND"]
-    host, port = split_address(bind)
-    ensure_port_free(host, port, name)
-    # The bind variable is already in `env`; Service sets it from the port as well.
-    service = Service(
-        name,
-        env,
-        port,
-        logs,
-        bind_variable=f"{name.upper()}_BIND",
-        host=host,
-        append_log=False,
-    ).start()
-    return service, service.url
+def _layout(env: dict[str, str], services: list[str]) -> Layout:
+    binds = {name: env[f"{name.upper()}_BIND"] for name in services}
+    binds["edge"] = env["EDGE_BIND"]
+    return Layout(binds, (KAFKA_PORT, KAFKA_CONTROLLER_PORT), POSTGRES_PORT)
 
 
 def _install_signal_handlers() -> None:
@@ -230,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     # single-node broker's topics and the development admin token.
     os.environ.setdefault("SWITCHBOARD_ENV", settings.DEVELOPMENT)
     run_dir: Path = args.run_dir.resolve()
-    stack = Supervisor(run_dir)
-    stack.logs.mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     run_dir.chmod(0o755)
     lock = (run_dir / "run.lock").open("w")
     try:
@@ -239,96 +141,55 @@ def main(argv: list[str] | None = None) -> int:
     except BlockingIOError:
         print(f"switchboard run: another `switchboard run` is using {run_dir}", file=sys.stderr)
         return 1
+    env = _service_env(run_dir)
+    if env.get("SWITCHBOARD_TWILIO_SIMULATED"):
+        services.insert(0, "twilio_sim")
+    try:
+        topics = Topics.from_env()
+    except settings.ConfigError as err:
+        print(f"switchboard run: {err}", file=sys.stderr)
+        return 1
+    stack = Stack(
+        run_dir,
+        kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS"),
+        database_url=env.get("DATABASE_URL"),
+        services=services,
+        env=env,
+        say=_say,
+        layout=_layout(env, services),
+        topics=topics,
+    )
     _install_signal_handlers()
     _say(f"Switchboard: starting on this machine (state and logs in {_relative(run_dir)}/)")
+    if env.get("SWITCHBOARD_TWILIO_SIMULATED"):
+        _say(
+            "  no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN set: "
+            f"the local Twilio simulator plays Twilio at {env['TWILIO_API_BASE_URL']}"
+        )
     code = 0
     try:
-        code = _bring_up(stack, services)
+        stack.start()
+        _banner(stack)
+        while (failure := stack.dead()) is None:
+            time.sleep(0.5)
+        raise StartError(failure)
     except _Stop:
         _say("\nStopping Switchboard ...")
-    except (StartError, _Died, OSError, settings.ConfigError) as err:
+    except (StartError, OSError, settings.ConfigError) as err:
         print(f"\nswitchboard run: {err}\n", file=sys.stderr, flush=True)
         code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
+        stack.close()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _say("Switchboard stopped." if code == 0 else "Switchboard stopped after a failure.")
     return code
 
 
-def _bring_up(stack: Supervisor, services: list[str]) -> int:
-    run_dir, logs = stack.run_dir, stack.logs
-    bootstrap = settings.env_str("KAFKA_BOOTSTRAP_SERVERS", "")
-    if bootstrap:
-        _say(f"  kafka      external  {bootstrap}")
-    else:
-
-        def start_kafka() -> tuple[Running, str]:
-            broker = kafka.start_kafka(
-                run_dir / "kafka", KAFKA_PORT, KAFKA_CONTROLLER_PORT, log_file=logs / "kafka.log"
-            )
-            return broker, broker.bootstrap
-
-        stack.step("kafka", start_kafka)
-        bootstrap = f"127.0.0.1:{KAFKA_PORT}"
-
-    database_url = settings.env_str("DATABASE_URL", "")
-    if database_url:
-        _say("  postgres   external  (DATABASE_URL)")
-    else:
-
-        def start_postgres() -> tuple[Running, str]:
-            cluster = postgres.start_postgres(
-                postgres.usable_dir(run_dir / "postgres"),
-                POSTGRES_PORT,
-                log_file=logs / "postgres.log",
-            )
-            return cluster, cluster.url
-
-        stack.step("postgres", start_postgres)
-        database_url = f"postgresql://postgres@127.0.0.1:{POSTGRES_PORT}/{postgres.DATABASE}"
-
-    clickhouse_url = settings.env_str("CLICKHOUSE_URL", f"chdb://{run_dir / 'chdb'}")
-    topics = Topics.from_env()
-
-    def create_topics() -> tuple[None, str]:
-        ensure_topics(bootstrap, topics)
-        return None, f"{topics.prefix}*"
-
-    stack.step("topics", create_topics)
-
-    env = _service_env(bootstrap, database_url, clickhouse_url, run_dir)
-    if env.get("SWITCHBOARD_TWILIO_SIMULATED"):
-        _say(
-            "  twilio     no TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN set: "
-            f"using the local Twilio simulator at {env['TWILIO_API_BASE_URL']}"
-        )
-        stack.step("twilio_sim", functools.partial(_start_service, "twilio_sim", env, logs))
-    for name in services:
-        stack.step(name, functools.partial(_start_service, name, env, logs))
-
-    edge_bind = settings.env_str("EDGE_BIND", EDGE_BIND)
-    upstreams = {name: env[f"{name.upper()}_BIND"] for name in SERVICES}
-    edge_url = ""
-
-    def start_edge() -> tuple[Running, str]:
-        nonlocal edge_url
-        edge = nginx.start_nginx(
-            run_dir / "nginx", edge_bind, upstreams, log_file=logs / "edge.log"
-        )
-        edge_url = edge.url
-        return edge, edge.url
-
-    stack.step("edge", start_edge)
-    _banner(edge_url, env, logs, [part for part, _ in stack.parts])
-    stack.watch()
-    return 0
-
-
-def _banner(edge_url: str, env: dict[str, str], logs: Path, names: list[str]) -> None:
+def _banner(stack: Stack) -> None:
+    env = stack.env
     token = env["ADMIN_API_TOKEN"]
     shown = token if token == DEV_ADMIN_TOKEN else "(your ADMIN_API_TOKEN)"
     twilio = (
@@ -336,11 +197,13 @@ def _banner(edge_url: str, env: dict[str, str], logs: Path, names: list[str]) ->
         if env["TWILIO_AUTH_TOKEN"] == DEV_AUTH_TOKEN
         else f"account {env['TWILIO_ACCOUNT_SID']} (your TWILIO_AUTH_TOKEN)"
     )
+    names = [*(["kafka"] if stack.kafka else []), *(["postgres"] if stack.postgres else [])]
+    names += [*stack.services, "edge"]
     _say("")
-    _say(f"Switchboard is up: {edge_url}")
+    _say(f"Switchboard is up: {stack.url}")
     _say(f"  admin token  {shown}   (Authorization: Bearer <token>)")
     _say(f"  twilio       {twilio}; signatures checked: {env['TWILIO_VALIDATE_SIGNATURES']}")
-    _say(f"  logs         {_relative(logs)}/<name>.log  ({', '.join(names)})")
+    _say(f"  logs         {_relative(stack.logs)}/<name>.log  ({', '.join(names)})")
     _say("  Press Ctrl-C to stop.")
 
 

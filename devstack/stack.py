@@ -1,15 +1,16 @@
-"""A whole Switchboard on this machine for one bench, fault or end-to-end test run.
+"""A whole Switchboard on this machine: `make run`, and every bench, fault or end-to-end run.
 
-`Stack` starts what a run needs as child processes on free loopback ports:
-its own Kafka broker and PostgreSQL cluster (or a fresh topic prefix and
-database on ones it is given), the Twilio simulator, router, analytics,
-ingress (and recordings when asked), and the nginx edge in front of them.
-`Service` is one such child; `make run` (devstack.run) and the tests'
-ServiceProcess start theirs with it too. It can kill, stop and restart
-any part, as the fault scenarios do, and `close()` stops everything it
-started. Children die with the thread that started them (see
-devstack.processes), so start and restart parts from a thread
-that outlives them: the main thread.
+`Stack` starts what a run needs as child processes: its own Kafka broker and
+PostgreSQL cluster (or a fresh topic prefix and database on ones it is
+given), the Twilio simulator, router, analytics, ingress (and recordings
+when asked), and the nginx edge in front of them. A test's stack takes free
+loopback ports and throw-away data; `make run` (devstack.run) gives it a
+`Layout`: fixed addresses and data that outlives the run. `Service` is one
+such child; the tests' ServiceProcess starts theirs with it too. A stack can
+kill, stop and restart any part, as the fault scenarios do, and `close()`
+stops everything it started. Children die with the thread that started them
+(see devstack.processes), so start and restart parts from a thread that
+outlives them: the main thread.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -29,7 +31,14 @@ import psycopg
 from psycopg import sql
 
 from devstack import REPO_ROOT, kafka, nginx, postgres
-from devstack.processes import Child, StartError, free_port, healthy
+from devstack.processes import (
+    Child,
+    StartError,
+    ensure_port_free,
+    free_port,
+    healthy,
+    split_address,
+)
 from switchboard.kafka import Topics, ensure_topics
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -119,6 +128,19 @@ class Service:
         return self._child.tail(lines) if self._child is not None else ""
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Fixed addresses and lasting data for a long-lived stack (`make run`).
+
+    `binds` maps each service, and "edge", to host:port. PostgreSQL keeps its
+    data in the stack's folder and syncs it to disk; logs start afresh.
+    """
+
+    binds: Mapping[str, str]
+    kafka_ports: tuple[int, int]
+    postgres_port: int
+
+
 class Stack:
     """Kafka, PostgreSQL, the services and the edge for one run; see the module doc."""
 
@@ -131,18 +153,27 @@ class Stack:
         edge: bool = True,
         env: Mapping[str, str] | None = None,
         say: Say = quiet,
+        layout: Layout | None = None,
+        topics: Topics | None = None,
+        database_url: str | None = None,
     ) -> None:
-        """`kafka_bootstrap` / `postgres_url` (a superuser DSN): use these instead of our own."""
+        """`kafka_bootstrap` / `postgres_url` (a superuser DSN): use these instead of our own.
+
+        `postgres_url` gets a fresh database that `close()` drops; `database_url`
+        is used as it is. `env` overrides the settings the stack gives its services.
+        """
         self.folder = folder.resolve()
         self.logs = self.folder / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
         self.say = say
         self._given_kafka = kafka_bootstrap
         self._given_postgres = postgres_url
+        self._given_database = database_url
+        self.layout = layout
         self._wanted = tuple(services)
         self._with_edge = edge
         self._extra_env = dict(env or {})
-        self.topics = Topics(prefix=f"b{uuid.uuid4().hex[:10]}.")
+        self.topics = topics or Topics(prefix=f"b{uuid.uuid4().hex[:10]}.")
         self.kafka: kafka.KafkaBroker | None = None
         self.postgres: postgres.PostgresCluster | None = None
         self.edge: nginx.Edge | None = None
@@ -154,8 +185,12 @@ class Stack:
         self._pg_base: Path | None = None
         self._kafka_ports: tuple[int, int] = (0, 0)
         self._pg_port = 0
-        self.edge_port = free_port()
-        self.ports = {name: free_port() for name in self._wanted}
+        # Where each service and the edge listen (host:port); free loopback ports by default.
+        self.binds = {name: f"127.0.0.1:{free_port()}" for name in (*self._wanted, "edge")}
+        if layout is not None:
+            self.binds.update({name: layout.binds[name] for name in self.binds})
+        self.ports = {name: split_address(self.binds[name])[1] for name in self._wanted}
+        self.edge_port = split_address(self.binds["edge"])[1]
         self.env: dict[str, str] = {}
 
     # ---- the whole stack -------------------------------------------------
@@ -181,7 +216,33 @@ class Stack:
     def _timed(self, what: str, start: Callable[[], object]) -> None:
         began = time.monotonic()
         start()
-        self.say(f"  {what:<11} up ({time.monotonic() - began:.1f}s)")
+        external = {
+            "kafka": self._given_kafka,
+            "postgres": self._given_database or self._given_postgres,
+        }
+        if external.get(what):
+            self.say(f"  {what:<11} external")
+            return
+        where = {"kafka": self.bootstrap, "postgres": self.database_url, "edge": self.url}.get(what)
+        if what in self.ports:
+            where = self.services[what].url
+        self.say(f"  {what:<11} up  {where}  ({time.monotonic() - began:.1f}s)")
+
+    def dead(self) -> str | None:
+        """The first part that has exited, with its exit code and log tail; None while all run."""
+        parts: list[tuple[str, Child | None]] = [
+            ("kafka", self.kafka.child if self.kafka else None),
+            ("postgres", self.postgres.child if self.postgres else None),
+            *((name, service._child) for name, service in self.services.items()),
+            ("edge", self.edge.child if self.edge else None),
+        ]
+        for name, child in parts:
+            if child is not None and not child.alive():
+                return (
+                    f"{name} exited unexpectedly (code {child.returncode}); "
+                    f"end of {child.log_file}:\n{child.tail(30)}"
+                )
+        return None
 
     @property
     def url(self) -> str:
@@ -195,15 +256,19 @@ class Stack:
         if self.edge is not None:
             self.edge.stop()
             self.edge = None
-        for service in reversed(list(self.services.values())):
+            self.say(f"  {'edge':<11} stopped")
+        for name, service in reversed(list(self.services.items())):
             service.stop()
+            self.say(f"  {name:<11} stopped")
         self.services.clear()
         if self.kafka is not None:
             self.kafka.stop()
             self.kafka = None
+            self.say(f"  {'kafka':<11} stopped")
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+            self.say(f"  {'postgres':<11} stopped")
         if self._database is not None and self._given_postgres:
             try:
                 with psycopg.connect(self._given_postgres, autocommit=True) as conn:
@@ -215,10 +280,11 @@ class Stack:
             except psycopg.Error:
                 pass
             self._database = None
-        for scratch in (self._pg_scratch, self._pg_base):
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
-        self._pg_scratch = self._pg_base = None
+        if self.layout is None:
+            for scratch in (self._pg_scratch, self._pg_base):
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
+            self._pg_scratch = self._pg_base = None
 
     def __enter__(self) -> Stack:
         return self.start()
@@ -237,7 +303,7 @@ class Stack:
         if self._given_kafka:
             self.bootstrap = self._given_kafka
             return
-        self._kafka_ports = (free_port(), free_port())
+        self._kafka_ports = self.layout.kafka_ports if self.layout else (free_port(), free_port())
         self.kafka = kafka.start_kafka(
             self.folder / "kafka",
             *self._kafka_ports,
@@ -273,6 +339,16 @@ class Stack:
     # ---- PostgreSQL --------------------------------------------------------
 
     def _start_postgres(self) -> None:
+        if self._given_database:
+            self.database_url = self._given_database
+            return
+        if self.layout is not None:
+            self._pg_base = postgres.usable_dir(self.folder / "postgres")
+            self._pg_port = self.layout.postgres_port
+            self.start_postgres()
+            assert self.postgres is not None
+            self.database_url = self.postgres.url
+            return
         if self._given_postgres:
             self._database = f"bench_{uuid.uuid4().hex[:10]}"
             with psycopg.connect(self._given_postgres, autocommit=True) as conn:
@@ -293,7 +369,10 @@ class Stack:
         if self._pg_base is None:
             raise RuntimeError("this stack runs on a PostgreSQL it did not start")
         self.postgres = postgres.start_postgres(
-            self._pg_base, self._pg_port, log_file=self.logs / "postgres.log", durable=False
+            self._pg_base,
+            self._pg_port,
+            log_file=self.logs / "postgres.log",
+            durable=self.layout is not None,
         )
 
     def stop_postgres(self) -> None:
@@ -339,9 +418,20 @@ class Stack:
         return env
 
     def start_service(self, name: str) -> Service:
-        """Start `name` (again, after a stop or kill) on its port, with the stack's settings."""
-        bind = "TWILIO_SIM_BIND" if name == "twilio_sim" else None
-        service = Service(name, self.env, self.ports[name], self.logs, bind_variable=bind)
+        """Start `name` (again, after a stop or kill) on its address, with the stack's settings."""
+        host, port = split_address(self.binds[name])
+        ensure_port_free(host, port, name)
+        service = Service(
+            name,
+            self.env,
+            port,
+            self.logs,
+            bind_variable=f"{name.upper()}_BIND",
+            host=host,
+            # A long-lived stack's logs start afresh with each run; a test's
+            # keep what a part wrote before it was restarted.
+            append_log=self.layout is None or name in self.services,
+        )
         self.services[name] = service.start()
         return service
 
@@ -360,7 +450,7 @@ class Stack:
         }
         self.edge = nginx.start_nginx(
             self.folder / "edge",
-            f"127.0.0.1:{self.edge_port}",
+            self.binds["edge"],
             upstreams,
             log_file=self.logs / "edge.log",
         )
@@ -370,6 +460,7 @@ __all__ = [
     "ACCOUNT_SID",
     "ADMIN_TOKEN",
     "AUTH_TOKEN",
+    "Layout",
     "Service",
     "Stack",
     "StartError",
