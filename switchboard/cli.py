@@ -32,6 +32,9 @@ COMMANDS = {
     "recordings": Command(
         "services.recordings.__main__", "fetch, encrypt, store and serve call recordings"
     ),
+    "reporting": Command(
+        "services.reporting.__main__", "missed-call alerts by email, SMS and signed webhooks"
+    ),
     "twilio_sim": Command(
         "services.twilio_sim.__main__", "the Twilio simulator (REST API and simulated calls)"
     ),
