@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 AGENT_MODULES = (
     "services.reporting.missed",
     "services.reporting.delivery",
+    "services.reporting.health",
     "services.reporting.textback",
 )
 
