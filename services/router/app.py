@@ -29,6 +29,8 @@ from services.router.config import Config
 from services.router.dialing import DialPolicy
 from services.router.flow_api import flow_api, flow_twilio_api
 from services.router.management import Management
+from services.router.notifications import WebhookRules
+from services.router.notifications_api import NotificationSettings, notifications_api
 from services.router.openapi import document
 from services.router.outbox import OutboxRelay
 from services.router.privacy import Privacy, Services, privacy_api
@@ -145,6 +147,16 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(openapi_blueprint(document))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
     app.register_blueprint(flow_api(runtime.management, config.admin_token))
+    notification_settings = NotificationSettings(
+        db,
+        relay,
+        config.topics,
+        WebhookRules(development=config.development),
+        DialPolicy(config.allowed_countries),
+    )
+    app.register_blueprint(
+        notifications_api(notification_settings, runtime.management, config.admin_token)
+    )
     app.register_blueprint(
         flow_twilio_api(
             runtime.table.lookup, config.public_base_url, config.dial_timeout_seconds

@@ -78,6 +78,9 @@ class Config:
     # its own dailyOutboundCap says otherwise (ROUTER_DAILY_OUTBOUND_CAP).
     allowed_countries: frozenset[str] = frozenset({DEFAULT_COUNTRY})
     daily_outbound_cap: int = DEFAULT_DAILY_OUTBOUND_CAP
+    # SWITCHBOARD_ENV=development: a client's alert webhook may be http and may
+    # point at private addresses (local receivers in make run and the tests).
+    development: bool = False
 
     @property
     def twilio_configured(self) -> bool:
@@ -151,6 +154,7 @@ class Config:
             analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),
             recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),
             main_number=main_number,
+            development=settings.environment() == settings.DEVELOPMENT,
         )
 
 

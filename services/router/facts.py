@@ -1,7 +1,10 @@
 """The facts router publishes about clients, numbers and outbound calls (pure).
 
 - `client.settings-changed` (client-events, keyed by clientId, compacted): a
-  client's current settings after every create, update and delete.
+  client's current settings after every create, update and delete, and after
+  a change of its notification settings, which every such event carries
+  (with the webhook's signing secret, for the reporting service), so the
+  newest event of a client is all a consumer needs.
 - `number.assigned` / `number.released` (number-events, keyed by the phone
   number, compacted): who owns a number from when, with its campaign, so
   calls can be attributed even where no `call.routed` exists, and its call
@@ -19,15 +22,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.router.directory import Client, NumberAssignment, iso_utc, money_json
+from services.router.notifications import Notifications
 from switchboard.events import Event, delivery_id
 
 SOURCE = "router"
 
 
 def client_settings_changed(
-    client: Client, deleted: bool = False, purge_after: datetime | None = None
+    client: Client,
+    notifications: Notifications | None = None,
+    deleted: bool = False,
+    purge_after: datetime | None = None,
 ) -> Event:
+    """`notifications` None: the client has none (alerts and reports off), as after deletion."""
     settings = client.settings
+    if deleted or notifications is None:
+        notifications = Notifications()
     return Event(
         type="client.settings-changed",
         source=SOURCE,
@@ -50,6 +60,9 @@ def client_settings_changed(
             "leadThresholds": (
                 settings.lead_thresholds.to_json() if settings.lead_thresholds else None
             ),
+            # Additive, for reporting: who hears of missed calls and gets reports,
+            # with the webhook's signing secret (this topic is internal).
+            "notifications": notifications.to_json(with_secret=True),
         },
     )
 

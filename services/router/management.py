@@ -631,7 +631,9 @@ class Management:
         tx.notify_numbers_changed(assignment.phone_number)
 
     def _client_changed(self, tx: Tx, client: Client) -> None:
-        tx.enqueue(self._topics.client_events, client.id, facts.client_settings_changed(client))
+        # The event carries the notification settings too: the newest one must hold them all.
+        event = facts.client_settings_changed(client, tx.lock_notifications(client.id))
+        tx.enqueue(self._topics.client_events, client.id, event)
 
     def _committed(self, numbers_changed: bool = False) -> None:
         if numbers_changed:

@@ -4,8 +4,9 @@ Written by hand as data, next to the routes it describes, and kept true by
 tests/router/test_openapi.py, which runs schemathesis against the live app:
 every documented operation is called with generated requests, and every
 answer must be documented and match its schema. Field rules mirror
-directory.py, outbound.py and audit.py. Analytics, recordings and ingress
-describe their own paths; the edge serves all of them merged.
+directory.py, flows.py, notifications.py, outbound.py and audit.py.
+Analytics, recordings and ingress describe their own paths; the edge serves
+all of them merged.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from services.router.flows import (
     MAX_VOICEMAIL_SEC,
     MIN_TIMEOUT_SEC,
 )
+from services.router.notifications import MAX_EMAIL, MAX_RECIPIENTS, MAX_URL
 from services.router.outbound import MAX_MESSAGE
 from switchboard.openapi import (
     CLIENT_ID,
@@ -251,6 +253,83 @@ def flow_schema() -> dict[str, Any]:
     }
 
 
+HH_MM = {"type": "string", "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9]$"}
+
+
+def notifications_schema(shown: bool) -> dict[str, Any]:
+    """A client's notification settings, as notifications.py reads them (`shown`: as answered)."""
+    emails = {
+        "type": "array",
+        "maxItems": MAX_RECIPIENTS,
+        "items": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
+    }
+    webhook_properties: dict[str, Any] = {"url": {"type": "string", "maxLength": MAX_URL}}
+    if shown:
+        webhook_properties["secret"] = {
+            "type": "string",
+            "description": "The signing secret, only in the answer of the PUT that created the"
+            " webhook or changed its url.",
+        }
+    missed_call = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "email": {**emails, "description": "Each missed-call alert is emailed to these."},
+            "sms": {
+                "type": "array",
+                "maxItems": MAX_RECIPIENTS,
+                "items": DIALED,
+                "description": "Each alert is texted to these (the dial rules of forwardTo).",
+            },
+            "webhook": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["url"],
+                    "description": "Each alert is POSTed here, signed with the webhook's secret"
+                    " (Switchboard-Signature). https, never a private, loopback or link-local"
+                    " address (in development also http and any address).",
+                    "properties": webhook_properties,
+                }
+            ),
+            "quietHours": nullable(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["start", "end"],
+                    "description": "Alerts wait from start until end, in the client's time zone"
+                    " (start after end: across midnight).",
+                    "properties": {"start": HH_MM, "end": HH_MM},
+                }
+            ),
+        },
+    }
+    reports = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "weekly": {"type": "boolean", "description": "Mondays at 08:00 (client's zone)."},
+            "monthly": {"type": "boolean", "description": "The 1st at 08:00 (client's zone)."},
+            "email": {**emails, "description": "Required (1 or more) when a report is on."},
+        },
+    }
+    schema: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Who hears of the client's missed calls and who gets its reports. Every"
+        " field optional (null as if absent); a client without settings gets no alerts and no"
+        " reports.",
+        "properties": {"missedCall": nullable(missed_call), "reports": nullable(reports)},
+    }
+    if shown:
+        # The answer always has every part, with its defaults.
+        schema["required"] = ["missedCall", "reports"]
+        schema["properties"] = {"missedCall": missed_call, "reports": reports}
+        missed_call["required"] = ["email", "sms", "webhook", "quietHours"]
+        reports["required"] = ["weekly", "monthly", "email"]
+    return schema
+
+
 def client_output() -> dict[str, Any]:
     properties = copy.deepcopy(CLIENT_FIELDS)
     properties["name"] = {"type": "string"}
@@ -274,6 +353,8 @@ def client_output() -> dict[str, Any]:
 SCHEMAS: dict[str, Any] = {
     "Client": client_output(),
     "Flow": flow_schema(),
+    "Notifications": notifications_schema(shown=True),
+    "NotificationsInput": notifications_schema(shown=False),
     "ClientInput": {
         "type": "object",
         "description": "A whole client (POST, PUT). Fields left out take their defaults.",
@@ -567,6 +648,23 @@ def router_paths() -> dict[str, Any]:
                 {"200": answer("The flow now", ref("Flow"))},
                 request=body(ref("Flow")),
                 tag=numbers,
+                error_statuses=(400, 404),
+            ),
+        },
+        "/api/clients/{clientId}/notifications": {
+            "parameters": [CLIENT_ID],
+            "get": operation(
+                "A client's notification settings, defaults filled in (all off without any)",
+                {"200": answer("The settings", ref("Notifications"))},
+                tag=clients,
+                error_statuses=(404,),
+            ),
+            "put": operation(
+                "Replace a client's notification settings; audited, published to reporting."
+                " A new webhook (or a new url) answers with its signing secret, shown only here",
+                {"200": answer("The settings now", ref("Notifications"))},
+                request=body(ref("NotificationsInput")),
+                tag=clients,
                 error_statuses=(400, 404),
             ),
         },
@@ -869,7 +967,8 @@ def router_paths() -> dict[str, Any]:
 def _document() -> Document:
     return build_document(
         "Switchboard router API",
-        "Clients, their Twilio numbers and the number pool, client API keys, the audit "
+        "Clients, their notification settings, their Twilio numbers and the number pool,"
+        " client API keys, the audit "
         "log, a caller's erasure and export, buying numbers and placing outbound calls. "
         "Send `Authorization: Bearer <token>`: the admin token manages everything, a "
         'client API key sees only its client. Errors are JSON: {"error": {"code", "message"}}.',

@@ -45,6 +45,7 @@ from services.router.directory import (
     TwilioSyncState,
 )
 from services.router.flows import Flow
+from services.router.notifications import Notifications
 from switchboard import events, pg_migrations
 from switchboard.http import ApiError
 from switchboard.pg_migrations import (
@@ -84,6 +85,7 @@ _ASSIGNMENT_SELECT = (
     " n.campaign, n.assigned_at, c.timezone, n.flow"
     " FROM phone_numbers n JOIN clients c ON c.id = n.client_id"
 )
+_NOTIFICATIONS_SELECT = "SELECT settings, webhook_secret FROM client_notifications"
 _KEY_COLUMNS = "id, client_id, name, hint, created_at, revoked_at"
 _AUDIT_COLUMNS = "id, at, actor, action, target_type, target_id, client_id, details"
 # Columns a PATCH of a number may set.
@@ -161,6 +163,14 @@ class Store:
                 f"SELECT {_CLIENT_COLUMNS} FROM clients WHERE id = %s", (UUID(client_id),)
             ).fetchone()
         return None if row is None else _client(row)
+
+    def notifications(self, client_id: str) -> Notifications | None:
+        """A client's notification settings with the webhook's secret; None if it has none."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"{_NOTIFICATIONS_SELECT} WHERE client_id = %s", (UUID(client_id),)
+            ).fetchone()
+        return None if row is None else _notifications(row)
 
     def list_numbers(self, client_id: str) -> list[NumberAssignment]:
         with self._pool.connection() as conn:
@@ -379,6 +389,27 @@ class Tx:
 
     def delete_client(self, client_id: str) -> None:
         self._conn.execute("DELETE FROM clients WHERE id = %s", (UUID(client_id),))
+
+    # ---- a client's notification settings
+    def lock_notifications(self, client_id: str) -> Notifications | None:
+        """A client's notification settings (None: it has none), locked until the end."""
+        row = self._conn.execute(
+            f"{_NOTIFICATIONS_SELECT} WHERE client_id = %s FOR UPDATE", (UUID(client_id),)
+        ).fetchone()
+        return None if row is None else _notifications(row)
+
+    def set_notifications(self, client_id: str, settings: Notifications) -> None:
+        self._conn.execute(
+            "INSERT INTO client_notifications (client_id, settings, webhook_secret)"
+            " VALUES (%(client)s, %(settings)s, %(secret)s) ON CONFLICT (client_id) DO UPDATE"
+            " SET settings = EXCLUDED.settings, webhook_secret = EXCLUDED.webhook_secret,"
+            " updated_at = now()",
+            {
+                "client": UUID(client_id),
+                "settings": Jsonb(settings.to_json()),
+                "secret": settings.secret,
+            },
+        )
 
     # ---- the daily cap of outbound calls
     def reserve_outbound_call(self, client_id: str, cap: int) -> date | None:
@@ -752,6 +783,13 @@ def _stored_flow(stored: dict[str, Any], phone_number: str) -> Flow | None:
     except ApiError as err:
         log.error("call flow of %s ignored, it no longer reads: %s", phone_number, err.message)
         return None
+
+
+def _notifications(row: tuple[Any, ...]) -> Notifications:
+    stored, secret = row
+    if isinstance(stored, str | bytes):
+        stored = json.loads(stored)
+    return Notifications.from_json(stored, secret)
 
 
 def _owned(row: tuple[Any, ...]) -> OwnedNumber:

@@ -30,6 +30,10 @@ def test_client_settings_changed_matches_the_shared_schema() -> None:
         "purgeAfter": None,
         "valuePerConversion": None,
         "leadThresholds": None,
+        "notifications": {
+            "missedCall": {"email": [], "sms": [], "webhook": None, "quietHours": None},
+            "reports": {"weekly": False, "monthly": False, "email": []},
+        },
     }
     deleted = facts.client_settings_changed(client, deleted=True, purge_after=MOMENT).to_dict()
     events.validate(deleted)
