@@ -66,8 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             store = Store.open(config.clickhouse_url, config.clickhouse_database)
             store.ping()
-            applied = store.migrate()
-            store.apply_retention(config.retention_days)
+            if store.read_only():
+                # A read-only user (an API replica's) finds the schema applied by the writer.
+                store.check_migrated()
+                applied = []
+            else:
+                applied = store.migrate()
+                store.apply_retention(config.retention_days)
             store.close()
         except Exception as err:  # any failure here means: cannot start
             log.error("ClickHouse at %s is not usable: %s", config.clickhouse_url, err)

@@ -6,12 +6,18 @@ them down in order, and mounts the blueprints of api.py (calls, metrics,
 conversions, audit, health), privacy's and the OpenAPI document. On the
 embedded chDB default the consumer runs as a thread of this same process
 (chDB allows one process per data folder); against a ClickHouse server the
-API may run alone (`start_consumer=False`).
+API may run alone (`start_consumer=False`). There, a read-only ClickHouse
+user (a replica's, or the endpoint of services/analytics/clickhouse_http.py)
+is found at start-up: the migrations must already be applied, retention is
+left to the writer, and reads are not audited (the audit is a write). With
+CLICKHOUSE_HTTP_BIND set, the read-only ClickHouse HTTP endpoint over the
+embedded chDB is served from this process too.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 from dataclasses import dataclass
 
 from flask import Flask, Response
@@ -25,6 +31,7 @@ from services.analytics.api import (
     metrics_api,
 )
 from services.analytics.audit import AuditTrail
+from services.analytics.clickhouse_http import ClickHouseHttpServer
 from services.analytics.config import Config
 from services.analytics.consumer import AnalyticsConsumer
 from services.analytics.openapi import document
@@ -37,6 +44,8 @@ from switchboard.openapi import openapi_blueprint
 
 EXTENSION = "analytics"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class AnalyticsRuntime:
@@ -47,8 +56,12 @@ class AnalyticsRuntime:
     keys: KeyResolver
     consumer: AnalyticsConsumer | None
     audit: AuditTrail | None = None
+    clickhouse_http: ClickHouseHttpServer | None = None
 
     def close(self) -> None:
+        if self.clickhouse_http is not None:
+            self.clickhouse_http.close()
+            self.clickhouse_http = None
         if self.consumer is not None:
             self.consumer.stop()
         if self.audit is not None:
@@ -63,14 +76,21 @@ def create_app(
 ) -> Flask:
     config = config or Config.from_env()
     store = store or Store.open(config.clickhouse_url, config.clickhouse_database)
-    store.migrate()
-    store.apply_retention(config.retention_days)
+    read_only = not config.embedded and store.read_only()
+    if read_only:
+        store.check_migrated()
+        log.warning("ClickHouse lets this process only read: reads here are not audited")
+    else:
+        store.migrate()
+        store.apply_retention(config.retention_days)
     consumer = None
     if start_consumer:
         consumer = AnalyticsConsumer(config, store)
         consumer.start()
-    audit = AuditTrail(store.insert_audit)
-    audit.start()
+    audit = None
+    if not read_only:
+        audit = AuditTrail(store.insert_audit)
+        audit.start()
     runtime = AnalyticsRuntime(
         config=config,
         store=store,
@@ -79,6 +99,13 @@ def create_app(
         audit=audit,
     )
     atexit.register(runtime.close)
+    if config.clickhouse_http.enabled:
+        runtime.clickhouse_http = ClickHouseHttpServer(
+            store,
+            config.clickhouse_url.removeprefix("chdb://"),
+            config.clickhouse_http,
+            config.clickhouse_database,
+        ).start()
 
     app = Flask(__name__)
     install_error_handlers(app)

@@ -54,6 +54,61 @@ class Prices:
 
 
 @dataclass(frozen=True)
+class ClickHouseHttp:
+    """The read-only ClickHouse HTTP endpoint over the embedded chDB (analytics/clickhouse_http.py).
+
+    Off unless `bind` is set; its one user may only read, within the limits.
+    """
+
+    bind: str = ""
+    user: str = "grafana"
+    password: str = ""
+    max_execution_time: float = 10.0
+    max_result_rows: int = 1_000_000
+    max_memory_usage: int = 2_000_000_000
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.bind)
+
+    @classmethod
+    def from_env(cls) -> ClickHouseHttp:
+        return cls(
+            bind=os.environ.get("CLICKHOUSE_HTTP_BIND", "").strip(),
+            user=env_str("GRAFANA_CLICKHOUSE_USER", "grafana"),
+            password=os.environ.get("GRAFANA_CLICKHOUSE_PASSWORD", ""),
+            max_execution_time=env_float("CLICKHOUSE_HTTP_MAX_EXECUTION_TIME", 10.0),
+            max_result_rows=env_int("CLICKHOUSE_HTTP_MAX_RESULT_ROWS", 1_000_000),
+            max_memory_usage=env_int("CLICKHOUSE_HTTP_MAX_MEMORY_USAGE", 2_000_000_000),
+        )
+
+    def check(self, embedded: bool) -> None:
+        if not self.enabled:
+            return
+        host, _, port = self.bind.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"CLICKHOUSE_HTTP_BIND must be host:port, got {self.bind!r}")
+        if not embedded:
+            raise ConfigError(
+                "CLICKHOUSE_HTTP_BIND serves the embedded chDB only; with a ClickHouse server "
+                "(CLICKHOUSE_URL=http...) point Grafana at that server and leave it unset"
+            )
+        if not _IDENTIFIER.match(self.user):
+            raise ConfigError(
+                f"GRAFANA_CLICKHOUSE_USER must be a plain identifier, got {self.user!r}"
+            )
+        if not self.password:
+            raise ConfigError(
+                "GRAFANA_CLICKHOUSE_PASSWORD is required when CLICKHOUSE_HTTP_BIND is set"
+            )
+        if self.max_execution_time <= 0 or self.max_result_rows < 1 or self.max_memory_usage < 1:
+            raise ConfigError(
+                "CLICKHOUSE_HTTP_MAX_EXECUTION_TIME, CLICKHOUSE_HTTP_MAX_RESULT_ROWS and "
+                "CLICKHOUSE_HTTP_MAX_MEMORY_USAGE must be positive"
+            )
+
+
+@dataclass(frozen=True)
 class Config:
     clickhouse_url: str
     admin_token: str
@@ -80,6 +135,7 @@ class Config:
     retention_days: int = 0
     # The secret of the tokens that stand for erased callers (switchboard.privacy).
     privacy_token_secret: str = DEV_TOKEN_SECRET
+    clickhouse_http: ClickHouseHttp = field(default_factory=ClickHouseHttp)
 
     def __post_init__(self) -> None:
         check_clickhouse_url(self.clickhouse_url)
@@ -119,6 +175,7 @@ class Config:
             raise ConfigError(
                 f"ANALYTICS_RETENTION_DAYS must be 0 (keep all) or more, got {self.retention_days}"
             )
+        self.clickhouse_http.check(self.embedded)
 
     @property
     def embedded(self) -> bool:
@@ -149,6 +206,7 @@ class Config:
             ),
             retention_days=env_int("ANALYTICS_RETENTION_DAYS", 0),
             privacy_token_secret=privacy.token_secret(),
+            clickhouse_http=ClickHouseHttp.from_env(),
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
@@ -70,6 +70,12 @@ class Connection:
                 self._client.close()
                 if self._events_client is not self._client:
                     self._events_client.close()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The engine for one outside call (the ClickHouse HTTP endpoint), under the lock."""
+        with self.turn.outside(), self._lock:
+            yield
 
     def _query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         with self.turn.outside(), self._lock:

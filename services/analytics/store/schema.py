@@ -53,6 +53,18 @@ class Schema(Connection):
             applied.append(path.name)
         return applied
 
+    def read_only(self) -> bool:
+        """True when ClickHouse lets this connection only read (a `readonly` user)."""
+        rows = self._query("SELECT value FROM system.settings WHERE name = 'readonly'")
+        return bool(rows) and rows[0][0] not in ("0", 0)
+
+    def check_migrated(self) -> None:
+        """Raise unless every migration is applied (a read-only connection cannot apply them)."""
+        applied = set(self.applied_migrations())
+        missing = [path.name for path in migration_files() if path.name not in applied]
+        if missing:
+            raise RuntimeError(f"{self.database} lacks migrations {', '.join(missing)}")
+
     def applied_migrations(self) -> list[str]:
         rows = self._query(
             f"SELECT name FROM {self.database}.schema_migrations FINAL ORDER BY name"
