@@ -22,7 +22,7 @@ from types import FrameType
 
 from devstack import REPO_ROOT
 from devstack.processes import StartError
-from devstack.stack import Layout, Stack
+from devstack.stack import GRAFANA_CLICKHOUSE_PASSWORD, GRAFANA_CLICKHOUSE_USER, Layout, Stack
 from switchboard import settings
 from switchboard.kafka import Topics
 
@@ -36,6 +36,8 @@ BINDS = {
     "twilio_sim": "127.0.0.1:8090",
 }
 EDGE_BIND = "127.0.0.1:8080"
+# analytics' read-only ClickHouse HTTP endpoint over its chDB, for Grafana.
+CLICKHOUSE_HTTP_BIND = "127.0.0.1:8123"
 DEV_ADMIN_TOKEN = settings.DEV_ADMIN_TOKEN
 # The local Twilio simulator's account: any well-formed SID and token will do.
 DEV_ACCOUNT_SID = "AC" + "0" * 32
@@ -77,9 +79,15 @@ def _service_env(run_dir: Path) -> dict[str, str]:
         "TWILIO_VALIDATE_SIGNATURES": "true",
         "INGRESS_SPOOL_DIR": str(run_dir / "spool" / "ingress"),
         "ANALYTICS_GROUP_ID": "analytics",
+        "CLICKHOUSE_HTTP_BIND": CLICKHOUSE_HTTP_BIND,
+        "GRAFANA_CLICKHOUSE_USER": GRAFANA_CLICKHOUSE_USER,
+        "GRAFANA_CLICKHOUSE_PASSWORD": GRAFANA_CLICKHOUSE_PASSWORD,
         "EDGE_BIND": EDGE_BIND,
         **{f"{name.upper()}_BIND": bind for name, bind in BINDS.items()},
     }
+    if not env.get("CLICKHOUSE_URL", "chdb:").startswith("chdb:"):
+        # A ClickHouse server of your own is Grafana's datasource itself.
+        defaults.pop("CLICKHOUSE_HTTP_BIND")
     for name, value in defaults.items():
         env.setdefault(name, value)
     return env
@@ -204,6 +212,14 @@ def _banner(stack: Stack) -> None:
     _say(f"  admin token  {shown}   (Authorization: Bearer <token>)")
     _say(f"  twilio       {twilio}; signatures checked: {env['TWILIO_VALIDATE_SIGNATURES']}")
     _say(f"  logs         {_relative(stack.logs)}/<name>.log  ({', '.join(names)})")
+    if "analytics" in stack.services and env.get("CLICKHOUSE_HTTP_BIND"):
+        host, _, port = env["CLICKHOUSE_HTTP_BIND"].rpartition(":")
+        user, password = env["GRAFANA_CLICKHOUSE_USER"], env["GRAFANA_CLICKHOUSE_PASSWORD"]
+        database = env.get("CLICKHOUSE_DATABASE") or "switchboard"
+        _say(
+            f"  grafana      ClickHouse datasource: HTTP, server {host}, port {port}, "
+            f"user {user}, password {password}, default database {database} (read-only)"
+        )
     _say("  Press Ctrl-C to stop.")
 
 

@@ -44,6 +44,9 @@ from switchboard.kafka import Topics, ensure_topics
 ADMIN_TOKEN = "bench-admin-token"
 ACCOUNT_SID = "AC" + "be" * 16
 AUTH_TOKEN = "bench-twilio-auth-token"
+# The read-only user of analytics' ClickHouse HTTP endpoint (Grafana's datasource).
+GRAFANA_CLICKHOUSE_USER = "grafana"
+GRAFANA_CLICKHOUSE_PASSWORD = "dev-grafana-password"
 # The order matters: router needs the simulator's URL, ingress needs router's.
 SERVICES = ("twilio_sim", "router", "analytics", "ingress")
 
@@ -415,6 +418,11 @@ class Stack:
         if "twilio_sim" in self.ports:
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{self.ports['twilio_sim']}"
         env.update(self._extra_env)
+        if "analytics" in self.ports and env["CLICKHOUSE_URL"].startswith("chdb:"):
+            # analytics serves its chDB read-only over ClickHouse's HTTP interface.
+            env.setdefault("CLICKHOUSE_HTTP_BIND", f"127.0.0.1:{free_port()}")
+            env.setdefault("GRAFANA_CLICKHOUSE_USER", GRAFANA_CLICKHOUSE_USER)
+            env.setdefault("GRAFANA_CLICKHOUSE_PASSWORD", GRAFANA_CLICKHOUSE_PASSWORD)
         return env
 
     def start_service(self, name: str) -> Service:
