@@ -172,7 +172,13 @@ def calls_api(runtime: AnalyticsRuntime) -> Blueprint:
         if call is None or not principal.can_see(call.clientId):
             raise ApiError(404, "not_found", f"no call {call_sid}")
         g.read_client = call.clientId
-        return jsonify({**call.to_json(), "voicemail": call.voicemail_json()})
+        return jsonify(
+            {
+                **call.to_json(),
+                "voicemail": call.voicemail_json(),
+                "textBack": call.text_back_json(),
+            }
+        )
 
     return api
 

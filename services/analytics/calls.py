@@ -132,6 +132,10 @@ class CallRecord:
     # the caller's voicemail, read for one call's detail only
     voicemailSid: str = ""
     voicemailDurationSec: int = 0
+    # the missed-call text-back (reporting's sms.sent), read for one call's detail only
+    textBackTo: str = ""
+    textBackMessageSid: str = ""
+    textBackSentAt: str = ""
 
     def voicemail_json(self) -> dict[str, Any] | None:
         """The call's voicemail for `/api/calls/<callSid>`, or None.
@@ -145,6 +149,16 @@ class CallRecord:
             "recordingSid": self.voicemailSid,
             "durationSec": self.voicemailDurationSec,
             "recordingUrl": f"/api/twilio/recording/{self.callSid}",
+        }
+
+    def text_back_json(self) -> dict[str, Any] | None:
+        """The text the caller got after missing this call, or None."""
+        if not self.textBackMessageSid:
+            return None
+        return {
+            "to": self.textBackTo,
+            "messageSid": self.textBackMessageSid,
+            "sentAt": self.textBackSentAt,
         }
 
     def to_json(self) -> dict[str, Any]:

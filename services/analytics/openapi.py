@@ -120,6 +120,14 @@ VOICEMAIL_FIELDS: dict[str, Any] = closed(
     }
 )
 
+TEXT_BACK_FIELDS: dict[str, Any] = closed(
+    {
+        "to": {"type": "string", "description": "The caller the missed-call text went to"},
+        "messageSid": {"type": "string", "description": "Twilio's Message SID"},
+        "sentAt": WHEN,
+    }
+)
+
 SUMMARY_FIELDS: dict[str, Any] = {
     "totalCalls": COUNT,
     "inbound": COUNT,
@@ -151,7 +159,13 @@ CAMPAIGN_FIELDS: dict[str, Any] = {
 
 SCHEMAS: dict[str, Any] = {
     "Call": closed(CALL_FIELDS),
-    "CallDetail": closed({**CALL_FIELDS, "voicemail": nullable(VOICEMAIL_FIELDS)}),
+    "CallDetail": closed(
+        {
+            **CALL_FIELDS,
+            "voicemail": nullable(VOICEMAIL_FIELDS),
+            "textBack": nullable(TEXT_BACK_FIELDS),
+        }
+    ),
     "MissedCall": closed(
         {**CALL_FIELDS, "followedUp": {"type": "boolean"}, "followedUpAt": nullable(WHEN)}
     ),

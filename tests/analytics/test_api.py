@@ -87,6 +87,7 @@ def test_consumed_events_show_in_calls_and_summary(
         "campaign": "spring",
         "recordingStored": False,
         "voicemail": None,
+        "textBack": None,
     }
     unrouted = get(client, "/api/calls/CAunrouted")
     assert (unrouted["clientId"], unrouted["forwardedTo"], unrouted["status"]) == (

@@ -172,11 +172,33 @@ class Queries(Connection):
         if not rows:
             return None
         *record, voicemail_sid, voicemail_sec = rows[0]
-        return replace(
+        call = replace(
             _record(tuple(record)),
             voicemailSid=voicemail_sid,
             voicemailDurationSec=int(voicemail_sec),
         )
+        return self._with_text_back(call)
+
+    def _with_text_back(self, call: CallRecord) -> CallRecord:
+        """The call with its text-back, read from the raw `sms.sent` events it got.
+
+        The events table keeps every event as it arrived, sorted by callSid, so
+        one call's are found without a table of their own; an erased caller's
+        number is already its token there.
+        """
+        rows = self._query(
+            "SELECT JSONExtractString(payload, 'data', 'to'),"
+            " JSONExtractString(payload, 'data', 'messageSid'),"
+            " JSONExtractString(payload, 'data', 'sentAt') "
+            f"FROM {self.database}.events "
+            "WHERE callSid = {callSid:String} AND type = 'sms.sent' "
+            "ORDER BY occurredAt LIMIT 1",
+            {"callSid": call.callSid},
+        )
+        if not rows:
+            return call
+        to, message_sid, sent_at = rows[0]
+        return replace(call, textBackTo=to, textBackMessageSid=message_sid, textBackSentAt=sent_at)
 
     def summary(self, flt: CallFilter) -> Summary:
         current, params = self._current(flt)
