@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 from devstack.nginx import UPSTREAMS
-from tests.deploy.tools import DEPLOY, ROOT, deployed_services, ensure_binary
 from tests.deploy.test_dockerfile import healthcheck_command
+from tests.deploy.tools import DEPLOY, ROOT, deployed_services, ensure_binary
 
 COMPOSE = DEPLOY / "compose.yaml"
 # What an operator puts in deploy/.env; compose refuses to start without each.
@@ -131,9 +131,7 @@ def test_kafka_runs_in_kraft_mode_with_three_replicas(config: dict[str, Any]) ->
     shared = services(config)["router"]["environment"]
     assert shared["SWITCHBOARD_ENV"] == "production"
     assert int(shared["KAFKA_REPLICATION_FACTOR"]) <= len(brokers)
-    assert shared["KAFKA_BOOTSTRAP_SERVERS"].split(",") == [
-        f"kafka-{n}:9092" for n in (1, 2, 3)
-    ]
+    assert shared["KAFKA_BOOTSTRAP_SERVERS"].split(",") == [f"kafka-{n}:9092" for n in (1, 2, 3)]
 
 
 def test_grafana_gets_the_provisioning_and_the_clickhouse_plugin(config: dict[str, Any]) -> None:
@@ -141,19 +139,30 @@ def test_grafana_gets_the_provisioning_and_the_clickhouse_plugin(config: dict[st
     assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
     mounts = volume_targets(grafana)
     assert Path(mounts["/etc/grafana/provisioning"]) == DEPLOY / "grafana" / "provisioning"
-    assert Path(mounts["/var/lib/grafana/dashboards/switchboard"]) == DEPLOY / "grafana" / "dashboards"
+    assert (
+        Path(mounts["/var/lib/grafana/dashboards/switchboard"]) == DEPLOY / "grafana" / "dashboards"
+    )
     # The datasource provisioning's ${...} are filled from Grafana's environment.
     datasource = (DEPLOY / "grafana/provisioning/datasources/clickhouse.yaml").read_text()
-    for name in ("CLICKHOUSE_HOST", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DATABASE"):
+    for name in (
+        "CLICKHOUSE_HOST",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+        "CLICKHOUSE_DATABASE",
+    ):
         assert "${" + name + "}" in datasource
         assert grafana["environment"][name]
     assert grafana["environment"]["CLICKHOUSE_HOST"] in services(config)
-    assert grafana["environment"]["CLICKHOUSE_USER"] != "switchboard", "Grafana reads as its own user"
+    assert grafana["environment"]["CLICKHOUSE_USER"] != "switchboard", (
+        "Grafana reads as its own user"
+    )
 
 
 def test_prometheus_gets_its_configuration_and_rules(config: dict[str, Any]) -> None:
     mounts = volume_targets(services(config)["prometheus"])
-    assert Path(mounts["/etc/prometheus/prometheus.yml"]) == DEPLOY / "prometheus" / "prometheus.yml"
+    assert (
+        Path(mounts["/etc/prometheus/prometheus.yml"]) == DEPLOY / "prometheus" / "prometheus.yml"
+    )
     assert Path(mounts["/etc/prometheus/rules.yml"]) == DEPLOY / "prometheus" / "rules.yml"
 
 

@@ -45,7 +45,7 @@ def rules() -> list[dict[str, str]]:
 
 
 def metrics_read(expr: str) -> set[str]:
-    """Metric names in a PromQL expression: the rules use no function or label with an underscore."""
+    """Metric names in a PromQL expression (no function or label in the rules has an underscore)."""
     return set(re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", expr)) | (
         {"up"} if re.search(r"\bup\{", expr) else set()
     )
@@ -97,7 +97,9 @@ def test_every_metric_a_rule_reads_is_exported() -> None:
     code = exported_by_services()
     for rule in rules():
         for metric in metrics_read(rule["expr"]) - NOT_OURS:
-            assert f'"{metric}"' in code, f"{rule['alert']} reads {metric}, which no service exports"
+            assert f'"{metric}"' in code, (
+                f"{rule['alert']} reads {metric}, which no service exports"
+            )
 
 
 def test_prometheus_scrapes_every_deployed_service() -> None:
