@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from services.reporting import store
 from services.reporting.alerts import alerts_topic
 from services.reporting.config import Config, KafkaSettings
+from services.reporting.reports.config import ReportsConfig
 from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = Config.from_env()
         kafka = KafkaSettings.from_env()
+        reports = ReportsConfig.from_env()
     except ConfigError as err:
         print(f"reporting: configuration error: {err}", file=sys.stderr)
         return 2
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             f"reporting: Kafka at {config.kafka_bootstrap} is not reachable: {err}", file=sys.stderr
         )
         return 1
-    return work(config)
+    return work(config, reports)
 
 
 def ensure_alerts_topic(config: Config, partitions: int) -> None:
@@ -91,20 +93,24 @@ def ensure_alerts_topic(config: Config, partitions: int) -> None:
                 raise
 
 
-def work(config: Config) -> int:
-    """The faust worker in the foreground and the HTTP side in a thread, until SIGTERM."""
+def work(config: Config, reports_config: ReportsConfig) -> int:
+    """The faust worker in the foreground, the HTTP side and the report scheduler in threads."""
     import faust
 
     from services.reporting import app as reporting
+    from services.reporting.reports.service import ReportService
     from services.reporting.runtime import build_runtime
     from services.reporting.web import WebServer, create_web_app
 
     runtime = build_runtime(config)
     reporting.bind(runtime)
     reporting.load_agents()
+    # Migrated above with the rest of the folder; on the same clock as the alerts.
+    reports = ReportService.from_config(reports_config, runtime.clock.now, migrate=False)
+    reports.start()
     # One line per request is noise beside the service's own JSON log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = WebServer(create_web_app(runtime), config.bind)
+    server = WebServer(create_web_app(runtime, reports=reports), config.bind)
     server.start()
     log.info("reporting serving HTTP on %s", config.bind)
     worker = faust.Worker(
@@ -120,6 +126,7 @@ def work(config: Config) -> int:
         return exit_.code if isinstance(exit_.code, int) else 0
     finally:
         server.stop()
+        reports.close()
         runtime.close()
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -22,6 +23,9 @@ from switchboard.auth import authenticate
 from switchboard.http import ApiError, install_error_handlers, query_number, query_text
 from switchboard.metrics import install_metrics
 
+if TYPE_CHECKING:
+    from services.reporting.reports.service import ReportService
+
 log = logging.getLogger(__name__)
 STATUSES = ("pending", "sending", "delivered", "dead")
 _READY_TIMEOUT = 2.0
@@ -29,7 +33,9 @@ _READY_TIMEOUT = 2.0
 BLUEPRINTS: tuple[str, ...] = ()
 
 
-def create_web_app(runtime: Runtime, worker: WorkerState = WORKER) -> Flask:
+def create_web_app(
+    runtime: Runtime, worker: WorkerState = WORKER, reports: ReportService | None = None
+) -> Flask:
     app = Flask("services.reporting")
     install_error_handlers(app)
     metrics = install_metrics(app, "reporting")
@@ -55,6 +61,11 @@ def create_web_app(runtime: Runtime, worker: WorkerState = WORKER) -> Flask:
             problems["database"] = str(err) or type(err).__name__
         if not worker.running:
             problems["worker"] = "the faust worker is not running yet"
+        if reports is not None and "database" not in problems:
+            try:
+                problems.update(reports.problems())
+            except Exception as err:  # the reports' tables do not answer: not ready
+                problems["reports"] = str(err) or type(err).__name__
         return jsonify({"ready": not problems, "problems": problems}), 200 if not problems else 503
 
     @app.get("/api/reporting/deliveries")
@@ -75,6 +86,10 @@ def create_web_app(runtime: Runtime, worker: WorkerState = WORKER) -> Flask:
 
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).blueprint(runtime))
+    if reports is not None:
+        from services.reporting.reports.service import mount
+
+        mount(app, reports, metrics)
     return app
 
 
