@@ -1,9 +1,11 @@
 """The missed-call text-back against real PostgreSQL, Kafka and the Twilio simulator.
 
 Each test owns a tracking number at the simulator and gives it a flow with a
-text-back through router's own `number.assigned`; missed calls arrive as
-reporting's own `alert.missed-call`. Time is an injected clock, so the
-cooldown is crossed without waiting.
+text-back through router's own `number.assigned`. Most tests hand missed
+calls, as reporting's own `alert.missed-call` carries them, to `TextBacks`
+with an injected clock, so the cooldown is crossed without waiting; the
+last ones run the whole service (`python -m services.reporting`, one process
+for the module) on call events made by ingress's and router's builders.
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ import pytest
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from services.reporting.alerts import MissedCall, missed_call_alert
+from services.ingress.webhooks import WEBHOOKS, to_event
+from services.reporting.alerts import MissedCall, alerts_topic, missed_call_alert
 from services.reporting.sms import SmsSender
 from services.reporting.textback import TextBackConfig, TextBacks, decode_alert
 from services.reporting.textback_store import TextBackStore
 from services.router.directory import NumberAssignment
 from services.router.facts import number_assigned, number_released
 from services.router.flows import Flow, TextBack
+from services.router.routing import decide, routed_event
 from switchboard.events import Event, decode
 from switchboard.kafka import EventProducer, PublishError, Topics, ensure_topics
 from switchboard.pg_migrations import apply_migrations
-from tests.kafka_read import read_topic
+from tests.kafka_read import read_topic, wait_committed_past
+from tests.support import ServiceProcess, wait_until
+from tests.twilio_calls import ForwardedCall, Webhook
 from tests.twilio_sim.simulator import Simulator, running_simulator
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
@@ -330,3 +336,129 @@ def test_a_sms_sent_the_broker_did_not_take_is_published_later(
     assert harness.text_backs.republish() >= 1
     [event] = sms_sent_on_kafka(kafka_bootstrap, module_topics, call.call_sid)
     assert event["data"]["messageSid"] == record.message_sid
+
+
+# --- the whole service: alerts from call events, the agents, sms.sent on Kafka
+
+PATH_KINDS = {
+    "/api/twilio/webhook": "voice",
+    "/api/twilio/status": "status",
+    "/api/twilio/dial-status": "dial-status",
+    "/api/twilio/recording-status": "recording-status",
+}
+CLIENT_PHONE = "+14155559999"
+
+
+@dataclass
+class Service:
+    process: ServiceProcess
+    bootstrap: str
+    topics: Topics
+    group: str
+    producer: EventProducer
+    simulator: Simulator
+
+    def assign(self, number: str, client_id: str, text_back: TextBack | None) -> NumberAssignment:
+        owner = NumberAssignment(
+            number,
+            client_id,
+            CLIENT_PHONE,
+            False,
+            None,
+            "spring",
+            datetime.now(UTC) - timedelta(days=1),
+            flow=Flow(text_back=text_back) if text_back else None,
+        )
+        self.producer.publish(self.topics.number_events, number_assigned(owner), number, 10)
+        return owner
+
+    def play(self, owner: NumberAssignment, caller: str, answered: bool) -> ForwardedCall:
+        """One forwarded call's events as ingress and router publish them, in Twilio's order."""
+        call = ForwardedCall(to=owner.phone_number, forward_to=CLIENT_PHONE, caller=caller)
+        hooks = [call.incoming(), *(call.answered() if answered else call.unanswered())]
+        for index, hook in enumerate(hooks):
+            self._publish(webhook_event(hook))
+            if index == 0:
+                self._publish(routed_event(decide(owner.phone_number, owner), call.call_sid, None))
+        return call
+
+    def caught_up(self, topic: str) -> None:
+        wait_committed_past(self.bootstrap, self.group, topic, timeout=60)
+
+    def _publish(self, event: Event) -> None:
+        self.producer.publish(self.topics.call_events, event, event.callSid, timeout=10)
+
+
+def webhook_event(hook: Webhook) -> Event:
+    kind = PATH_KINDS[hook.path]
+    return to_event(WEBHOOKS[kind], hook.params, f"https://example.test{hook.path}", None)
+
+
+@pytest.fixture(scope="module")
+def service(
+    kafka_bootstrap: str,
+    reporting_db: str,
+    module_topics: Topics,
+    producer: EventProducer,
+    simulator: Simulator,
+) -> Iterator[Service]:
+    group = f"{module_topics.prefix}reporting"
+    env = {
+        "SWITCHBOARD_ENV": "development",
+        "ADMIN_API_TOKEN": "test-admin-token",
+        "DATABASE_URL": reporting_db,
+        "REPORTING_DATABASE_URL": reporting_db,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": module_topics.prefix,
+        "REPORTING_GROUP_ID": group,
+        "TWILIO_ACCOUNT_SID": simulator.account_sid,
+        "TWILIO_AUTH_TOKEN": simulator.auth_token,
+        "TWILIO_API_BASE_URL": simulator.base_url,
+        "TWILIO_PHONE_NUMBER": "",
+        "REPORTING_SMS_FROM": "",
+        # A voicemail could follow an unanswered call: alert without waiting for it.
+        "REPORTING_VOICEMAIL_WAIT_SECONDS": "0",
+        "REPORTING_VOICEMAIL_LINK_WAIT_SECONDS": "0",
+    }
+    with ServiceProcess("reporting", env, startup_timeout=60) as process:
+        yield Service(process, kafka_bootstrap, module_topics, group, producer, simulator)
+
+
+def test_the_service_texts_a_missed_caller_once_and_an_answered_one_never(
+    service: Service, reporting_db: str
+) -> None:
+    number = f"+1510555{next(_lines):04d}"
+    service.simulator.own_number(number, "http://127.0.0.1:9/voice")
+    owner = service.assign(number, f"client-{uuid.uuid4().hex[:8]}", DAILY)
+    missed_caller, answering_caller = new_caller(), new_caller()
+
+    def knows_the_number() -> bool:
+        with psycopg.connect(reporting_db) as conn:
+            row = conn.execute(
+                "SELECT message FROM reporting.textback_numbers WHERE phone_number = %s",
+                (number,),
+            ).fetchone()
+        return row is not None and row[0] == MESSAGE
+
+    wait_until(knows_the_number, timeout=120, message="the number's text-back")
+
+    answered = service.play(owner, answering_caller, answered=True)
+    missed = service.play(owner, missed_caller, answered=False)
+    [text] = wait_until(
+        lambda: service.simulator.messages(to=missed_caller), timeout=60, message="text-back"
+    )
+    assert (text["from"], text["body"]) == (number, MESSAGE)
+    [event] = wait_until(
+        lambda: sms_sent_on_kafka(service.bootstrap, service.topics, missed.call_sid),
+        timeout=30,
+        message="sms.sent",
+    )
+    assert event["data"]["messageSid"] == text["sid"]
+
+    # The same calls again (Twilio's retries, a replay): nothing more is sent.
+    service.play(owner, missed_caller, answered=False)
+    service.caught_up(service.topics.call_events)
+    service.caught_up(alerts_topic(service.topics.prefix))
+    assert len(service.simulator.messages(to=missed_caller)) == 1
+    assert service.simulator.messages(to=answering_caller) == []
+    assert answered.call_sid != missed.call_sid
