@@ -58,6 +58,9 @@ app = faust.App(
     value_serializer="raw",
     # Offsets are committed often so a restart replays little (replays are harmless).
     broker_commit_interval=1.0,
+    # As the project's other consumers: a worker that died leaves the group within 10 s.
+    broker_session_timeout=10.0,
+    broker_heartbeat_interval=1.0,
 )
 
 call_events = app.topic(f"{kafka.topic_prefix}call-events", key_type=bytes, value_type=bytes)
