@@ -21,6 +21,7 @@ import swagger_ui_bundle
 from services.analytics.openapi import document as analytics_document
 from services.ingress.openapi import document as ingress_document
 from services.recordings.openapi import document as recordings_document
+from services.reporting.openapi import document as reporting_document
 from services.router.openapi import document as router_document
 from switchboard.openapi import Document, merge
 
@@ -61,12 +62,19 @@ INITIALIZER = """window.onload = function () {
 def combined_document() -> Document:
     """Every service's document as one, as the edge serves it at /api/openapi.json."""
     return merge(
-        [ingress_document(), router_document(), analytics_document(), recordings_document()],
+        [
+            ingress_document(),
+            router_document(),
+            analytics_document(),
+            recordings_document(),
+            reporting_document(),
+        ],
         "Switchboard API",
         "Twilio's webhooks (ingress); clients, their Twilio numbers and the number pool, "
         "client API keys, the audit log, a caller's erasure and export, buying numbers and "
         "placing outbound calls (router); the call list, export and metrics (analytics); "
-        "recordings, their signed media links, deletion and erasure (recordings). Send "
+        "recordings, their signed media links, deletion and erasure (recordings); weekly and "
+        "monthly client reports and alert deliveries (reporting). Send "
         "`Authorization: Bearer <token>`: the admin token manages everything, a client API "
         'key sees only its client. Errors are JSON: {"error": {"code", "message"}}.',
     )

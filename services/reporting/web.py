@@ -18,10 +18,12 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from services.reporting.health import WORKER, WorkerState
+from services.reporting.openapi import document
 from services.reporting.runtime import Runtime
 from switchboard.auth import authenticate
 from switchboard.http import ApiError, install_error_handlers, query_number, query_text
 from switchboard.metrics import install_metrics
+from switchboard.openapi import openapi_blueprint
 
 if TYPE_CHECKING:
     from services.reporting.reports.service import ReportService
@@ -40,6 +42,7 @@ def create_web_app(
     install_error_handlers(app)
     metrics = install_metrics(app, "reporting")
     runtime.metrics = metrics
+    app.register_blueprint(openapi_blueprint(document))
     metrics.watch_consumer(worker.lag_snapshot)
     metrics.on_scrape_series(
         "alert_deliveries",

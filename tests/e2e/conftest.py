@@ -13,12 +13,12 @@ import pytest
 import requests
 from twilio.rest import Client
 
-from devstack.nginx import Edge, start_nginx
+from devstack.nginx import UPSTREAMS, Edge, start_nginx
 from devstack.stack import Service, Stack
 from services.twilio_sim.redirect import SimulatorHttpClient
 from switchboard.kafka import Topics
 from tests.kafka_read import wait_committed_past
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 from tests.twilio_calls import Webhook, sign
 
 ADMIN = "e2e-admin-token"
@@ -139,11 +139,10 @@ class System:
         try:
             yield
         finally:
-            upstreams = {
-                name: f"127.0.0.1:{service.port}"
-                for name, service in self.services.items()
-                if name != "twilio_sim"
-            }
+            running = {name: f"127.0.0.1:{service.port}" for name, service in self.services.items()}
+            # A service this system does not run gets a port nobody listens on (503).
+            nobody = f"127.0.0.1:{free_port()}"
+            upstreams = {name: running.get(name, nobody) for name in UPSTREAMS}
             self.edge = start_nginx(prefix, listen, upstreams)
 
 
