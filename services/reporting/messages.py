@@ -14,7 +14,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 
 from services.reporting.alerts import MissedCall, zone
 
@@ -81,7 +81,7 @@ def email(call: MissedCall, sender: str, recipient: str, key: str) -> EmailMessa
     message["From"] = sender
     message["To"] = recipient
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(idstring=hashlib.sha256(key.encode()).hexdigest()[:32])
+    message["Message-ID"] = f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@alerts.switchboard>"
     message["X-Switchboard-Call"] = call.call_sid
     message.set_content(text(call))
     return message
