@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from devstack.nginx import UPSTREAMS
-from tests.deploy.test_dockerfile import healthcheck_command
-from tests.deploy.tools import DEPLOY, ROOT, deployed_services, ensure_binary
+from tests.deploy.tools import DEPLOY, ROOT, deployed_services, ensure_binary, healthcheck_command
 
 COMPOSE = DEPLOY / "compose.yaml"
 # What an operator puts in deploy/.env; compose refuses to start without each.

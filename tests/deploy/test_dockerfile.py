@@ -21,35 +21,16 @@ import pytest
 
 from devstack.nginx import TEMPLATE
 from switchboard.events import SCHEMAS_DIR
-from tests.deploy.tools import DEPLOY, ROOT
+from tests.deploy.tools import DEPLOY, ROOT, dockerfile_instructions, healthcheck_command
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 IGNORE = DEPLOY / "Dockerfile.dockerignore"
 
 
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order, continuation lines joined, comments left out."""
-    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
-    found = []
-    for line in joined.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            word, _, rest = line.partition(" ")
-            found.append((word.upper(), rest.strip()))
-    return found
-
-
 def only(name: str) -> str:
-    values = [rest for word, rest in instructions() if word == name]
+    values = [rest for word, rest in dockerfile_instructions() if word == name]
     assert len(values) == 1, f"expected one {name}, found {values}"
     return values[0]
-
-
-def healthcheck_command() -> list[str]:
-    args = only("HEALTHCHECK")
-    assert " CMD " in f" {args} "
-    command: list[str] = json.loads(args.split("CMD", 1)[1])
-    return command
 
 
 def test_the_image_is_built_on_python_3_11_slim() -> None:
@@ -57,7 +38,7 @@ def test_the_image_is_built_on_python_3_11_slim() -> None:
 
 
 def test_the_processes_run_as_a_non_root_user() -> None:
-    order = [word for word, _ in instructions()]
+    order = [word for word, _ in dockerfile_instructions()]
     user = only("USER")
     assert user.split(":")[0] not in ("root", "0")
     assert order.index("USER") < order.index("ENTRYPOINT")
@@ -69,7 +50,7 @@ def test_switchboard_is_the_entrypoint() -> None:
 
 
 def test_the_image_holds_what_the_services_read_at_run_time() -> None:
-    copied = {rest.split()[0] for word, rest in instructions() if word == "COPY"}
+    copied = {rest.split()[0] for word, rest in dockerfile_instructions() if word == "COPY"}
     for source in copied:
         assert (ROOT / source).exists(), f"COPY {source}: no such path in the repository"
     # Every package pyproject installs, the event schemas and the edge's template.
@@ -80,7 +61,7 @@ def test_the_image_holds_what_the_services_read_at_run_time() -> None:
     # Installed in place: the schemas are read from beside the packages.
     assert any(
         word == "RUN" and "pip install --no-deps --editable ." in rest
-        for word, rest in instructions()
+        for word, rest in dockerfile_instructions()
     )
 
 

@@ -15,14 +15,22 @@ from __future__ import annotations
 import re
 import subprocess
 import tomllib
-from collections import defaultdict
-from functools import cache
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.deploy.tools import DEPLOY, K8S, ROOT, deployed_services, ensure_binary, load_all
+from tests.deploy.tools import (
+    DEPLOY,
+    K8S,
+    ROOT,
+    config_data,
+    deployed_services,
+    ensure_binary,
+    k8s_by_kind,
+    k8s_manifests,
+    secret_data,
+)
 
 # Readiness on /healthz rather than /readyz, and why: their /readyz fails while a
 # dependency is down that they are built to outlast (ingress: its spool; router:
@@ -35,33 +43,6 @@ AUTOSCALED = {"ingress", "router"}
 # Values in the Secret, never in the ConfigMap.
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|_KEYS$|DATABASE_URL$|^CLICKHOUSE_URL$|^SMTP_URL$")
 IMAGE_USER = 10001
-
-
-@cache
-def manifests() -> list[dict[str, Any]]:
-    docs = []
-    for path in sorted(K8S.glob("*.yaml")):
-        if path.name != "kustomization.yaml":
-            docs.extend(load_all(path))
-    return docs
-
-
-@cache
-def by_kind() -> dict[str, dict[str, dict[str, Any]]]:
-    found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-    for doc in manifests():
-        found[doc["kind"]][doc["metadata"]["name"]] = doc
-    return found
-
-
-def config_data() -> dict[str, str]:
-    data: dict[str, str] = by_kind()["ConfigMap"]["switchboard-env"]["data"]
-    return data
-
-
-def secret_data() -> dict[str, str]:
-    data: dict[str, str] = by_kind()["Secret"]["switchboard-secrets"]["stringData"]
-    return data
 
 
 def container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -83,13 +64,13 @@ def test_the_kustomization_lists_every_manifest() -> None:
 
 
 def test_every_manifest_names_its_kind_and_api_version() -> None:
-    for doc in manifests():
+    for doc in k8s_manifests():
         assert doc.get("apiVersion") and doc.get("kind") and doc["metadata"].get("name"), doc
 
 
 @pytest.mark.parametrize("service", sorted(deployed_services()))
 def test_a_deployment_per_service(service: str) -> None:
-    deployment = by_kind()["Deployment"][service]
+    deployment = k8s_by_kind()["Deployment"][service]
     main = container(deployment)
     assert main["image"] == "switchboard"
     assert main["args"] == [service]
@@ -101,7 +82,7 @@ def test_a_deployment_per_service(service: str) -> None:
 
 @pytest.mark.parametrize("service", sorted(deployed_services()))
 def test_probes_liveness_healthz_readiness_readyz(service: str) -> None:
-    main = container(by_kind()["Deployment"][service])
+    main = container(k8s_by_kind()["Deployment"][service])
     assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert main["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     ready = "/healthz" if service in READY_ON_HEALTHZ else "/readyz"
@@ -117,7 +98,7 @@ def test_the_readiness_exceptions_are_explained_where_they_are() -> None:
 
 @pytest.mark.parametrize("service", sorted(deployed_services() | {"edge"}))
 def test_resources_and_a_non_root_security_context(service: str) -> None:
-    spec = by_kind()["Deployment"][service]["spec"]["template"]["spec"]
+    spec = k8s_by_kind()["Deployment"][service]["spec"]["template"]["spec"]
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == IMAGE_USER
     for each in spec.get("initContainers", []) + spec["containers"]:
@@ -135,7 +116,7 @@ def test_the_image_user_is_the_manifests_user() -> None:
 
 
 def test_every_deployment_has_a_service_and_a_disruption_budget() -> None:
-    kinds = by_kind()
+    kinds = k8s_by_kind()
     for name, deployment in kinds["Deployment"].items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         selector = deployment["spec"]["selector"]["matchLabels"]
@@ -152,7 +133,7 @@ def test_every_deployment_has_a_service_and_a_disruption_budget() -> None:
 
 
 def test_ingress_and_router_scale_on_cpu() -> None:
-    kinds = by_kind()
+    kinds = k8s_by_kind()
     assert set(kinds["HorizontalPodAutoscaler"]) == AUTOSCALED
     for name, hpa in kinds["HorizontalPodAutoscaler"].items():
         assert hpa["apiVersion"] == "autoscaling/v2"
@@ -168,7 +149,7 @@ def test_ingress_and_router_scale_on_cpu() -> None:
 
 
 def test_the_edge_is_nginx_rendered_by_the_same_code_as_compose() -> None:
-    edge = by_kind()["Deployment"]["edge"]["spec"]["template"]["spec"]
+    edge = k8s_by_kind()["Deployment"]["edge"]["spec"]["template"]["spec"]
     render = edge["initContainers"][0]
     nginx = edge["containers"][0]
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
@@ -179,14 +160,14 @@ def test_the_edge_is_nginx_rendered_by_the_same_code_as_compose() -> None:
     assert nginx["readinessProbe"]["httpGet"]["path"] == "/healthz"
     # The edge reaches each service by its Service's name, on its bind's port.
     for service in deployed_services():
-        assert service in by_kind()["Service"]
+        assert service in k8s_by_kind()["Service"]
         url = config_data().get(f"{service.upper()}_URL")
         if url:
             assert url == f"http://{service}:{service_port(service)}"
 
 
 def test_infrastructure_is_outside_the_base() -> None:
-    kinds = by_kind()
+    kinds = k8s_by_kind()
     assert "StatefulSet" not in kinds
     images = [
         each["image"]
@@ -216,7 +197,7 @@ def kubectl_build() -> list[dict[str, Any]]:
 
 def test_kubectl_kustomize_builds_the_base() -> None:
     built = kubectl_build()
-    assert len(built) == len(manifests())
+    assert len(built) == len(k8s_manifests())
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     for doc in built:
         if doc["kind"] != "Namespace":

@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.test_k8s import config_data, secret_data
-from tests.deploy.tools import DEPLOY, deployed_services, edge_variables, service_variables
+from tests.deploy.tools import (
+    DEPLOY,
+    config_data,
+    deployed_services,
+    edge_variables,
+    secret_data,
+    service_variables,
+)
 
 # Set in compose for the Dockerfile's health check only.
 HEALTHCHECK_ONLY = {"PORT"}

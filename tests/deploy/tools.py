@@ -5,12 +5,17 @@ through devstack.packages, as nginx and PostgreSQL do; a check is skipped
 only where apt cannot install them (no apt-get, or not root), and says so.
 Which variables a process reads comes from the same scan that keeps the
 documentation complete (tests/kernel/test_configuration_documented.py),
-applied to the files of that one process.
+applied to the files of that one process. The readers of the Dockerfile and
+the Kubernetes manifests are here too, for the tests that compare files.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
+from collections import defaultdict
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +91,53 @@ def deployed_services() -> set[str]:
 def load_all(path: Path) -> list[dict[str, Any]]:
     """Every YAML document in `path` (empty ones left out)."""
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """deploy/Dockerfile as (INSTRUCTION, arguments), continuations joined, comments left out."""
+    joined = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    found = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def healthcheck_command() -> list[str]:
+    """The image's HEALTHCHECK command (exec form)."""
+    (args,) = [rest for word, rest in dockerfile_instructions() if word == "HEALTHCHECK"]
+    command: list[str] = json.loads(args.split(" CMD ", 1)[1])
+    return command
+
+
+@cache
+def k8s_manifests() -> list[dict[str, Any]]:
+    """Every document of the kustomize base's manifests."""
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            docs.extend(load_all(path))
+    return docs
+
+
+@cache
+def k8s_by_kind() -> dict[str, dict[str, dict[str, Any]]]:
+    """{kind: {name: manifest}}."""
+    found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for doc in k8s_manifests():
+        found[doc["kind"]][doc["metadata"]["name"]] = doc
+    return found
+
+
+def config_data() -> dict[str, str]:
+    """The ConfigMap every service's environment comes from."""
+    data: dict[str, str] = k8s_by_kind()["ConfigMap"]["switchboard-env"]["data"]
+    return data
+
+
+def secret_data() -> dict[str, str]:
+    """The Secret every service's environment comes from."""
+    data: dict[str, str] = k8s_by_kind()["Secret"]["switchboard-secrets"]["stringData"]
+    return data
