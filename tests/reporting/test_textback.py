@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 
 from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting.alerts import MissedCall, alerts_topic, missed_call_alert
+from services.reporting.clock import set_file_clock
 from services.reporting.sms import SmsSender
 from services.reporting.textback import TextBackConfig, TextBacks, decode_alert
 from services.reporting.textback_store import TextBackStore
@@ -357,6 +358,7 @@ class Service:
     group: str
     producer: EventProducer
     simulator: Simulator
+    clock_file: Path
 
     def assign(self, number: str, client_id: str, text_back: TextBack | None) -> NumberAssignment:
         owner = NumberAssignment(
@@ -389,6 +391,15 @@ class Service:
         self.producer.publish(self.topics.call_events, event, event.callSid, timeout=10)
 
 
+def knows_the_number(db: str, number: str) -> bool:
+    """Whether the service has the number's text-back from its number.assigned."""
+    with psycopg.connect(db) as conn:
+        row = conn.execute(
+            "SELECT message FROM reporting.textback_numbers WHERE phone_number = %s", (number,)
+        ).fetchone()
+    return row is not None and row[0] == MESSAGE
+
+
 def webhook_event(hook: Webhook) -> Event:
     kind = PATH_KINDS[hook.path]
     return to_event(WEBHOOKS[kind], hook.params, f"https://example.test{hook.path}", None)
@@ -401,8 +412,11 @@ def service(
     module_topics: Topics,
     producer: EventProducer,
     simulator: Simulator,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     group = f"{module_topics.prefix}reporting"
+    # The service's clock: real time until a test writes the file.
+    clock_file = tmp_path_factory.mktemp("textback") / "clock"
     env = {
         "SWITCHBOARD_ENV": "development",
         "ADMIN_API_TOKEN": "test-admin-token",
@@ -419,9 +433,14 @@ def service(
         # A voicemail could follow an unanswered call: alert without waiting for it.
         "REPORTING_VOICEMAIL_WAIT_SECONDS": "0",
         "REPORTING_VOICEMAIL_LINK_WAIT_SECONDS": "0",
+        "REPORTING_CLOCK_FILE": str(clock_file),
+        # The clock is moved days ahead of the calls' own times.
+        "REPORTING_TEXTBACK_MAX_AGE_HOURS": "1000",
     }
     with ServiceProcess("reporting", env, startup_timeout=60) as process:
-        yield Service(process, kafka_bootstrap, module_topics, group, producer, simulator)
+        yield Service(
+            process, kafka_bootstrap, module_topics, group, producer, simulator, clock_file
+        )
 
 
 def test_the_service_texts_a_missed_caller_once_and_an_answered_one_never(
@@ -432,15 +451,7 @@ def test_the_service_texts_a_missed_caller_once_and_an_answered_one_never(
     owner = service.assign(number, f"client-{uuid.uuid4().hex[:8]}", DAILY)
     missed_caller, answering_caller = new_caller(), new_caller()
 
-    def knows_the_number() -> bool:
-        with psycopg.connect(reporting_db) as conn:
-            row = conn.execute(
-                "SELECT message FROM reporting.textback_numbers WHERE phone_number = %s",
-                (number,),
-            ).fetchone()
-        return row is not None and row[0] == MESSAGE
-
-    wait_until(knows_the_number, timeout=120, message="the number's text-back")
+    wait_until(lambda: knows_the_number(reporting_db, number), timeout=120, message="its text-back")
 
     answered = service.play(owner, answering_caller, answered=True)
     missed = service.play(owner, missed_caller, answered=False)
@@ -462,3 +473,60 @@ def test_the_service_texts_a_missed_caller_once_and_an_answered_one_never(
     assert len(service.simulator.messages(to=missed_caller)) == 1
     assert service.simulator.messages(to=answering_caller) == []
     assert answered.call_sid != missed.call_sid
+
+
+def test_the_service_keeps_the_cooldown_and_never_texts_after_stop(
+    service: Service, reporting_db: str
+) -> None:
+    number = f"+1510555{next(_lines):04d}"
+    service.simulator.own_number(number, "http://127.0.0.1:9/voice")
+    owner = service.assign(number, f"client-{uuid.uuid4().hex[:8]}", DAILY)
+    caller = new_caller()
+    wait_until(lambda: knows_the_number(reporting_db, number), timeout=120, message="its text-back")
+    start = datetime.now(UTC)
+
+    def texts() -> list[dict[str, Any]]:
+        return service.simulator.messages(to=caller)
+
+    def missed_call_at(moment: datetime) -> None:
+        """A missed call while the service's clock reads `moment`, followed to its end."""
+        set_file_clock(service.clock_file, moment)
+        service.play(owner, caller, answered=False)
+        service.caught_up(service.topics.call_events)
+        service.caught_up(alerts_topic(service.topics.prefix))
+
+    missed_call_at(start)
+    assert len(texts()) == 1
+    missed_call_at(start + timedelta(hours=23))  # within the cooldown
+    assert len(texts()) == 1
+    missed_call_at(start + timedelta(hours=25))  # after it
+    assert len(texts()) == 2
+
+    service.simulator.text_from(caller, number, "STOP")
+    missed_call_at(start + timedelta(hours=50))  # Twilio refuses: 21610
+    assert len(texts()) == 2
+    with psycopg.connect(reporting_db) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM reporting.textback_opt_outs WHERE phone_number = %s AND caller = %s",
+            (number, caller),
+        ).fetchone()
+    assert row is not None
+
+    # Opted back in at Twilio: the recorded STOP still holds, Twilio is not asked.
+    service.simulator.text_from(caller, number, "START")
+    missed_call_at(start + timedelta(hours=75))
+    assert [m["direction"] for m in texts()] == ["outbound-api", "outbound-api"]
+
+    with psycopg.connect(reporting_db) as conn:
+        decided = conn.execute(
+            "SELECT status, coalesce(error_code::text, reason) FROM reporting.textback_calls"
+            " WHERE phone_number = %s ORDER BY decided_at",
+            (number,),
+        ).fetchall()
+    assert decided == [
+        ("sent", None),
+        ("skipped", "cooldown"),
+        ("sent", None),
+        ("refused", "21610"),
+        ("skipped", "opted-out"),
+    ]
