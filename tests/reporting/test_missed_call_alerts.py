@@ -15,7 +15,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from services.reporting.alerts import alerts_topic
 from services.reporting.clock import set_file_clock
 from services.router import facts
 from services.router.directory import Client, ClientSettings, NumberAssignment
+from services.router.notifications import MissedCallAlerts, Notifications, QuietHours, Webhook
 from services.router.routing import decide, routed_event
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
@@ -40,7 +41,8 @@ from tests.kafka_read import wait_committed_past
 from tests.reporting.hook_receiver import HookReceiver
 from tests.reporting.smtp_server import SmtpServer
 from tests.support import ServiceProcess, wait_until
-from tests.twilio_calls import ForwardedCall, Webhook
+from tests.twilio_calls import ForwardedCall
+from tests.twilio_calls import Webhook as Callback
 from tests.twilio_sim.simulator import Simulator, running_simulator
 
 ADMIN = "test-admin-token"
@@ -189,31 +191,24 @@ def new_tenant(stack: Stack) -> Tenant:
 def settings_changed(
     stack: Stack,
     tenant: Tenant,
-    notifications: dict[str, Any] | None,
+    notifications: Notifications | None,
     timezone: str = "America/Los_Angeles",
 ) -> Event:
-    """Router's client.settings-changed for the tenant, carrying `notifications`."""
+    """Router's client.settings-changed for the tenant, carrying its notification settings."""
     moment = datetime.now(UTC)
-    client = Client(
-        tenant.client_id, ClientSettings(name="Smile Dental", timezone=timezone), moment, moment
+    settings = ClientSettings(name="Smile Dental", timezone=timezone)
+    return facts.client_settings_changed(
+        Client(tenant.client_id, settings, moment, moment), notifications
     )
-    event = facts.client_settings_changed(client)
-    # Router's notification settings (GET/PUT /api/clients/<id>/notifications) ride on this event.
-    return replace(event, data={**event.data, "notifications": notifications})
 
 
 def every_channel(
-    stack: Stack, tenant: Tenant, quiet: dict[str, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "missedCall": {
-            "email": [tenant.email],
-            "sms": [tenant.sms],
-            "webhook": {"url": stack.hooks.base_url + tenant.hook_path, "secret": tenant.secret},
-            "quietHours": quiet,
-        },
-        "reports": {"weekly": False, "monthly": False, "email": []},
-    }
+    stack: Stack, tenant: Tenant, quiet: QuietHours | None = None, webhook_only: bool = False
+) -> Notifications:
+    hook = Webhook(stack.hooks.base_url + tenant.hook_path, tenant.secret)
+    if webhook_only:
+        return Notifications(MissedCallAlerts(webhook=hook))
+    return Notifications(MissedCallAlerts((tenant.email,), (tenant.sms,), hook, quiet))
 
 
 def play(
@@ -292,7 +287,7 @@ def play_again(stack: Stack, call: ForwardedCall, tenant: Tenant) -> None:
         stack.publish(webhook_event(hook))
 
 
-def webhook_event(hook: Webhook) -> Event:
+def webhook_event(hook: Callback) -> Event:
     """What ingress publishes for one of Twilio's callbacks."""
     kind = PATH_KINDS[hook.path]
     return to_event(WEBHOOKS[kind], hook.params, f"https://example.test{hook.path}", None)
@@ -330,7 +325,7 @@ def test_a_client_with_alerts_off_gets_none_but_the_alert_is_published(stack: St
 
 def test_quiet_hours_hold_the_alert_until_they_end(stack: Stack) -> None:
     tenant = new_tenant(stack)
-    quiet = {"start": "22:00", "end": "07:00"}
+    quiet = QuietHours("22:00", "07:00")
     stack.publish(settings_changed(stack, tenant, every_channel(stack, tenant, quiet)))
     zone = ZoneInfo("America/Los_Angeles")
     late = datetime(2026, 12, 4, 23, 30, tzinfo=zone)
@@ -357,8 +352,7 @@ def test_quiet_hours_hold_the_alert_until_they_end(stack: Stack) -> None:
 
 def test_a_webhook_answered_500_three_times_then_200_is_delivered_once(stack: Stack) -> None:
     tenant = new_tenant(stack)
-    notifications = every_channel(stack, tenant)
-    notifications["missedCall"].update(email=[], sms=[])
+    notifications = every_channel(stack, tenant, webhook_only=True)
     stack.hooks.answer(tenant.hook_path, 500, 500, 500)
     stack.publish(settings_changed(stack, tenant, notifications))
     call = play(stack, tenant, answered=False)
@@ -377,8 +371,7 @@ def test_a_webhook_answered_500_three_times_then_200_is_delivered_once(stack: St
 
 def test_a_webhook_that_never_answers_is_dead_lettered_for_the_admin(stack: Stack) -> None:
     tenant = new_tenant(stack)
-    notifications = every_channel(stack, tenant)
-    notifications["missedCall"].update(email=[], sms=[])
+    notifications = every_channel(stack, tenant, webhook_only=True)
     stack.hooks.answer(tenant.hook_path, 404)
     stack.publish(settings_changed(stack, tenant, notifications))
     call = play(stack, tenant, answered=False)
