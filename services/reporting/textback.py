@@ -26,20 +26,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from services.reporting import app as reporting
 from services.reporting.alerts import ALERT_TYPE, MissedCall, missed_call_of
+from services.reporting.missed import dead_letter
 from services.reporting.sms import Refused, SendFailed, SmsSender, sms_sent
 from services.reporting.textback_rules import Send, TextBackSetting
 from services.reporting.textback_store import CallRecord, TextBackStore
-from switchboard.events import Event, InvalidEvent, decode, utc_now_iso, validate
+from switchboard.events import Event, InvalidEvent, decode, validate
 from switchboard.settings import ConfigError, env_float, env_int
 
 log = logging.getLogger(__name__)
 
 NUMBER_TYPES = ("number.assigned", "number.released")
-CONSUMER = "reporting-textback"
 PUBLISH_TIMEOUT_SECONDS = 10.0
 # How often sms.sent events Kafka did not take are tried again.
 REPUBLISH_SECONDS = 30.0
@@ -175,27 +173,6 @@ def decode_number_event(raw: bytes | None) -> Event | None:
     return event if event.type in NUMBER_TYPES else None
 
 
-async def dead_letter(message: Any, reason: str) -> None:
-    """A message that is not a valid event leaves through the dead-letter topic."""
-    raw = message.value or b""
-    key = (message.key or b"").decode("utf-8", "replace")
-    envelope = {
-        "reason": reason,
-        "consumer": CONSUMER,
-        "topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "key": key,
-        "value": raw.decode("utf-8", "replace"),
-        "deadAt": utc_now_iso(),
-    }
-    log.warning(
-        "dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
-    )
-    sent = await reporting.dead_letters.send(key=key.encode() or None, value=orjson.dumps(envelope))
-    await sent
-
-
 def publisher(loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:
     """Publish an event to call-events through the app's producer, from a worker thread.
 
@@ -242,13 +219,21 @@ def text_backs() -> TextBacks | None:
     return _text_backs
 
 
+# A message that is not a valid event is dead-lettered once, by the delivery
+# agents that read the same topics (services/reporting/delivery.py); these
+# agents only log it, so one bad message does not leave two dead letters.
+
+
 @reporting.app.agent(reporting.alert_events, name="textback")
 async def text_back(stream: Any) -> None:
     async for item in stream.events():
         try:
             call = decode_alert(item.message.value)
-        except (InvalidEvent, KeyError, ValueError) as err:
-            await dead_letter(item.message, str(err))
+        except InvalidEvent as err:
+            log.warning("text-back skips an invalid alert (dead-lettered by delivery): %s", err)
+            continue
+        except (KeyError, ValueError) as err:  # a valid alert this agent cannot read
+            await dead_letter(item, f"text-back cannot read the alert: {err}")
             continue
         service = text_backs()
         if call is None:
@@ -266,7 +251,7 @@ async def text_back_numbers(stream: Any) -> None:
         try:
             event = decode_number_event(item.message.value)
         except InvalidEvent as err:
-            await dead_letter(item.message, str(err))
+            log.warning("text-back skips an invalid number event (dead-lettered): %s", err)
             continue
         service = text_backs()
         if event is not None and service is not None:

@@ -92,16 +92,6 @@ class TextBackStore:
                 ),
             )
 
-    def setting(self, phone_number: str) -> TextBackSetting | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(
-                SETTING,
-                (phone_number,),
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return TextBackSetting(row[0], row[1])
-
     def claim(self, call: MissedCall, now: datetime, max_age: timedelta) -> Claim:
         """Weigh `call` and write the decision, unless the call was weighed before."""
         with self._pool.connection() as conn, conn.transaction():
