@@ -26,16 +26,19 @@ from devstack.stack import GRAFANA_CLICKHOUSE_PASSWORD, GRAFANA_CLICKHOUSE_USER,
 from switchboard import settings
 from switchboard.kafka import Topics
 
-SERVICES = ("router", "ingress", "analytics", "recordings")
+SERVICES = ("router", "ingress", "analytics", "recordings", "reporting")
 KAFKA_PORT, KAFKA_CONTROLLER_PORT, POSTGRES_PORT = 9092, 9093, 5433
 BINDS = {
     "ingress": "127.0.0.1:8081",
     "router": "127.0.0.1:8082",
     "analytics": "127.0.0.1:8083",
     "recordings": "127.0.0.1:8084",
+    "reporting": "127.0.0.1:8085",
     "twilio_sim": "127.0.0.1:8090",
 }
 EDGE_BIND = "127.0.0.1:8080"
+# The local mail catcher reporting sends its emails to (unless SMTP_URL names a server).
+MAIL_BIND = "127.0.0.1:1025"
 # analytics' read-only ClickHouse HTTP endpoint over its chDB, for Grafana.
 CLICKHOUSE_HTTP_BIND = "127.0.0.1:8123"
 DEV_ADMIN_TOKEN = settings.DEV_ADMIN_TOKEN
@@ -96,6 +99,7 @@ def _service_env(run_dir: Path) -> dict[str, str]:
 def _layout(env: dict[str, str], services: list[str]) -> Layout:
     binds = {name: env[f"{name.upper()}_BIND"] for name in services}
     binds["edge"] = env["EDGE_BIND"]
+    binds["mail"] = MAIL_BIND
     return Layout(binds, (KAFKA_PORT, KAFKA_CONTROLLER_PORT), POSTGRES_PORT)
 
 
@@ -219,6 +223,11 @@ def _banner(stack: Stack) -> None:
         _say(
             f"  grafana      ClickHouse datasource: HTTP, server {host}, port {port}, "
             f"user {user}, password {password}, default database {database} (read-only)"
+        )
+    if stack.mail is not None:
+        _say(
+            f"  mail         caught at {stack.mail.url}, every message a file in "
+            f"{_relative(stack.mail.maildir)}/new/ (a Maildir)"
         )
     _say("  Press Ctrl-C to stop.")
 

@@ -31,6 +31,7 @@ import psycopg
 from psycopg import sql
 
 from devstack import REPO_ROOT, kafka, nginx, postgres
+from devstack.mailcatcher import MailCatcher
 from devstack.processes import (
     Child,
     StartError,
@@ -195,6 +196,11 @@ class Stack:
         self.ports = {name: split_address(self.binds[name])[1] for name in self._wanted}
         self.edge_port = split_address(self.binds["edge"])[1]
         self.env: dict[str, str] = {}
+        # reporting's SMTP server: a local mail catcher keeping every message in mail/.
+        self.mail_bind = (layout.binds.get("mail") if layout else None) or (
+            f"127.0.0.1:{free_port()}"
+        )
+        self.mail: MailCatcher | None = None
 
     # ---- the whole stack -------------------------------------------------
 
@@ -211,6 +217,8 @@ class Stack:
         self._timed("postgres", self._start_postgres)
         ensure_topics(self.bootstrap, self.topics)
         self.env = self._service_env()
+        if "reporting" in self.ports and self.env["SMTP_URL"] == f"smtp://{self.mail_bind}":
+            self.mail = MailCatcher(self.folder / "mail", self.mail_bind).start()
         for name in self._wanted:
             self._timed(name, lambda name=name: self.start_service(name))  # type: ignore[misc]
         if self._with_edge:
@@ -264,6 +272,9 @@ class Stack:
             service.stop()
             self.say(f"  {name:<11} stopped")
         self.services.clear()
+        if self.mail is not None:
+            self.mail.stop()
+            self.mail = None
         if self.kafka is not None:
             self.kafka.stop()
             self.kafka = None
@@ -417,6 +428,9 @@ class Stack:
             env["RECORDINGS_STORAGE_DIR"] = str(self.folder / "recordings")
         if "twilio_sim" in self.ports:
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{self.ports['twilio_sim']}"
+        if "reporting" in self.ports:
+            env["SMTP_URL"] = f"smtp://{self.mail_bind}"
+            env["REPORTING_GROUP_ID"] = f"reporting-{self.topics.prefix.rstrip('.')}"
         env.update(self._extra_env)
         if "analytics" in self.ports and env["CLICKHOUSE_URL"].startswith("chdb:"):
             # analytics serves its chDB read-only over ClickHouse's HTTP interface.
