@@ -3,10 +3,16 @@
 Every callback goes the same way: check the signature (403, nothing
 produced), check the fields (400), make the event durable (Kafka, or the
 spool when Kafka cannot take it in time; 503 only when neither can), then
-answer. The incoming-call webhook additionally asks router for TwiML and
-falls back to a safe apology when router does not answer in time; so does
-the dial-status callback of a call flow's <Dial> (marked by `flowStep`),
-for the flow's next step.
+answer. The incoming-call webhook additionally asks router for TwiML; so
+does the dial-status callback of a call flow's <Dial> (marked by
+`flowStep`), for the flow's next step. When router does not answer in time,
+ingress answers from its routing copy (routing_copy.py) as router would
+have, publishing the `call.routed` fact itself; only a number it has never
+seen gets the safe apology (and `call.fallback-served`).
+
+The TwiML a call flow's legs fetch while the call runs (the answering leg's
+whisper and screening, the screening digit, the end of a voicemail) is pure
+and served here, signature-checked, so a flow runs whole while router is down.
 """
 
 from __future__ import annotations
@@ -18,11 +24,24 @@ from flask import Blueprint, Response, g, request
 
 from services.ingress import twiml
 from services.ingress.router_client import RouterUnavailable
-from services.ingress.signatures import public_url
+from services.ingress.routing_copy import CallContext, answer_after_dial, answer_call
+from services.ingress.signatures import base_url, public_url
 from services.ingress.sink import PendingEvent
 from services.ingress.spool import SpoolError
 from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
 from switchboard import events
+from switchboard.callflow_twiml import (
+    FLOW_ANSWER_PATH,
+    FLOW_SCREEN_PATH,
+    SCREEN_PARAM,
+    STEP_PARAM,
+    VOICEMAIL_DONE_PATH,
+    WHISPER_PARAM,
+    answer_twiml,
+    leg_whisper,
+    screen_twiml,
+    voicemail_done_twiml,
+)
 from switchboard.http import ApiError
 
 if TYPE_CHECKING:
@@ -34,23 +53,17 @@ log = logging.getLogger(__name__)
 # is told apart from Twilio by this account unless one is configured.
 UNSIGNED_TEST_ACCOUNT = "AC" + "0" * 32
 # The query parameter router puts on a call flow's <Dial action>.
-FLOW_STEP = "flowStep"
+FLOW_STEP = STEP_PARAM
+PREFIX = "/api/twilio"
 
 
 def twilio_api(runtime: IngressRuntime) -> Blueprint:
-    """The four webhooks Twilio posts to, as the edge routes them to ingress."""
+    """The webhooks Twilio posts to and a call flow's leg TwiML, as the edge routes them here."""
     config, sink, metrics = runtime.config, runtime.sink, runtime.metrics
-    api = Blueprint("twilio", __name__, url_prefix="/api/twilio")
+    api = Blueprint("twilio", __name__, url_prefix=PREFIX)
 
-    def checked(kind: str) -> tuple[events.Event, dict[str, str]]:
-        """The webhook's validated event once signature and fields check out (nothing stored)."""
-        hook = WEBHOOKS[kind]
-        if request.mimetype != "application/x-www-form-urlencoded":
-            raise ApiError(
-                415,
-                "unsupported_media_type",
-                "Twilio webhooks are application/x-www-form-urlencoded",
-            )
+    def signed(kind: str) -> str:
+        """The public URL Twilio requested, once its signature checks out (else 403)."""
         url = public_url(request, config.public_base)
         if config.validate_signatures and not runtime.checker.is_valid(
             url, request.form, request.headers.get("X-Twilio-Signature")
@@ -64,6 +77,18 @@ def twilio_api(runtime: IngressRuntime) -> Blueprint:
             raise ApiError(
                 403, "invalid_signature", "X-Twilio-Signature is missing or does not match this URL"
             )
+        return url
+
+    def checked(kind: str) -> tuple[events.Event, dict[str, str]]:
+        """The webhook's validated event once signature and fields check out (nothing stored)."""
+        hook = WEBHOOKS[kind]
+        if request.mimetype != "application/x-www-form-urlencoded":
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                "Twilio webhooks are application/x-www-form-urlencoded",
+            )
+        url = signed(kind)
         params = request.form.to_dict()  # the first value of each field, as Twilio sends one
         if not config.validate_signatures and kind == "voice" and not params.get("AccountSid"):
             # The integration guide's own curl test sends no AccountSid; with
@@ -96,6 +121,18 @@ def twilio_api(runtime: IngressRuntime) -> Blueprint:
         event, _ = checked(kind)
         make_durable(sink.send(event))
 
+    def context() -> CallContext:
+        """Where TwiML from the routing copy points, and the moment its hours are judged at."""
+        base = base_url(request, config.public_base)
+        return CallContext(base, config.dial_timeout, runtime.clock())
+
+    def keep(event: events.Event) -> None:
+        """Make an event ingress adds to a call durable; a lost one is logged, the caller served."""
+        try:
+            sink.put(event)
+        except SpoolError:
+            log.error("%s lost: spool unavailable", event.type, extra={"callSid": event.callSid})
+
     @api.post("/webhook")
     def incoming_call() -> Response:
         event, params = checked("voice")
@@ -104,23 +141,27 @@ def twilio_api(runtime: IngressRuntime) -> Blueprint:
         # answered once the event is durable.
         pending = sink.send(event)
         failure: str | None = None
+        routed: events.Event | None = None
         try:
             body = runtime.router.twiml_for(params, g.request_id)
         except RouterUnavailable as err:
-            body, failure = twiml.fallback(), str(err)
+            failure = str(err)
+            copied = answer_call(runtime.copy, params, context(), g.request_id)
+            if copied is None:
+                body = twiml.fallback()
+            else:
+                body, routed = copied.twiml, copied.routed
         make_durable(pending)
-        if failure is not None:
-            log.error(
-                "serving fallback TwiML: %s",
-                failure,
-                extra={"callSid": params["CallSid"], "requestId": g.request_id},
+        where = {"callSid": params["CallSid"], "requestId": g.request_id}
+        if routed is not None:
+            log.warning(
+                "router unavailable, answered from the routing copy: %s", failure, extra=where
             )
-            try:
-                sink.put(fallback_event(params, failure, g.request_id))
-            except SpoolError:
-                log.error(
-                    "fallback event lost: spool unavailable", extra={"callSid": params["CallSid"]}
-                )
+            keep(routed)
+            runtime.copy_answers.inc()
+        elif failure is not None:
+            log.error("serving fallback TwiML: %s", failure, extra=where)
+            keep(fallback_event(params, failure, g.request_id))
             runtime.fallbacks.inc()
         return Response(body, mimetype="text/xml")
 
@@ -137,17 +178,44 @@ def twilio_api(runtime: IngressRuntime) -> Blueprint:
         if not step:
             return Response(twiml.after_dial(), mimetype="text/xml")
         # A <Dial> of a call flow: router says what follows (the next target,
-        # voicemail); without router the call ends as any other after its <Dial>.
+        # voicemail), else the routing copy; failing both, the call ends as any
+        # other after its <Dial>.
         try:
             body = runtime.router.after_dial_for({**params, FLOW_STEP: step}, g.request_id)
         except RouterUnavailable as err:
-            log.error(
-                "no flow step from router, hanging up after the dial: %s",
-                err,
-                extra={"callSid": params.get("CallSid"), "requestId": g.request_id},
-            )
-            body = twiml.after_dial()
+            where = {"callSid": params.get("CallSid"), "requestId": g.request_id}
+            copied = answer_after_dial(runtime.copy, params, step, context())
+            if copied is None:
+                log.error(
+                    "no flow step from router, hanging up after the dial: %s", err, extra=where
+                )
+                body = twiml.after_dial()
+            else:
+                log.warning(
+                    "router unavailable, flow step from the routing copy: %s", err, extra=where
+                )
+                body = copied.twiml
+                runtime.copy_answers.inc()
         return Response(body, mimetype="text/xml")
+
+    @api.route(FLOW_ANSWER_PATH.removeprefix(PREFIX), methods=["GET", "POST"])
+    def flow_answer() -> Response:
+        """The answering leg of a call flow: everything it hears is in the URL of <Number url>."""
+        signed("flow-answer")
+        whisper = leg_whisper(request.args.get(WHISPER_PARAM))
+        screening = request.args.get(SCREEN_PARAM) == "1"
+        body = answer_twiml(whisper, screening, base_url(request, config.public_base))
+        return Response(body, mimetype="text/xml")
+
+    @api.post(FLOW_SCREEN_PATH.removeprefix(PREFIX))
+    def flow_screen() -> Response:
+        signed("flow-screen")
+        return Response(screen_twiml(request.form.get("Digits")), mimetype="text/xml")
+
+    @api.post(VOICEMAIL_DONE_PATH.removeprefix(PREFIX))
+    def voicemail_done() -> Response:
+        signed("voicemail-done")
+        return Response(voicemail_done_twiml(), mimetype="text/xml")
 
     @api.post("/recording-status")
     def recording_status() -> Response:

@@ -1,11 +1,15 @@
 """The ingress HTTP app: wiring, the spool's erasure endpoint, health.
 
 `create_app` builds the runtime (the event sink with its producer, spool and
-spool drainer; the router client; the signature checker) and mounts the
-routes: Twilio's webhooks (api.py), `POST /internal/privacy/spool-erasure`
-(router's erasure of a caller reaching the events still in the spool),
-`/healthz` and `/readyz`, and its OpenAPI document (openapi.py).
-`/internal/...` is not routed by the edge.
+spool drainer; the router client; the signature checker; the routing copy
+and the thread that follows the number events into it) and mounts the
+routes: Twilio's webhooks and the pure TwiML of a call flow's legs (api.py),
+`POST /internal/privacy/spool-erasure` (router's erasure of a caller
+reaching the events still in the spool), `/healthz` and `/readyz`, and its
+OpenAPI document (openapi.py). `/internal/...` is not routed by the edge.
+A worker waits up to `copy_wait` seconds for its routing copy before it
+serves, so that a restarted ingress answers from a built copy; `/readyz`
+is 503 until the copy is built.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import atexit
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
@@ -21,8 +27,10 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 
 from services.ingress.api import twilio_api
 from services.ingress.config import Config
+from services.ingress.consumer import NumberEventsFollower
 from services.ingress.openapi import document
 from services.ingress.router_client import RouterClient
+from services.ingress.routing_copy import RoutingCopy
 from services.ingress.signatures import SignatureChecker
 from services.ingress.sink import EventSink
 from switchboard.auth import authenticate
@@ -46,8 +54,16 @@ class IngressRuntime:
     checker: SignatureChecker
     metrics: Metrics
     fallbacks: Any
+    copy: RoutingCopy = field(default_factory=RoutingCopy)
+    follower: NumberEventsFollower | None = None
+    # Calls and flow steps answered from the routing copy while router could not answer.
+    copy_answers: Any = None
+    # Business hours of call flows answered from the copy are judged by this clock.
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         # The drainer stops before the producer it replays into is closed.
         self.sink.close()
 
@@ -56,7 +72,21 @@ def metrics_counter_fallbacks() -> Any:
     return counter("ingress_fallbacks_total", "Calls answered with the fallback TwiML")
 
 
-def create_app(config: Config | None = None) -> Flask:
+def metrics_counter_copy_answers() -> Any:
+    return counter(
+        "ingress_routing_copy_answers_total",
+        "Calls and call-flow steps answered from the routing copy while router could not answer",
+    )
+
+
+def metrics_counter_copy_invalid() -> Any:
+    return counter(
+        "ingress_routing_copy_invalid_total", "Number events the routing copy could not decode"
+    )
+
+
+def create_app(config: Config | None = None, clock: Callable[[], datetime] | None = None) -> Flask:
+    """The ingress app; `clock` judges call flows' business hours (None: the real time)."""
     config = config or Config.from_env()
     app = Flask("services.ingress")
     install_error_handlers(app)
@@ -68,9 +98,17 @@ def create_app(config: Config | None = None) -> Flask:
     sink = EventSink(config)
     sink.drainer.start()
     metrics = install_metrics(app, "ingress")
+    copy = RoutingCopy()
     metrics.on_scrape(
-        lambda: {"ingress_spool_depth": ("Events waiting in the spool", sink.spool.depth())}
+        lambda: {
+            "ingress_spool_depth": ("Events waiting in the spool", sink.spool.depth()),
+            "ingress_routing_copy_numbers": ("Numbers in the routing copy", len(copy)),
+        }
     )
+    follower = NumberEventsFollower(
+        config.kafka_bootstrap, config.topics.number_events, copy, metrics_counter_copy_invalid()
+    )
+    follower.start()
     runtime = IngressRuntime(
         config=config,
         sink=sink,
@@ -78,8 +116,18 @@ def create_app(config: Config | None = None) -> Flask:
         checker=SignatureChecker(config.auth_token),
         metrics=metrics,
         fallbacks=metrics_counter_fallbacks(),
+        copy=copy,
+        follower=follower,
+        copy_answers=metrics_counter_copy_answers(),
     )
+    if clock is not None:
+        runtime.clock = clock
     atexit.register(runtime.close)
+    if config.copy_wait > 0 and not copy.wait_caught_up(config.copy_wait):
+        log.warning(
+            "serving before the routing copy is built (waited %.0fs); /readyz says when it is",
+            config.copy_wait,
+        )
     app.extensions[EXTENSION] = runtime
 
     @app.before_request
@@ -120,7 +168,7 @@ def privacy_api(runtime: IngressRuntime) -> Blueprint:
 
 def health_api(runtime: IngressRuntime) -> Blueprint:
     api = Blueprint("health", __name__)
-    config, spool = runtime.config, runtime.sink.spool
+    config, spool, copy = runtime.config, runtime.sink.spool, runtime.copy
 
     @api.get("/healthz")
     def healthz() -> Response:
@@ -133,11 +181,14 @@ def health_api(runtime: IngressRuntime) -> Blueprint:
             AdminClient({"bootstrap.servers": config.kafka_bootstrap}).list_topics(timeout=2)
         except Exception as err:  # any failure means not ready
             problems.append(f"kafka: {err}")
+        if not copy.caught_up:
+            problems.append("routing copy: still reading the number events")
         status = 200 if not problems else 503
         body = {
             "ready": not problems,
             "problems": problems,
             "spoolDepth": spool.depth(),
+            "routingCopy": {"built": copy.caught_up, "numbers": len(copy)},
             # Visible to whoever watches readiness, in every environment.
             "signatureChecks": config.validate_signatures,
         }

@@ -9,10 +9,15 @@ from switchboard.settings import (
     ConfigError,
     env_bool,
     env_float,
+    env_int,
     env_str,
     public_base_url,
     require_in_production,
 )
+
+# Below gunicorn's worker timeout (switchboard/serve.py), which restarts a worker that
+# has not started serving by then.
+MAX_COPY_WAIT = 25.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class Config:
     admin_token: str = ""
     # Stands in for the AccountSid of an unsigned local test webhook (checks off).
     account_sid: str = ""
+    # How long a forwarded call rings, as router dials it (DIAL_TIMEOUT_SECONDS), for
+    # calls answered from the routing copy while router is down.
+    dial_timeout: int = 20
+    # How long a starting worker waits for its routing copy before it serves anyway
+    # (under gunicorn's worker timeout); 0 serves at once, /readyz says when it is built.
+    copy_wait: float = 0.0
 
     @classmethod
     def from_env(cls) -> Config:
@@ -48,6 +59,15 @@ class Config:
         # which URL Twilio requested.
         configured = env_str("PUBLIC_BASE_URL", "") or env_str("TWILIO_WEBHOOK_URL", "")
         base = public_base_url() if configured else None
+        dial_timeout = env_int("DIAL_TIMEOUT_SECONDS", 20)
+        if not 5 <= dial_timeout <= 600:
+            raise ConfigError(f"DIAL_TIMEOUT_SECONDS must be 5..600, got {dial_timeout}")
+        copy_wait = env_float("INGRESS_ROUTING_COPY_WAIT_SECONDS", 20.0)
+        if not 0 <= copy_wait <= MAX_COPY_WAIT:
+            raise ConfigError(
+                f"INGRESS_ROUTING_COPY_WAIT_SECONDS must be 0..{MAX_COPY_WAIT:.0f}"
+                f" (a worker that takes longer to start is restarted), got {copy_wait}"
+            )
         return cls(
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS"),
             topics=Topics.from_env(),
@@ -61,4 +81,6 @@ class Config:
             bind=env_str("INGRESS_BIND", "127.0.0.1:8081"),
             admin_token=env_str("ADMIN_API_TOKEN", ""),
             account_sid=env_str("TWILIO_ACCOUNT_SID", ""),
+            dial_timeout=dial_timeout,
+            copy_wait=copy_wait,
         )

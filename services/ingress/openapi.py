@@ -1,4 +1,4 @@
-"""Ingress' OpenAPI 3 document: Twilio's four webhooks, at /api/openapi.json.
+"""Ingress' OpenAPI 3 document: Twilio's webhooks and a call flow's leg TwiML, at /api/openapi.json.
 
 Twilio, not an API client, calls these: the form fields are Twilio's (the
 required ones are those webhooks.py cannot do without; Twilio sends many
@@ -13,6 +13,13 @@ from functools import lru_cache
 from typing import Any
 
 from services.ingress.webhooks import WEBHOOKS
+from switchboard.callflow_twiml import (
+    FLOW_ANSWER_PATH,
+    FLOW_SCREEN_PATH,
+    SCREEN_PARAM,
+    VOICEMAIL_DONE_PATH,
+    WHISPER_PARAM,
+)
 from switchboard.openapi import Document, answer, document_path, errors
 from switchboard.openapi import document as build_document
 
@@ -70,9 +77,56 @@ def webhook(kind: str) -> dict[str, Any]:
     }
 
 
+def flow_leg(
+    summary: str, query: list[dict[str, Any]] | None = None, form: bool = True
+) -> dict[str, Any]:
+    """A document Twilio fetches while a call flow runs: pure TwiML, signed like a webhook."""
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "tags": ["twilio webhooks"],
+        "security": [],
+        "parameters": [SIGNATURE, *(query or [])],
+        "responses": {
+            "200": {"description": "TwiML", "content": {XML: {"schema": {"type": "string"}}}},
+            **errors(403),
+        },
+    }
+    if form:
+        # Twilio's fields of the call (Digits, after a <Gather>); none is required.
+        fields = {"type": "object", "additionalProperties": {"type": "string"}}
+        operation["requestBody"] = {"required": True, "content": {FORM: {"schema": fields}}}
+    return operation
+
+
+def leg_query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def flow_paths() -> dict[str, Any]:
+    answer_query = [
+        leg_query(WHISPER_PARAM, {"type": "string"}, "What the answerer hears first"),
+        leg_query(SCREEN_PARAM, {"enum": ["1"]}, "1: the answerer must press 1"),
+    ]
+    answer_leg = "The answering leg of a call flow (<Number url>): whisper, screening"
+    return {
+        FLOW_ANSWER_PATH: {
+            "get": flow_leg(answer_leg, answer_query, form=False),
+            "post": flow_leg(answer_leg, answer_query),
+        },
+        FLOW_SCREEN_PATH: {
+            "post": flow_leg("The screening digit: 1 bridges the call, anything else hangs up")
+        },
+        VOICEMAIL_DONE_PATH: {"post": flow_leg("The end of a voicemail's <Record>: hang up")},
+    }
+
+
 def ingress_paths() -> dict[str, Any]:
     """The paths ingress serves (services/ingress/api.py)."""
-    return {**document_path(), **{WEBHOOK_PATHS[kind]: webhook(kind) for kind in WEBHOOKS}}
+    return {
+        **document_path(),
+        **{WEBHOOK_PATHS[kind]: webhook(kind) for kind in WEBHOOKS},
+        **flow_paths(),
+    }
 
 
 @lru_cache(maxsize=1)
@@ -80,7 +134,8 @@ def _document() -> Document:
     return build_document(
         "Switchboard Twilio webhooks",
         "Where Twilio posts a number's calls, their status, the forwarded leg's end and "
-        "recordings; each is signed with X-Twilio-Signature and becomes an event.",
+        "recordings; each is signed with X-Twilio-Signature and becomes an event. Also the "
+        "TwiML a call flow's legs fetch while the call runs.",
         ingress_paths(),
         {},
     )

@@ -27,12 +27,17 @@ def public_url(request: Request, public_base: str | None) -> str:
             raw += "?" + query
     if raw.startswith("http://") or raw.startswith("https://"):
         return raw  # an absolute request-target already names the public URL
-    if public_base:
-        return public_base.rstrip("/") + raw
+    return base_url(request, public_base) + raw
+
+
+def base_url(request: Request, configured: str | None) -> str:
+    """The public base URL Twilio reaches us at: the configured one, else the proxy's headers."""
+    if configured:
+        return configured.rstrip("/")
     proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
     host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
     scheme = proto or request.scheme
-    return f"{scheme}://{host or request.host}{raw}"
+    return f"{scheme}://{host or request.host}"
 
 
 class SignatureChecker:

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import available_timezones
 
+from switchboard.callflow import UNSAFE_TEXT
 from switchboard.http import ApiError
 
 if TYPE_CHECKING:
@@ -29,8 +30,6 @@ if TYPE_CHECKING:
 # [0-9], not \d: \d also matches digits of other scripts.
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 AREA_CODE = re.compile(r"[2-9][0-9]{2}")
-# Characters XML (hence TwiML) cannot carry, and lone surrogates no encoder accepts.
-UNSAFE_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 MAX_NAME = 200
 MAX_CAMPAIGN = 200
 MAX_DISCLAIMER = 1000

@@ -8,7 +8,9 @@
 - `number.assigned` / `number.released` (number-events, keyed by the phone
   number, compacted): who owns a number from when, with its campaign, so
   calls can be attributed even where no `call.routed` exists, and its call
-  flow, so other services can learn how its calls are handled.
+  flow, disclaimer and client time zone, so other services can learn how its
+  calls are handled (ingress routes from them while router is down). Sent
+  again for each of a client's numbers when the client's settings change.
 - `call.placed` (call-events, keyed by CallSid): an outbound call this
   deployment asked Twilio to make for a client. Its id is derived from the
   CallSid, so a republished event is a duplicate for consumers.
@@ -81,6 +83,11 @@ def number_assigned(assignment: NumberAssignment) -> Event:
             "assignedAt": iso_utc(assignment.assigned_at),
             # Additive: the number's call flow as the API shows it, null without one.
             "flow": assignment.flow.to_json() if assignment.flow else None,
+            # Additive, so that ingress can route the number as router does while
+            # router is down: the disclaimer said before recording, and the client's
+            # time zone, in which the flow keeps its business hours.
+            "recordingDisclaimer": assignment.recording_disclaimer,
+            "timezone": assignment.timezone,
         },
     )
 

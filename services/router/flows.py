@@ -1,55 +1,57 @@
-"""A number's call flow: business hours, who rings and how, and what happens after (pure).
+"""A number's call flow as router takes it in: the validation of `PUT .../flow` (pure).
 
 A flow is what `PUT /api/numbers/<phoneNumber>/flow` stores and what the
 routing decision follows when a number has one; a number without a flow is
-routed as it always was. `Flow.parse` either yields a flow the store can
-write as is, or raises `ApiError(400)` naming the field and the reason, so a
-half-valid flow never reaches the database. Every number in a flow (ring
-targets, the after-hours number) passes the same `DialPolicy` as any other
-number router dials. Business hours are in the client's time zone and are
-evaluated with zoneinfo, so a day that gains or loses an hour at a DST change
-still opens and closes at the wall-clock times given.
+routed as it always was. The model and what a call does with it are the
+kernel's (switchboard/callflow.py), shared with ingress, which routes from
+its copy of the number events while router is down. `Flow.parse` either
+yields a flow the store can write as is, or raises `ApiError(400)` naming
+the field and the reason, so a half-valid flow never reaches the database.
+Every number in a flow (ring targets, the after-hours number) passes the
+same `DialPolicy` as any other number router dials.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from datetime import date
+from typing import Any
 
 from services.router.dialing import DialPolicy
-from services.router.directory import UNSAFE_TEXT, invalid, parse_e164
+from services.router.directory import invalid, parse_e164
+from switchboard import callflow
+from switchboard.callflow import (
+    DAYS,
+    DEFAULT_COOLDOWN_HOURS,
+    DEFAULT_GREETING,
+    DEFAULT_TIMEOUT_SEC,
+    DEFAULT_VOICEMAIL_SEC,
+    MAX_SAY,
+    MAX_TARGETS,
+    UNSAFE_TEXT,
+    BusinessHours,
+    Range,
+    Ring,
+    RingTarget,
+    TextBack,
+    Voicemail,
+    clock,
+)
 from switchboard.http import ApiError
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # HH:MM on a 24-hour clock; 24:00 only closes a range that runs to midnight.
 CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])|24:00")
-MAX_TARGETS = 10
 MAX_RANGES_PER_DAY = 10
 MAX_CLOSED_DATES = 366
 # Twilio's <Dial timeout> takes 5 to 600 seconds.
 MIN_TIMEOUT_SEC = 5
 MAX_TIMEOUT_SEC = 600
-DEFAULT_TIMEOUT_SEC = 20
 # Twilio's <Record maxLength> default is an hour; a voicemail is shorter.
 MAX_VOICEMAIL_SEC = 3600
-DEFAULT_VOICEMAIL_SEC = 120
-MAX_SAY = 1000
 # One SMS body may span segments; ten of them is plenty for a text-back.
 MAX_TEXT_BACK = 1600
 MAX_COOLDOWN_HOURS = 24 * 30
-DEFAULT_COOLDOWN_HOURS = 24
-DEFAULT_GREETING = (
-    "Sorry, we cannot take your call right now. Please leave a message after the tone."
-)
-
-Strategy = Literal["simultaneous", "sequential"]
-AfterHours = Literal["voicemail", "forward"]
-# (start, end) in minutes since midnight, start < end <= 1440.
-Range = tuple[int, int]
 
 FLOW_FIELDS = (
     "businessHours",
@@ -63,85 +65,8 @@ FLOW_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class BusinessHours:
-    """Open ranges per weekday (Monday first) and whole closed dates; a day not given is closed."""
-
-    weekly: tuple[tuple[Range, ...], ...]
-    closed_dates: frozenset[date] = frozenset()
-
-    def is_open(self, moment: datetime, timezone: str) -> bool:
-        """Whether the business is open at `moment` (aware) in the client's `timezone`."""
-        local = moment.astimezone(ZoneInfo(timezone))
-        if local.date() in self.closed_dates:
-            return False
-        minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.weekly[local.weekday()])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "weekly": {
-                day: [[clock(start), clock(end)] for start, end in ranges]
-                for day, ranges in zip(DAYS, self.weekly, strict=True)
-                if ranges
-            },
-            "closedDates": sorted(d.isoformat() for d in self.closed_dates),
-        }
-
-
-@dataclass(frozen=True)
-class RingTarget:
-    number: str
-    timeout_sec: int = DEFAULT_TIMEOUT_SEC
-
-    def to_json(self) -> dict[str, Any]:
-        return {"number": self.number, "timeoutSec": self.timeout_sec}
-
-
-@dataclass(frozen=True)
-class Ring:
-    strategy: Strategy
-    targets: tuple[RingTarget, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"strategy": self.strategy, "targets": [t.to_json() for t in self.targets]}
-
-
-@dataclass(frozen=True)
-class Voicemail:
-    greeting: str = DEFAULT_GREETING
-    max_length_sec: int = DEFAULT_VOICEMAIL_SEC
-
-    def to_json(self) -> dict[str, Any]:
-        return {"greeting": self.greeting, "maxLengthSec": self.max_length_sec}
-
-
-@dataclass(frozen=True)
-class TextBack:
-    message: str
-    cooldown_hours: int = DEFAULT_COOLDOWN_HOURS
-
-    def to_json(self) -> dict[str, Any]:
-        return {"message": self.message, "cooldownHours": self.cooldown_hours}
-
-
-@dataclass(frozen=True)
-class Flow:
-    """Every part is optional; a flow with none of them is no flow at all.
-
-    Without business hours the number is always in hours; without `ring` it
-    rings the number's own forwardTo; without `afterHours` a call nobody
-    takes goes to voicemail.
-    """
-
-    business_hours: BusinessHours | None = None
-    ring: Ring | None = None
-    whisper: str | None = None
-    screening: bool = False
-    after_hours: AfterHours = "voicemail"
-    after_hours_number: str | None = None
-    voicemail: Voicemail = field(default_factory=Voicemail)
-    text_back: TextBack | None = None
+class Flow(callflow.Flow):
+    """The kernel's call flow, as router takes it in from its API and its database."""
 
     @classmethod
     def parse(cls, body: object, phone_number: str, policy: DialPolicy) -> Flow:
@@ -169,30 +94,6 @@ class Flow:
     def from_json(cls, stored: dict[str, Any], phone_number: str) -> Flow:
         """A flow as stored; it was valid when written, so no dial policy is applied again."""
         return cls.parse(stored, phone_number, _ANY_COUNTRY)
-
-    @property
-    def is_empty(self) -> bool:
-        return self == Flow()
-
-    def is_open(self, moment: datetime, timezone: str) -> bool:
-        return self.business_hours is None or self.business_hours.is_open(moment, timezone)
-
-    def numbers(self) -> list[str]:
-        """Every number this flow may dial."""
-        dialed = [t.number for t in self.ring.targets] if self.ring else []
-        return dialed + ([self.after_hours_number] if self.after_hours_number else [])
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "businessHours": self.business_hours.to_json() if self.business_hours else None,
-            "ring": self.ring.to_json() if self.ring else None,
-            "whisper": self.whisper,
-            "screening": self.screening,
-            "afterHours": self.after_hours,
-            "afterHoursNumber": self.after_hours_number,
-            "voicemail": self.voicemail.to_json(),
-            "textBack": self.text_back.to_json() if self.text_back else None,
-        }
 
 
 class _AnyCountry(DialPolicy):
@@ -272,10 +173,6 @@ def _clock(value: object, name: str) -> int:
     if value == "24:00":
         return 24 * 60
     return int(match.group(1)) * 60 + int(match.group(2))
-
-
-def clock(minutes: int) -> str:
-    return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def _date(value: object, name: str) -> date:

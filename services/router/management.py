@@ -160,7 +160,14 @@ class Management:
                 ),
             )
             self._client_changed(tx, updated)
-            # Numbers that follow the client's recording settings change with it.
+            # Numbers that follow the client's recording settings change with it,
+            # and their call flows keep its time zone: their events say so too.
+            for assignment in tx.assignments_of(client_id):
+                tx.enqueue(
+                    self._topics.number_events,
+                    assignment.phone_number,
+                    facts.number_assigned(assignment),
+                )
             tx.notify_numbers_changed(client_id)
         self._committed(numbers_changed=True)
         return updated

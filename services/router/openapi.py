@@ -903,39 +903,6 @@ def router_paths() -> dict[str, Any]:
                 error_statuses=(400, 404, 429, 502),
             ),
         },
-        "/api/twilio/flow/answer": {
-            method: operation(
-                "The answering leg's TwiML of a call flow: whisper, screening (fetched by"
-                " Twilio through <Number url>; no auth)",
-                {"200": XML_ANSWER},
-                public=True,
-                parameters=[
-                    query_param("whisper", text(MAX_SAY), "What the answerer hears first"),
-                    query_param("screen", {"type": "string"}, "1: the answerer must press 1"),
-                ],
-                tag=twilio,
-            )
-            for method in ("get", "post")
-        },
-        "/api/twilio/flow/screen": {
-            "post": operation(
-                "The screening <Gather>'s answer: 1 bridges the call, anything else hangs up"
-                " (fetched by Twilio; no auth)",
-                {"200": XML_ANSWER},
-                public=True,
-                request=TWILIO_FORM,
-                tag=twilio,
-            )
-        },
-        "/api/twilio/flow/voicemail-done": {
-            "post": operation(
-                "Ends the call after a voicemail's <Record> (fetched by Twilio; no auth)",
-                {"200": XML_ANSWER},
-                public=True,
-                request=TWILIO_FORM,
-                tag=twilio,
-            )
-        },
         "/api/twilio/twiml": {
             "get": operation(
                 "TwiML of a make-call call (fetched by Twilio; no auth)",

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from services.router.api import MAX_REQUEST_ID
-from services.router.flow_twiml import routed_twiml
 from services.router.routing import decide, routed_event
+from switchboard.callflow_twiml import routed_twiml
 from switchboard.http import MAX_BODY_BYTES, ApiError
 from switchboard.metrics import Metrics
 

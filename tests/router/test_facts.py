@@ -66,6 +66,8 @@ def test_number_events_say_who_owns_the_number_with_which_campaign() -> None:
         "recording": True,
         "assignedAt": "2025-03-01T12:00:00.000Z",
         "flow": None,
+        "recordingDisclaimer": None,
+        "timezone": "UTC",
     }
     released = facts.number_released(ASSIGNMENT, datetime(2025, 4, 1, tzinfo=UTC)).to_dict()
     events.validate(released)

@@ -1,4 +1,4 @@
-"""The TwiML of each call-flow step, read back as XML (pure)."""
+"""The TwiML of each call-flow step, read back as XML (pure; router and ingress serve it)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from services.router.dialing import DialPolicy
-from services.router.flow_twiml import (
+from switchboard.callflow import Flow, RoutingDecision
+from switchboard.callflow_twiml import (
     after_dial_twiml,
     answer_twiml,
+    dial_step,
     incoming_twiml,
+    leg_whisper,
+    next_step_twiml,
     screen_twiml,
     voicemail_done_twiml,
 )
-from services.router.flows import Flow
-from services.router.routing import RoutingDecision
 
 BASE = "https://edge.example.com/"
 NUMBER = "+14155550100"
@@ -38,7 +39,7 @@ DECISION = RoutingDecision(
 
 
 def flow(**body: Any) -> Flow:
-    return Flow.parse(body, NUMBER, DialPolicy())
+    return Flow.read(body)
 
 
 def xml(twiml: str) -> ET.Element:
@@ -202,3 +203,33 @@ def test_an_unrecorded_number_dials_without_recording() -> None:
     dial = root.find("Dial")
     assert root.find("Say") is None
     assert dial is not None and dial.get("record") is None
+
+
+def test_what_follows_a_dial_is_the_next_target_or_a_hangup_when_nothing_follows() -> None:
+    sequential = flow(ring={"strategy": "sequential", "targets": TARGETS})
+    with_flow = RoutingDecision(NUMBER, "forwarded", "c1", "+14155559999", flow=sequential)
+    following = xml(next_step_twiml(with_flow, 0, "no-answer", None, BASE, 20)).find("Dial")
+    assert following is not None
+    assert [n.text for n in following.findall("Number")] == ["+14155550102"]
+    without_flow = RoutingDecision(NUMBER, "forwarded", "c1", "+14155559999")
+    released = RoutingDecision(NUMBER, "unassigned")
+    for decision, step in ((with_flow, None), (without_flow, 0), (released, 0)):
+        ended = xml(next_step_twiml(decision, step, "no-answer", None, BASE, 20))
+        assert [c.tag for c in ended] == ["Hangup"]
+
+
+@pytest.mark.parametrize(("raw", "step"), [("0", 0), ("9", 9), ("forward", None)])
+def test_a_dial_step_is_a_target_index_or_the_forward(raw: str, step: int | None) -> None:
+    assert dial_step(raw) == step
+
+
+@pytest.mark.parametrize("raw", ["", "ten", "10", "-1", "٣"])
+def test_a_bad_dial_step_is_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match="flowStep"):
+        dial_step(raw)
+
+
+def test_a_whisper_from_the_answer_url_loses_what_twiml_cannot_carry() -> None:
+    assert leg_whisper("Hi\x00there ") == "Hithere"
+    assert leg_whisper("  ") is None and leg_whisper(None) is None
+    assert leg_whisper("x" * 2000) == "x" * 1000

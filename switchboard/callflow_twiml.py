@@ -1,9 +1,13 @@
-"""TwiML for each step of a number's call flow, built only with twilio's VoiceResponse (pure).
+"""TwiML for a routing decision and each step of a number's call flow (pure, twilio.twiml).
 
-A call to a number with a flow starts with `incoming_twiml`: in hours it
-rings the flow's targets (all at once in one <Dial>, or the first of them
-when they ring one after another), after hours it goes to voicemail or to
-the after-hours number. Every ringing <Dial> reports to ingress's
+A call to a number without a flow gets the recording disclaimer (when it is
+recorded and has one), then a <Dial> of the number's forwardTo whose action,
+recording and status callbacks all point at the public base URL, where
+ingress receives them; an unassigned number gets a polite message and
+<Hangup/>. A call to a number with a flow starts with `incoming_twiml`: in
+hours it rings the flow's targets (all at once in one <Dial>, or the first
+of them when they ring one after another), after hours it goes to voicemail
+or to the after-hours number. Every ringing <Dial> reports to ingress's
 dial-status callback with `flowStep` in its query, so that the call's
 `call.dial-completed` event is kept as for any call, and `after_dial_twiml`
 says what comes next from DialCallStatus and DialBridged: the next target,
@@ -14,8 +18,8 @@ Whisper and screening run on the answering leg, before the bridge, through
 for 1 with a one-digit <Gather>; `screen_twiml` answers the <Gather>. A leg
 that ends in <Hangup/> there is not bridged (DialBridged=false), so a target
 that does not press 1, or a voicemail box that picks up, counts as not
-answered. Strings in, XML text out; the routes that serve these documents
-pass in what the request and the routing table say.
+answered. Router and ingress (from its copy, while router is down) serve the
+same documents; strings in, XML text out.
 """
 
 from __future__ import annotations
@@ -25,20 +29,28 @@ from urllib.parse import urlencode
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from services.router.flows import Flow, RingTarget
-from services.router.routing import RoutingDecision
-from services.router.twiml import (
-    CALL_STATUS_PATH,
-    DIAL_STATUS_PATH,
-    NUMBER_EVENTS,
-    RECORD_MODE,
-    RECORDING_EVENTS,
-    RECORDING_STATUS_PATH,
-    build_twiml,
+from switchboard.callflow import (
+    MAX_SAY,
+    MAX_TARGETS,
+    UNSAFE_TEXT,
+    Flow,
+    RingTarget,
+    RoutingDecision,
 )
 
-# Router's own paths for the answering leg and the end of a voicemail; the
-# edge sends /api/twilio/* to router, except ingress' four callbacks.
+NOT_IN_SERVICE = "Sorry, the number you have called is not in service. Goodbye."
+RECORD_MODE = "record-from-answer-dual"
+# Twilio reads both as space-separated lists; a Python list would be written
+# out as its repr.
+NUMBER_EVENTS = "initiated ringing answered completed"
+RECORDING_EVENTS = "completed"
+
+# Ingress's callbacks, and the paths Twilio fetches while a flow runs (the
+# answering leg, the screening digit, the end of a voicemail): all pure, so
+# ingress serves them whether router is up or not.
+DIAL_STATUS_PATH = "/api/twilio/dial-status"
+RECORDING_STATUS_PATH = "/api/twilio/recording-status"
+CALL_STATUS_PATH = "/api/twilio/status"
 FLOW_ANSWER_PATH = "/api/twilio/flow/answer"
 FLOW_SCREEN_PATH = "/api/twilio/flow/screen"
 VOICEMAIL_DONE_PATH = "/api/twilio/flow/voicemail-done"
@@ -54,6 +66,43 @@ SCREEN_TIMEOUT_SEC = 8
 NO_CAMPAIGN = "no campaign"
 # DialCallStatus values of a call someone took; anything else means nobody did.
 ANSWERED = ("completed", "answered")
+
+
+# Every call to a number gets the same document until its assignment changes
+# (a new decision), so each is built once; the key is the whole decision.
+@lru_cache(maxsize=8192)
+def build_twiml(decision: RoutingDecision, base_url: str, dial_timeout: int) -> str:
+    if decision.disposition == "forwarded":
+        return forward_twiml(decision, base_url, dial_timeout)
+    return not_in_service_twiml()
+
+
+def forward_twiml(decision: RoutingDecision, base_url: str, dial_timeout: int) -> str:
+    if decision.forward_to is None:
+        raise ValueError("a forwarded call needs a forwardTo number")
+    base = base_url.rstrip("/")
+    response = VoiceResponse()
+    if decision.record and decision.recording_disclaimer:
+        response.say(decision.recording_disclaimer)
+    dial = response.dial(
+        action=base + DIAL_STATUS_PATH,
+        method="POST",
+        timeout=dial_timeout,
+        **_recording(decision, base),
+    )
+    dial.number(
+        decision.forward_to,
+        status_callback=base + CALL_STATUS_PATH,
+        status_callback_event=NUMBER_EVENTS,
+    )
+    return str(response)
+
+
+def not_in_service_twiml() -> str:
+    response = VoiceResponse()
+    response.say(NOT_IN_SERVICE)
+    response.hangup()
+    return str(response)
 
 
 # As build_twiml: the same decision (flow and in/out of hours included) gets
@@ -140,6 +189,40 @@ def voicemail_done_twiml() -> str:
     return str(response)
 
 
+def next_step_twiml(
+    decision: RoutingDecision,
+    step: int | None,
+    dial_call_status: str,
+    dial_bridged: str | None,
+    base_url: str,
+    dial_timeout: int,
+) -> str:
+    """What follows a flow's <Dial> at `step` (None: the after-hours forward, which ends it).
+
+    A number whose flow is gone since the call began (or that is no longer
+    assigned) hangs up after its <Dial>, as any call without a flow does.
+    """
+    if step is None or decision.flow is None or decision.disposition != "forwarded":
+        return voicemail_done_twiml()
+    return after_dial_twiml(
+        decision, decision.flow, step, dial_call_status, dial_bridged, base_url, dial_timeout
+    )
+
+
+def dial_step(raw: str) -> int | None:
+    """The ringing step a <Dial> action reports (None: the after-hours forward), or ValueError."""
+    if raw == FORWARD_STEP:
+        return None
+    if not raw.isascii() or not raw.isdigit() or int(raw) >= MAX_TARGETS:
+        raise ValueError(f"{STEP_PARAM} must be 0 to {MAX_TARGETS - 1}")
+    return int(raw)
+
+
+def leg_whisper(raw: str | None) -> str | None:
+    """The whisper a <Number url> asks for, made safe to say (it came back through a URL)."""
+    return UNSAFE_TEXT.sub("", raw or "").strip()[:MAX_SAY] or None
+
+
 def ring_targets(
     flow: Flow, decision: RoutingDecision, dial_timeout: int
 ) -> tuple[RingTarget, ...]:
@@ -220,19 +303,12 @@ def _dial(
     timeout: int | None,
 ) -> Dial:
     base = base_url.rstrip("/")
-    recording: dict[str, str] = {}
-    if decision.record:
-        recording = {
-            "record": RECORD_MODE,
-            "recording_status_callback": base + RECORDING_STATUS_PATH,
-            "recording_status_callback_event": RECORDING_EVENTS,
-        }
     timing = {} if timeout is None else {"timeout": timeout}
     return response.dial(
         action=f"{base}{DIAL_STATUS_PATH}?{urlencode({STEP_PARAM: step})}",
         method="POST",
         **timing,
-        **recording,
+        **_recording(decision, base),
     )
 
 
@@ -244,3 +320,14 @@ def _number(dial: Dial, number: str, base_url: str, answer_url: str | None) -> N
         status_callback_event=NUMBER_EVENTS,
         **extra,
     )
+
+
+def _recording(decision: RoutingDecision, base: str) -> dict[str, str]:
+    """A <Dial>'s recording attributes: both legs from the answer, reported to ingress."""
+    if not decision.record:
+        return {}
+    return {
+        "record": RECORD_MODE,
+        "recording_status_callback": base + RECORDING_STATUS_PATH,
+        "recording_status_callback_event": RECORDING_EVENTS,
+    }
