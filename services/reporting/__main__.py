@@ -22,6 +22,7 @@ from services.reporting import store
 from services.reporting.alerts import alerts_topic
 from services.reporting.config import Config, KafkaSettings
 from services.reporting.reports.config import ReportsConfig
+from services.reporting.textback_config import TextBackConfig
 from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         config = Config.from_env()
         kafka = KafkaSettings.from_env()
         reports = ReportsConfig.from_env()
+        TextBackConfig.from_env()  # read again by the text-back agents; checked here
     except ConfigError as err:
         print(f"reporting: configuration error: {err}", file=sys.stderr)
         return 2

@@ -1,10 +1,12 @@
 """The missed-call text-back: faust agents that text a caller nobody answered.
 
-Two agents and a timer in reporting's faust app:
+Three agents and a timer in reporting's faust app:
 
 - `textback-numbers` reads the number events and keeps each number's
   `textBack` (from the flow that rides on `number.assigned`; a release or a
   flow without it clears it) in the ledger;
+- `textback-erasures` reads caller.erased (client events) and turns the
+  erased caller's number into their token in the ledger;
 - `textback` reads the missed-call alerts and hands each to `TextBacks.handle`:
   weigh and claim (textback_store.claim), send through Twilio's Messages API,
   record Twilio's answer, publish `sms.sent` to the call-events topic;
@@ -22,50 +24,26 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from services.reporting import app as reporting
 from services.reporting.alerts import ALERT_TYPE, MissedCall, missed_call_of
 from services.reporting.missed import dead_letter
 from services.reporting.sms import Refused, SendFailed, SmsSender, sms_sent
+from services.reporting.textback_config import TextBackConfig
 from services.reporting.textback_rules import Send, TextBackSetting
 from services.reporting.textback_store import CallRecord, TextBackStore
 from switchboard.events import Event, InvalidEvent, decode, validate
-from switchboard.settings import ConfigError, env_float, env_int
+from switchboard.privacy import caller_token
 
 log = logging.getLogger(__name__)
 
 NUMBER_TYPES = ("number.assigned", "number.released")
+ERASED_TYPE = "caller.erased"
 PUBLISH_TIMEOUT_SECONDS = 10.0
 # How often sms.sent events Kafka did not take are tried again.
 REPUBLISH_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class TextBackConfig:
-    """The text-back's own settings (Twilio's account is reporting's Config)."""
-
-    # Alerts older than this (a backlog after an outage) text nobody.
-    max_age: timedelta = timedelta(hours=24)
-    send_attempts: int = 3
-    retry_seconds: float = 2.0
-
-    @classmethod
-    def from_env(cls) -> TextBackConfig:
-        config = cls(
-            max_age=timedelta(hours=env_int("REPORTING_TEXTBACK_MAX_AGE_HOURS", 24)),
-            send_attempts=env_int("REPORTING_TEXTBACK_SEND_ATTEMPTS", 3),
-            retry_seconds=env_float("REPORTING_TEXTBACK_RETRY_SECONDS", 2.0),
-        )
-        if config.max_age <= timedelta(0):
-            raise ConfigError("REPORTING_TEXTBACK_MAX_AGE_HOURS must be above 0")
-        if config.send_attempts < 1:
-            raise ConfigError("REPORTING_TEXTBACK_SEND_ATTEMPTS must be at least 1")
-        if config.retry_seconds < 0:
-            raise ConfigError("REPORTING_TEXTBACK_RETRY_SECONDS must not be negative")
-        return config
 
 
 class TextBacks:
@@ -90,7 +68,8 @@ class TextBacks:
     def handle(self, call: MissedCall) -> str:
         """Text the caller if the call earns it; what happened, in a word (for logs and tests)."""
         now = self._clock()
-        claim = self.store.claim(call, now, self.config.max_age)
+        token = caller_token(self.config.privacy_token_secret, call.caller_number)
+        claim = self.store.claim(call, now, self.config.max_age, token)
         if claim.earlier is not None:
             if claim.earlier.status == "sent" and not claim.earlier.published:
                 self._announce(claim.earlier)
@@ -118,6 +97,12 @@ class TextBacks:
             TextBackSetting.from_flow(data.get("flow")) if event.type == "number.assigned" else None
         )
         self.store.apply_number(data["phoneNumber"], event.clientId, setting, event.occurred_at)
+
+    def handle_erasure(self, event: Event) -> None:
+        """caller.erased: the caller's number becomes their token in the ledger."""
+        number = event.data.get("number")
+        if number:
+            self.store.erase_caller(str(number), str(event.data["token"]))
 
     def republish(self) -> int:
         """Publish the sms.sent events a failed publish left behind; how many."""
@@ -256,6 +241,19 @@ async def text_back_numbers(stream: Any) -> None:
         service = text_backs()
         if event is not None and service is not None:
             await asyncio.to_thread(service.handle_number_event, event)
+
+
+@reporting.app.agent(reporting.client_events, name="textback-erasures")
+async def text_back_erasures(stream: Any) -> None:
+    async for item in stream.events():
+        try:
+            event = decode(item.message.value)
+        except InvalidEvent as err:
+            log.warning("text-back skips an invalid client event (dead-lettered): %s", err)
+            continue
+        service = text_backs()
+        if event.type == ERASED_TYPE and service is not None:
+            await asyncio.to_thread(service.handle_erasure, event)
 
 
 @reporting.app.timer(interval=REPUBLISH_SECONDS)

@@ -8,7 +8,8 @@ sent again. A claimed send is `sending` until Twilio's answer is recorded;
 a process that dies in between leaves it so, and the text is never tried
 again: a caller may miss a text, but never gets two. A 21610 refusal
 records an opt-out, which every later call of that caller to that number
-honours without asking Twilio.
+honours without asking Twilio. An erased caller's number becomes their
+privacy token in every row; their opt-outs and last texts still count.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Claim:
 
 CALL_COLUMNS = ", ".join(CallRecord.__dataclass_fields__)
 SETTING = "SELECT message, cooldown_hours FROM reporting.textback_numbers WHERE phone_number = %s"
-OPTED_OUT = "SELECT 1 FROM reporting.textback_opt_outs WHERE phone_number = %s AND caller = %s"
+OPTED_OUT = "SELECT 1 FROM reporting.textback_opt_outs WHERE phone_number = %s AND caller = ANY(%s)"
 
 
 class TextBackStore:
@@ -92,8 +93,13 @@ class TextBackStore:
                 ),
             )
 
-    def claim(self, call: MissedCall, now: datetime, max_age: timedelta) -> Claim:
-        """Weigh `call` and write the decision, unless the call was weighed before."""
+    def claim(self, call: MissedCall, now: datetime, max_age: timedelta, token: str) -> Claim:
+        """Weigh `call` and write the decision, unless the call was weighed before.
+
+        `token` is the caller's privacy token: after an erasure the caller's
+        opt-out and last text are held under it, and still count.
+        """
+        callers = [call.caller_number, token]
         with self._pool.connection() as conn, conn.transaction():
             conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
@@ -107,21 +113,15 @@ class TextBackStore:
                 (call.called_number,),
             ).fetchone()
             setting = TextBackSetting(row[0], row[1]) if row and row[0] is not None else None
-            opted_out = (
-                conn.execute(
-                    OPTED_OUT,
-                    (call.called_number, call.caller_number),
-                ).fetchone()
-                is not None
-            )
+            opt_out = conn.execute(OPTED_OUT, (call.called_number, callers)).fetchone()
             last = conn.execute(
                 """
                 SELECT max(decided_at) FROM reporting.textback_calls
-                WHERE phone_number = %s AND caller = %s AND status IN ('sending', 'sent')
+                WHERE phone_number = %s AND caller = ANY(%s) AND status IN ('sending', 'sent')
                 """,
-                (call.called_number, call.caller_number),
+                (call.called_number, callers),
             ).fetchone()
-            history = History(opted_out=opted_out, last_texted_at=last[0] if last else None)
+            history = History(opt_out is not None, last[0] if last else None)
             decision = decide(call, setting, history, now, max_age)
             sending = isinstance(decision, Send)
             conn.execute(
@@ -216,11 +216,27 @@ class TextBackStore:
 
     def opted_out(self, phone_number: str, caller: str) -> bool:
         with self._pool.connection() as conn:
-            row = conn.execute(
-                OPTED_OUT,
-                (phone_number, caller),
-            ).fetchone()
+            row = conn.execute(OPTED_OUT, (phone_number, [caller])).fetchone()
         return row is not None
+
+    def erase_caller(self, number: str, token: str) -> None:
+        """An erased caller's number becomes their token in every row (caller.erased)."""
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE reporting.textback_calls SET caller = %s WHERE caller = %s",
+                (token, number),
+            )
+            conn.execute(
+                """
+                INSERT INTO reporting.textback_opt_outs
+                    (phone_number, caller, opted_out_at, call_sid)
+                SELECT phone_number, %s, opted_out_at, call_sid
+                FROM reporting.textback_opt_outs WHERE caller = %s
+                ON CONFLICT (phone_number, caller) DO NOTHING
+                """,
+                (token, number),
+            )
+            conn.execute("DELETE FROM reporting.textback_opt_outs WHERE caller = %s", (number,))
 
     @staticmethod
     def _call(conn: Any, call_sid: str) -> CallRecord | None:

@@ -28,15 +28,18 @@ from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting.alerts import MissedCall, alerts_topic, missed_call_alert
 from services.reporting.clock import set_file_clock
 from services.reporting.sms import SmsSender
-from services.reporting.textback import TextBackConfig, TextBacks, decode_alert
+from services.reporting.textback import TextBacks, decode_alert
+from services.reporting.textback_config import TextBackConfig
 from services.reporting.textback_store import TextBackStore
 from services.router.directory import NumberAssignment
 from services.router.facts import number_assigned, number_released
 from services.router.flows import Flow, TextBack
+from services.router.privacy import caller_erased
 from services.router.routing import decide, routed_event
 from switchboard.events import Event, decode
 from switchboard.kafka import EventProducer, PublishError, Topics, ensure_topics
 from switchboard.pg_migrations import apply_migrations
+from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from tests.kafka_read import read_topic, wait_committed_past
 from tests.support import ServiceProcess, wait_until
 from tests.twilio_calls import ForwardedCall, Webhook
@@ -316,6 +319,35 @@ def test_an_older_number_event_does_not_undo_a_newer_one(harness: Harness) -> No
     caller = new_caller()
     assert harness.text_backs.handle(harness.missed(caller)) == "sent"
     assert [m["body"] for m in harness.texts_to(caller)] == ["newer"]
+
+
+def test_an_erased_caller_is_forgotten_but_their_stop_and_cooldown_still_hold(
+    harness: Harness, reporting_db: str
+) -> None:
+    harness.assign(TextBack(MESSAGE, 24))
+    stopped, texted = new_caller(), new_caller()
+    harness.simulator.text_from(stopped, harness.number, "STOP")
+    assert harness.text_backs.handle(harness.missed(stopped)) == "opted-out"
+    assert harness.text_backs.handle(harness.missed(texted)) == "sent"
+
+    for caller in (stopped, texted):
+        token = caller_token(DEV_TOKEN_SECRET, caller)
+        harness.text_backs.handle_erasure(wire(caller_erased(caller, token, "admin")))
+        # The compacted topic's second version, without the number, changes nothing more.
+        harness.text_backs.handle_erasure(wire(caller_erased(None, token, "admin")))
+    with psycopg.connect(reporting_db) as conn:
+        held = conn.execute(
+            "SELECT caller FROM reporting.textback_calls WHERE phone_number = %s"
+            " UNION ALL SELECT caller FROM reporting.textback_opt_outs WHERE phone_number = %s",
+            (harness.number, harness.number),
+        ).fetchall()
+    assert held and all(caller.startswith("erased:") for (caller,) in held)
+
+    harness.simulator.text_from(stopped, harness.number, "START")
+    harness.clock.advance(hours=1)
+    assert harness.text_backs.handle(harness.missed(stopped)) == "opted-out"
+    assert harness.text_backs.handle(harness.missed(texted)) == "cooldown"
+    assert len(harness.texts_to(texted)) == 1 and harness.texts_to(stopped) == []
 
 
 def test_a_sms_sent_the_broker_did_not_take_is_published_later(
