@@ -71,3 +71,12 @@ ANALYTICS_CALLS ?= 10000000
 .PHONY: bench-analytics
 bench-analytics: $(STAMP)
 	$(VENV)/bin/python -m bench.analytics --calls $(ANALYTICS_CALLS) $(BENCH_ARGS)
+
+# The client reports' benchmark (bench/reports.py; not part of `make test`):
+# loads REPORT_CALLS synthetic calls (10 million) as bench-analytics does, then
+# times building one client's monthly report (figures from the analytics API,
+# charts, HTML, PDF, files, email). A quick run: `make bench-reports REPORT_CALLS=1000000`.
+REPORT_CALLS ?= 10000000
+.PHONY: bench-reports
+bench-reports: $(STAMP)
+	$(VENV)/bin/python -m bench.reports --calls $(REPORT_CALLS) $(BENCH_ARGS)

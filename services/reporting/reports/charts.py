@@ -104,7 +104,10 @@ CHARTS: dict[str, Chart] = {
 
 
 def png(chart: Chart, figures: Figures) -> bytes:
-    figure = Figure(figsize=(6.4, 3.2), dpi=100, layout="constrained")
+    # Fixed margins: a layout engine would measure every label first, which costs
+    # more than drawing the chart.
+    figure = Figure(figsize=(6.4, 3.2), dpi=100)
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.2)
     chart(figure.add_subplot(), figures)
     out = io.BytesIO()
     figure.savefig(out, format="png")
@@ -118,8 +121,9 @@ def pngs(figures: Figures) -> dict[str, bytes]:
 
 def charts_page(figures: Figures, title: str) -> Figure:
     """An A4 landscape page with the four charts, two by two."""
-    figure = Figure(figsize=(11.69, 8.27), dpi=100, layout="constrained")
+    figure = Figure(figsize=(11.69, 8.27), dpi=100)
     figure.suptitle(title)
+    figure.subplots_adjust(left=0.07, right=0.97, top=0.9, bottom=0.09, hspace=0.45, wspace=0.2)
     grid = figure.subplots(2, 2)
     for ax, chart in zip(grid.flat, CHARTS.values(), strict=True):
         chart(ax, figures)
