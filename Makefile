@@ -63,6 +63,13 @@ bench-e2e: $(STAMP)
 bench-faults: $(STAMP)
 	$(VENV)/bin/python -m bench.faults $(BENCH_ARGS)
 
+# Missed-call alert latency (bench/alerts.py; not part of `make test`): 200
+# unanswered simulated calls, from the dial-result webhook to the alert email
+# in the stack's mail catcher; p50 and p95 (target p95 under 5 s).
+.PHONY: bench-alerts
+bench-alerts: $(STAMP)
+	$(VENV)/bin/python -m bench.alerts $(BENCH_ARGS)
+
 # The analytics benchmark (bench/analytics; not part of `make test`): loads
 # ANALYTICS_CALLS synthetic calls (10 million) for 1,000 clients over a year
 # into chDB, measures every metrics endpoint and the consumer's ingest from
