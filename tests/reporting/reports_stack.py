@@ -25,9 +25,9 @@ from typing import Any
 import psycopg
 import requests
 from aiosmtpd.controller import Controller
-from flask import Flask
 from psycopg import sql
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
 
 from services.analytics.app import create_app as analytics_app
 from services.analytics.config import Config as AnalyticsConfig
@@ -75,7 +75,7 @@ class Inbox:
 class ThreadedServer:
     """A WSGI app served over HTTP from a thread of this process."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Any) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: BaseWSGIServer = make_server("127.0.0.1", self.port, app, threaded=True)
@@ -85,6 +85,41 @@ class ThreadedServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(5)
+
+
+class Gate:
+    """A proxy in front of analytics that holds every request while closed.
+
+    A report service pointed at it hangs inside its first build until the
+    test opens the gate: the moment to kill it "in the middle of a run".
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.asked = threading.Event()
+        self.open = threading.Event()
+        self._server = ThreadedServer(self._wsgi)
+        self.url = self._server.url
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.asked.set()
+        self.open.wait(120)
+        try:
+            reply = requests.get(
+                self.target + request.path,
+                params=request.args.to_dict(),
+                headers={"Authorization": request.headers.get("Authorization", "")},
+                timeout=30,
+            )
+            response = Response(reply.content, reply.status_code, mimetype="application/json")
+        except requests.RequestException:
+            response = Response("{}", 502, mimetype="application/json")
+        return response(environ, start_response)
+
+    def stop(self) -> None:
+        self.open.set()
+        self._server.stop()
 
 
 @dataclass
@@ -130,8 +165,7 @@ class Stack:
         clients with `wait_for_clients`); its scheduler never runs on its own:
         the tests drive it.
         """
-        database_url, drop = fresh_database(self.postgres_url)
-        self.drops.append(drop)
+        database_url = self.database()
         apply_migrations(database_url)
         config = self.config(database_url, **overrides)
         built = ReportService(
@@ -150,6 +184,12 @@ class Stack:
             built.listener.start()
         self.services.append(built)
         return built
+
+    def database(self) -> str:
+        """A fresh PostgreSQL database (dropped with the stack)."""
+        url, drop = fresh_database(self.postgres_url)
+        self.drops.append(drop)
+        return url
 
     def publish(self, topic: str, events: list[Event], key: Callable[[Event], str | None]) -> None:
         for event in events:

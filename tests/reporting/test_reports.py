@@ -31,6 +31,7 @@ pac1 converted (value 500), so pacific's google campaign has an ROI.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -43,6 +44,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from devstack.poppler import render_page
+from services.reporting.clock import set_file_clock
 from services.reporting.reports.builder import ReportBuilder
 from services.reporting.reports.figures import ENDPOINTS, AnalyticsFigures, Figures
 from services.reporting.reports.periods import Period
@@ -51,14 +53,16 @@ from services.reporting.reports.store import Report
 from switchboard.events import Event
 from tests.analytics import call_scripts as script
 from tests.reporting.reports_stack import (
+    ADMIN_TOKEN,
     AUTH,
+    Gate,
     Stack,
     open_stack,
     settings_changed,
     wait_for_calls,
     wait_for_clients,
 )
-from tests.support import api_key, wait_until
+from tests.support import ServiceProcess, api_key, wait_until
 
 A, B, C, D, E = "+12125550001", "+12125550002", "+12125550003", "+12125550004", "+12125550005"
 F, G, H = "+912225550001", "+912225550002", "+912225550003"
@@ -365,6 +369,67 @@ def test_restart_in_the_middle_of_a_scheduled_run_leaves_one_report_per_client(
     }
     second.scheduler.run_once()
     assert len(first.store.reports(None, 10)) == 2
+
+
+def reporting_env(stack: Stack, analytics_url: str, clock: Path, folder: Path) -> dict[str, str]:
+    """`switchboard reporting` on this stack: its topics, a database of its own, our SMTP."""
+    prefix = stack.topics.prefix
+    return {
+        "SWITCHBOARD_ENV": "development",
+        "ADMIN_API_TOKEN": ADMIN_TOKEN,
+        "DATABASE_URL": stack.database(),
+        "KAFKA_BOOTSTRAP_SERVERS": stack.kafka_bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "REPORTING_GROUP_ID": f"{prefix}reporting-{uuid.uuid4().hex[:6]}",
+        "SMTP_URL": stack.smtp_url,
+        "ANALYTICS_URL": analytics_url,
+        "ROUTER_URL": stack.keys.url,
+        "REPORTING_CLOCK_FILE": str(clock),
+        "REPORTS_STORAGE_DIR": str(folder),
+        "REPORTS_INTERVAL_SECONDS": "0.5",
+        "REPORTS_LEASE_SECONDS": "3",
+    }
+
+
+def test_the_reporting_process_killed_mid_run_and_restarted_sends_each_report_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The real `switchboard reporting`, SIGKILLed while it builds the first due report."""
+    gate = Gate(stack.analytics_url)
+    clock = tmp_path / "clock"
+    set_file_clock(clock, AFTER_BOTH_DUE)
+    env = reporting_env(stack, gate.url, clock, tmp_path / "documents")
+    before = {to: len(stack.inbox.to(to)) for to in (PACIFIC_MAIL, MUMBAI_MAIL)}
+    first = ServiceProcess("reporting", env, startup_timeout=60).start()
+    try:
+        assert gate.asked.wait(60), "the scheduler never asked analytics"
+    finally:
+        first.kill()
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    gate.open.set()
+    second = ServiceProcess("reporting", env, startup_timeout=60).start()
+    try:
+
+        def reports() -> list[dict[str, Any]] | None:
+            reply = requests.get(f"{second.url}/api/reports", headers=admin, timeout=10)
+            listed: list[dict[str, Any]] = reply.json()["reports"]
+            return listed if listed and all(r["status"] == "sent" for r in listed) else None
+
+        listed = wait_until(reports, timeout=90, message="both reports sent after the restart")
+        assert sorted((r["clientId"], r["period"], r["from"]) for r in listed) == [
+            ("mumbai", "week", "2026-03-02"),
+            ("pacific", "week", "2026-03-02"),
+        ]
+        assert max(r["attempts"] for r in listed) == 2  # the one the first process held
+        assert {to: len(stack.inbox.to(to)) - n for to, n in before.items()} == {
+            PACIFIC_MAIL: 1,
+            MUMBAI_MAIL: 1,
+        }
+        ready = requests.get(f"{second.url}/readyz", timeout=10)
+        assert "reports" not in ready.json()["problems"]
+    finally:
+        second.stop()
+        gate.stop()
 
 
 class FailingFirst:

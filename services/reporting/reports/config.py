@@ -68,7 +68,10 @@ class ReportsConfig:
             router_url=env_str("ROUTER_URL", "http://127.0.0.1:8082").rstrip("/"),
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
             topics=Topics.from_env(),
-            group_id=env_str("REPORTS_GROUP_ID", "reporting-reports"),
+            # Beside the alerts' group by default, so a deployment that renames one renames both.
+            group_id=env_str(
+                "REPORTS_GROUP_ID", env_str("REPORTING_GROUP_ID", "reporting") + "-reports"
+            ),
             smtp_url=env_str("SMTP_URL", "smtp://127.0.0.1:1025"),
             mail_from=env_str("REPORTING_EMAIL_FROM", cls.mail_from),
             storage_dir=os.path.abspath(env_str("REPORTS_STORAGE_DIR", ".run/reports")),
