@@ -9,8 +9,10 @@ so importing never fails. Tests build `Config(...)` directly.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from switchboard import settings
@@ -20,6 +22,7 @@ from switchboard.settings import (
     env_float,
     env_int,
     env_str,
+    is_production,
     require_in_production,
 )
 
@@ -29,6 +32,7 @@ DEFAULT_GROUP_ID = "reporting"
 # must have as many partitions as the topics they are built from.
 DEFAULT_PARTITIONS = 3
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,27 @@ class KafkaSettings:
 
     @classmethod
     def from_env(cls) -> KafkaSettings:
+        """Never raises: a bad value falls back to its default here, and `Config.from_env`
+        (which runs first at start-up) refuses it with the variable's name."""
+        try:
+            production = is_production()
+        except ConfigError:
+            production = True
+        defaults = cls(replication_factor=3 if production else 1)
         return cls(
-            env_str("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            env_str("KAFKA_TOPIC_PREFIX", "switchboard."),
-            env_str("REPORTING_GROUP_ID", DEFAULT_GROUP_ID),
-            env_int("REPORTING_PARTITIONS", DEFAULT_PARTITIONS),
-            env_int("KAFKA_REPLICATION_FACTOR", 1),
+            _or_default(env_str, "KAFKA_BOOTSTRAP_SERVERS", defaults.bootstrap),
+            _or_default(env_str, "KAFKA_TOPIC_PREFIX", defaults.topic_prefix),
+            _or_default(env_str, "REPORTING_GROUP_ID", defaults.group_id),
+            _or_default(env_int, "REPORTING_PARTITIONS", defaults.partitions),
+            _or_default(env_int, "KAFKA_REPLICATION_FACTOR", defaults.replication_factor),
         )
+
+
+def _or_default(read: Callable[[str, T], T], name: str, default: T) -> T:
+    try:
+        return read(name, default)
+    except ConfigError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -105,11 +123,16 @@ class Config:
         database_url = env_str("REPORTING_DATABASE_URL", "") or env_str("DATABASE_URL")
         clock = env_str("REPORTING_CLOCK_FILE", "")
         require_in_production(not clock, "REPORTING_CLOCK_FILE is set")
+        smtp_url = env_str("SMTP_URL", "")
+        require_in_production(bool(smtp_url), "SMTP_URL is not set")
+        partitions = env_int("REPORTING_PARTITIONS", DEFAULT_PARTITIONS)
+        if partitions < 1:
+            raise ConfigError(f"REPORTING_PARTITIONS must be at least 1, got {partitions}")
         kafka = KafkaSettings.from_env()
         return cls(
             database_url=database_url,
             admin_token=settings.admin_token(),
-            smtp_url=env_str("SMTP_URL", "smtp://127.0.0.1:1025"),
+            smtp_url=smtp_url or "smtp://127.0.0.1:1025",
             bind=env_str("REPORTING_BIND", DEFAULT_BIND),
             kafka_bootstrap=kafka.bootstrap,
             topics=Topics.from_env(),
