@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.analytics.consumer import Loaded, attribute_all, changed_facts, fold_calls
+from services.analytics.ingest import Loaded, attribute_all, changed_facts, fold_calls
 from services.analytics.numbers import assignment_from_event
 from services.analytics.store import StoredFact
 from tests.analytics import call_scripts as script
