@@ -37,7 +37,7 @@ from services.router.notifications import MissedCallAlerts, Notifications, Quiet
 from services.router.routing import decide, routed_event
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
-from tests.kafka_read import wait_committed_past
+from tests.kafka_read import read_topic, wait_committed_past
 from tests.reporting.hook_receiver import HookReceiver
 from tests.reporting.smtp_server import SmtpServer
 from tests.support import ServiceProcess, wait_until
@@ -430,3 +430,49 @@ def test_a_worker_killed_after_the_sms_and_before_the_email_sends_each_once(stac
     assert len(stack.smtp.messages_to(tenant.email)) == 1
     assert len(stack.simulator.messages(to=tenant.sms)) == 1
     assert len(stack.hooks.hooks(tenant.hook_path)) == 1
+
+
+def test_a_message_that_is_not_an_event_is_dead_lettered_with_the_reason(stack: Stack) -> None:
+    key = f"CAbad{uuid.uuid4().hex[:8]}"
+    stack.producer.publish_raw(stack.topics.call_events, b"not an event", key, timeout=10)
+
+    def dead() -> list[dict[str, Any]]:
+        found = read_topic(stack.bootstrap, stack.topics.dead_letters, settle=0.5)
+        return [
+            m["value"] for m in found if m["key"] == key and m["value"]["consumer"] == "reporting"
+        ]
+
+    [letter] = wait_until(dead, timeout=60, message="the dead letter")
+    assert letter["value"] == "not an event" and "not JSON" in letter["reason"]
+    assert letter["topic"] == stack.topics.call_events
+
+
+def test_a_second_worker_joining_and_leaving_sends_each_alert_once(stack: Stack) -> None:
+    tenant = new_tenant(stack)
+    notifications = Notifications(MissedCallAlerts(email=(tenant.email,)))
+    stack.publish(settings_changed(stack, tenant, notifications))
+    second = ServiceProcess("reporting", stack.env, startup_timeout=60).start()
+    try:
+        # The group rebalanced: the second worker holds some of the call-events partitions.
+        wait_until(
+            lambda: (
+                f'topic="{stack.topics.call_events}"'
+                in requests.get(f"{second.url}/metrics", timeout=10).text
+            ),
+            timeout=60,
+            message="call-events partitions on the second worker",
+        )
+        calls = [
+            play(stack, tenant, answered=False, caller=f"+1212555{7000 + i:04d}") for i in range(6)
+        ]
+        wait_until(
+            lambda: len(stack.smtp.messages_to(tenant.email)) >= len(calls) or None,
+            timeout=90,
+            message="every alert email",
+        )
+    finally:
+        second.stop()
+    stack.caught_up(stack.topics.call_events)
+    stack.caught_up(alerts_topic(stack.topics.prefix))
+    mails = stack.smtp.messages_to(tenant.email)
+    assert sorted(str(m["X-Switchboard-Call"]) for m in mails) == sorted(c.call_sid for c in calls)
