@@ -4,7 +4,8 @@ Sets up a few clients, each with a tracking number from router's pool (which
 buys one from the Twilio simulator only when the pool has none), plays N
 calls with a realistic mix of outcomes from a pool of callers (some call more
 than once), waits until analytics has counted every call, and prints each
-client's summary. It speaks HTTP to the public edge and to the simulator's
+client's summary, then has reporting build the first client's report of this
+week and says where its PDF and HTML are. It speaks HTTP to the public edge and to the simulator's
 control endpoint, like a user would.
 
 Running it again reuses the clients (found by name) and their numbers. The
@@ -22,6 +23,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -139,6 +141,31 @@ class Demo:
         )
         print(f"  (the Twilio simulator had forgotten {phone}: it holds it again)")
 
+    def build_report(self, client: DemoClient, wait: float = 30.0) -> dict[str, Any] | None:
+        """The client's report of this week (UTC Monday on), built now by reporting.
+
+        Reporting learns of a new client from router's events: until it has,
+        it answers 404 for the client, so that is waited for. None when the
+        edge finds no reporting service (a deployment without it).
+        """
+        today = datetime.now(UTC).date()
+        body = {
+            "clientId": client.id,
+            "period": "week",
+            "from": (today - timedelta(days=today.weekday())).isoformat(),
+        }
+        deadline = time.monotonic() + wait
+        while True:
+            reply = self.session.post(f"{self.edge}/api/reports", json=body, timeout=60)
+            if reply.status_code in (200, 201):
+                built: dict[str, Any] = reply.json()
+                return built
+            if reply.status_code == 503 and "service_unavailable" in reply.text:
+                return None
+            if reply.status_code != 404 or time.monotonic() > deadline:
+                raise DemoError(f"POST /api/reports: {reply.status_code} {reply.text[:300]}")
+            time.sleep(0.5)
+
     def total_calls(self, client_id: str) -> int:
         summary = self.api("GET", "/api/analytics/summary", params={"clientId": client_id})
         return int(summary["totalCalls"])
@@ -240,6 +267,20 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nSee them: curl -H 'Authorization: Bearer {args.token}' "
         f"'{args.edge}/api/calls?clientId={clients[0].id}'"
+    )
+    try:
+        report = demo.build_report(clients[0])
+    except DemoError as err:
+        print(f"\nswitchboard demo: {err}", file=sys.stderr)
+        return 1
+    if report is None:
+        print("\nNo report: the reporting service is not running behind this edge.")
+        return 0
+    print(
+        f"\nThis week's report of {clients[0].name} (so far), built now: "
+        f"{report['figures']['summary']['totalCalls']} calls, "
+        f"{len(report['figures']['awaitingFollowUp'])} missed awaiting a follow-up.\n"
+        f"  {args.edge}/api/reports/{report['id']}.pdf and .html (with the admin token)"
     )
     return 0
 

@@ -431,6 +431,7 @@ class Stack:
         if "reporting" in self.ports:
             env["SMTP_URL"] = f"smtp://{self.mail_bind}"
             env["REPORTING_GROUP_ID"] = f"reporting-{self.topics.prefix.rstrip('.')}"
+            env["REPORTS_STORAGE_DIR"] = str(self.folder / "reports")
         env.update(self._extra_env)
         if "analytics" in self.ports and env["CLICKHOUSE_URL"].startswith("chdb:"):
             # analytics serves its chDB read-only over ClickHouse's HTTP interface.
