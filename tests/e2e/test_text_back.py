@@ -1,0 +1,193 @@
+"""The missed-call text-back through the whole system: calls played by the simulator to the edge.
+
+Its own stack (router, ingress and reporting behind the edge; the text on
+the call's detail in analytics is tests/analytics/test_text_back.py's):
+the flow's `textBack` is set through router's API, calls nobody answers are
+played by the Twilio simulator, and the caller's texts are read at the
+simulator, where they arrive from the called number. Reporting's clock (a
+file, REPORTING_CLOCK_FILE) is moved past the cooldown; "no text" is shown
+by waiting until reporting has committed past the call's events and its
+alert.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from devstack.stack import Stack
+from services.reporting.alerts import alerts_topic
+from services.reporting.clock import set_file_clock
+from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, number
+from tests.kafka_read import read_topic, wait_committed_past
+from tests.support import wait_until
+
+TARGET = "+14155550101"
+MESSAGE = "Sorry we missed your call! We will ring you back shortly."
+
+
+@pytest.fixture(scope="module")
+def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("textback-clock") / "now"
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str,
+    postgres_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    clock_file: Path,
+) -> Iterator[Stack]:
+    with Stack(
+        tmp_path_factory.mktemp("textback"),
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_url=postgres_url,
+        services=("twilio_sim", "router", "ingress", "reporting"),
+        env={
+            "ADMIN_API_TOKEN": ADMIN,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            # Reporting's clock, moved past the cooldown by the test.
+            "REPORTING_CLOCK_FILE": str(clock_file),
+            "REPORTING_TEXTBACK_MAX_AGE_HOURS": "1000",
+            # A caller who hangs up at the greeting leaves no voicemail: alert soon.
+            "REPORTING_VOICEMAIL_WAIT_SECONDS": "1",
+        },
+    ) as made:
+        yield made
+
+
+def admin(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    return requests.request(method, stack.url + path, headers=headers, timeout=10, **kwargs)
+
+
+def tracked_number_with_text_back(stack: Stack) -> str:
+    created = admin(
+        stack, "POST", "/api/clients", json={"name": "Smile Dental", "forwardTo": TARGET}
+    )
+    assert created.status_code == 201, created.text
+    tracked = number()
+    assigned = admin(
+        stack,
+        "POST",
+        f"/api/clients/{created.json()['id']}/numbers",
+        json={"phoneNumber": tracked, "record": False},
+    )
+    assert assigned.status_code == 201, assigned.text
+    flow = {
+        "ring": {"strategy": "simultaneous", "targets": [{"number": TARGET, "timeoutSec": 10}]},
+        "textBack": {"message": MESSAGE, "cooldownHours": 24},
+    }
+    put = admin(stack, "PUT", f"/api/numbers/{tracked}/flow", json=flow)
+    assert put.status_code == 200, put.text
+    owned = requests.post(
+        f"{simulator(stack)}/sim/numbers",
+        json={
+            "phoneNumber": tracked,
+            "voiceUrl": f"{stack.url}/api/twilio/webhook",
+            "statusCallback": f"{stack.url}/api/twilio/status",
+        },
+        timeout=10,
+    )
+    assert owned.status_code in (200, 201), owned.text
+    return tracked
+
+
+def simulator(stack: Stack) -> str:
+    return stack.services["twilio_sim"].url
+
+
+def missed_call(stack: Stack, caller: str, tracked: str) -> str:
+    """A call nobody answers, played to its end and followed by reporting; its CallSid."""
+    sim = simulator(stack)
+    played = requests.post(
+        f"{sim}/sim/calls",
+        json={"from": caller, "to": tracked, "answerers": {TARGET: "no-answer"}},
+        timeout=10,
+    )
+    assert played.status_code == 202, played.text
+    call_sid: str = played.json()["callSid"]
+
+    def finished() -> bool:
+        reply = requests.get(f"{sim}/sim/calls/{call_sid}", params={"wait": 5}, timeout=15)
+        return bool(reply.json().get("state") == "finished")
+
+    wait_until(finished, timeout=60, message=f"simulated call {call_sid}")
+    return call_sid
+
+
+def followed(stack: Stack, call_sid: str) -> None:
+    """Wait until reporting has alerted on the call and weighed its text-back."""
+    group = stack.services["reporting"].env["REPORTING_GROUP_ID"]
+    alerts = alerts_topic(stack.topics.prefix)
+    wait_committed_past(stack.bootstrap, group, stack.topics.call_events, timeout=60)
+    wait_until(
+        lambda: any(m["key"] == call_sid for m in read_topic(stack.bootstrap, alerts, settle=0.2)),
+        timeout=60,
+        message=f"the alert of {call_sid}",
+    )
+    wait_committed_past(stack.bootstrap, group, alerts, timeout=60)
+
+
+def texts_to(stack: Stack, caller: str) -> list[dict[str, Any]]:
+    reply = requests.get(f"{simulator(stack)}/sim/messages", params={"to": caller}, timeout=10)
+    found: list[dict[str, Any]] = reply.json()["messages"]
+    return found
+
+
+def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_stop(
+    stack: Stack, clock_file: Path
+) -> None:
+    tracked = tracked_number_with_text_back(stack)
+    caller = "+1415" + str(uuid.uuid4().int)[:7]
+    start = datetime.now(UTC)
+    set_file_clock(clock_file, start)
+
+    first = missed_call(stack, caller, tracked)
+    [text] = wait_until(lambda: texts_to(stack, caller), timeout=60, message="the text-back")
+    assert (text["from"], text["body"]) == (tracked, MESSAGE)
+    [sent] = wait_until(
+        lambda: [
+            m["value"]
+            for m in read_topic(stack.bootstrap, stack.topics.call_events, settle=0.2)
+            if m["key"] == first and m["value"]["type"] == "sms.sent"
+        ],
+        timeout=30,
+        message="sms.sent on the call's events",
+    )
+    assert (sent["data"]["to"], sent["data"]["messageSid"]) == (caller, text["sid"])
+
+    # Within the cooldown: no second text.
+    set_file_clock(clock_file, start + timedelta(hours=23))
+    followed(stack, missed_call(stack, caller, tracked))
+    assert len(texts_to(stack, caller)) == 1
+
+    # After it: texted again.
+    set_file_clock(clock_file, start + timedelta(hours=25))
+    missed_call(stack, caller, tracked)
+    wait_until(lambda: len(texts_to(stack, caller)) == 2, timeout=60, message="a second text")
+
+    # The caller replies STOP: never texted again, even once they opt back in at Twilio.
+    stop = requests.post(
+        f"{simulator(stack)}/sim/messages/inbound",
+        json={"from": caller, "to": tracked, "body": "STOP"},
+        timeout=10,
+    )
+    assert stop.status_code == 201, stop.text
+    set_file_clock(clock_file, start + timedelta(hours=50))
+    followed(stack, missed_call(stack, caller, tracked))
+    requests.post(
+        f"{simulator(stack)}/sim/messages/inbound",
+        json={"from": caller, "to": tracked, "body": "START"},
+        timeout=10,
+    ).raise_for_status()
+    set_file_clock(clock_file, start + timedelta(hours=75))
+    followed(stack, missed_call(stack, caller, tracked))
+    assert len(texts_to(stack, caller)) == 2
