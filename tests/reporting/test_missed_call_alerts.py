@@ -476,3 +476,28 @@ def test_a_second_worker_joining_and_leaving_sends_each_alert_once(stack: Stack)
     stack.caught_up(alerts_topic(stack.topics.prefix))
     mails = stack.smtp.messages_to(tenant.email)
     assert sorted(str(m["X-Switchboard-Call"]) for m in mails) == sorted(c.call_sid for c in calls)
+
+
+def test_a_webhook_failing_for_a_whole_day_is_dead_lettered_after_24_hours(stack: Stack) -> None:
+    tenant = new_tenant(stack)
+    stack.hooks.answer(tenant.hook_path, *([503] * 1000))
+    stack.publish(settings_changed(stack, tenant, every_channel(stack, tenant, webhook_only=True)))
+    try:
+        call = play(stack, tenant, answered=False)
+        wait_until(
+            lambda: [d for d in stack.deliveries(call.call_sid) if d["attempts"] >= 2],
+            timeout=60,
+            message="the webhook retried",
+        )
+        [retrying] = stack.deliveries(call.call_sid)
+        assert retrying["status"] in ("pending", "sending")
+        first = datetime.fromisoformat(retrying["firstAttemptAt"])
+        set_file_clock(stack.clock_file, first + timedelta(hours=24, seconds=1))
+        [dead] = wait_until(
+            lambda: [d for d in stack.deliveries(call.call_sid) if d["status"] == "dead"],
+            timeout=60,
+            message="the webhook given up",
+        )
+        assert "503" in dead["lastError"]
+    finally:
+        stack.clock_file.unlink(missing_ok=True)
