@@ -30,7 +30,7 @@ from typing import Any
 from services.reporting import app as reporting
 from services.reporting.alerts import ALERT_TYPE, MissedCall, missed_call_of
 from services.reporting.missed import dead_letter
-from services.reporting.sms import Refused, SendFailed, SmsSender, sms_sent
+from services.reporting.sms import Refused, SendFailed, Sent, SmsSender, sms_sent
 from services.reporting.textback_config import TextBackConfig
 from services.reporting.textback_rules import Send, TextBackSetting
 from services.reporting.textback_store import CallRecord, TextBackStore
@@ -112,7 +112,7 @@ class TextBacks:
                 done += 1
         return done
 
-    def _send(self, send: Send) -> Any:
+    def _send(self, send: Send) -> Sent | Refused:
         for attempt in range(1, self.config.send_attempts + 1):
             try:
                 return self._sender.send(send.to, send.from_, send.body)

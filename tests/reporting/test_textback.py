@@ -41,7 +41,7 @@ from switchboard.kafka import EventProducer, PublishError, Topics, ensure_topics
 from switchboard.pg_migrations import apply_migrations
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from tests.kafka_read import read_topic, wait_committed_past
-from tests.support import ServiceProcess, wait_until
+from tests.support import ServiceProcess, free_port, wait_until
 from tests.twilio_calls import ForwardedCall, Webhook
 from tests.twilio_sim.simulator import Simulator, running_simulator
 
@@ -348,6 +348,30 @@ def test_an_erased_caller_is_forgotten_but_their_stop_and_cooldown_still_hold(
     assert harness.text_backs.handle(harness.missed(stopped)) == "opted-out"
     assert harness.text_backs.handle(harness.missed(texted)) == "cooldown"
     assert len(harness.texts_to(texted)) == 1 and harness.texts_to(stopped) == []
+
+
+def test_a_twilio_that_does_not_answer_is_tried_again_then_the_text_is_given_up(
+    harness: Harness,
+) -> None:
+    harness.assign()
+    waits: list[float] = []
+    unreachable = TextBacks(
+        harness.store,
+        SmsSender(harness.simulator.account_sid, "token", f"http://127.0.0.1:{free_port()}"),
+        broker_down,
+        TextBackConfig(send_attempts=3, retry_seconds=0.5),
+        clock=harness.clock,
+        pause=waits.append,
+    )
+    caller = new_caller()
+    call = harness.missed(caller)
+    assert unreachable.handle(call) == "failed"
+    assert waits == [0.5, 1.0]
+    record = harness.store.call(call.call_sid)
+    assert record is not None and record.status == "failed"
+    # Redelivered, even to a working Twilio: at most once, never a late second try.
+    assert harness.text_backs.handle(call) == "duplicate"
+    assert harness.texts_to(caller) == []
 
 
 def test_a_sms_sent_the_broker_did_not_take_is_published_later(
