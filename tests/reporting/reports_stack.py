@@ -179,7 +179,11 @@ class Stack:
         )
         if listen:
             built.listener = ClientsListener(
-                config.kafka_bootstrap, config.topics, config.group_id, built.store
+                config.kafka_bootstrap,
+                config.topics,
+                config.group_id,
+                built.store,
+                on_erased=built.erase_caller,
             )
             built.listener.start()
         self.services.append(built)

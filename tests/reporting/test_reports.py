@@ -30,6 +30,7 @@ pac1 converted (value 500), so pacific's google campaign has an ROI.
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
@@ -50,7 +51,9 @@ from services.reporting.reports.figures import ENDPOINTS, AnalyticsFigures, Figu
 from services.reporting.reports.periods import Period
 from services.reporting.reports.service import ReportService, standalone_app
 from services.reporting.reports.store import Report
+from services.router.privacy import caller_erased, erased_key
 from switchboard.events import Event
+from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from tests.analytics import call_scripts as script
 from tests.reporting.reports_stack import (
     ADMIN_TOKEN,
@@ -538,3 +541,31 @@ def test_an_unknown_client_or_report_is_a_404(idle: ReportService) -> None:
     assert http.get("/api/reports/not-a-uuid", headers=AUTH).status_code == 404
     missing = "00000000-0000-0000-0000-000000000000"
     assert http.get(f"/api/reports/{missing}.pdf", headers=AUTH).status_code == 404
+
+
+# --- a caller's erasure (last: analytics, on the same topic, erases the caller too)
+
+
+def test_an_erased_caller_is_replaced_by_the_token_in_stored_reports(stack: Stack) -> None:
+    service = listening(stack)
+    http = client_of(service)
+    report = build(http, "pacific")
+    assert D in json.dumps(report["figures"])
+    before_pdf = http.get(f"/api/reports/{report['id']}.pdf", headers=AUTH).data
+    assert D.encode() in http.get(f"/api/reports/{report['id']}.html", headers=AUTH).data
+    token = caller_token(DEV_TOKEN_SECRET, D)
+    stack.publish(
+        stack.topics.client_events,
+        [caller_erased(D, token, "admin"), caller_erased(None, token, "admin")],
+        key=lambda event: erased_key(token),
+    )
+
+    def erased() -> dict[str, Any] | None:
+        body: dict[str, Any] = http.get(f"/api/reports/{report['id']}", headers=AUTH).get_json()
+        return body if D not in json.dumps(body) else None
+
+    figures = wait_until(erased, message="the caller erased from the report")["figures"]
+    assert [c["from"] for c in figures["awaitingFollowUp"] if c["callSid"] == "CApac5"] == [token]
+    html = http.get(f"/api/reports/{report['id']}.html", headers=AUTH).data
+    assert D.encode() not in html and token.encode() in html
+    assert http.get(f"/api/reports/{report['id']}.pdf", headers=AUTH).data != before_pdf

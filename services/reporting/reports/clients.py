@@ -3,13 +3,15 @@
 A small consumer of the compacted client-events topic (its own group): each
 event's time zone, name and `notifications.reports` ({weekly, monthly,
 email}) are upserted, the newest `occurredAt` winning, then the offset is
-committed: at-least-once, and a replay changes nothing. Invalid messages
+committed: at-least-once, and a replay changes nothing. A `caller.erased`
+is handed to the reports' erasure (erasure.py), as idempotent. Invalid messages
 leave through the dead-letter topic. Events from before notifications
 existed, or with none, mean reports off.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -59,6 +61,7 @@ class ClientsListener:
         group_id: str,
         store: ReportStore,
         on_change: Callable[[ReportClient], None] | None = None,
+        on_erased: Callable[[str, str], None] | None = None,
     ) -> None:
         self.error: BaseException | None = None
         self._stopping = threading.Event()
@@ -68,6 +71,7 @@ class ClientsListener:
         self.group_id = group_id
         self.store = store
         self.on_change = on_change
+        self.on_erased = on_erased
         self.producer = EventProducer(bootstrap)
         self._decode = pipeline.Decoder(
             decode, lambda: self.producer, topics, CONSUMER_NAME, pipeline.InvalidRatioGuard()
@@ -127,6 +131,9 @@ class ClientsListener:
             if event is not None and event.type == "client.settings-changed":
                 if not self._write(event):
                     return  # stopping before it was saved: read again by the next owner
+            if event is not None and event.type == "caller.erased" and event.data.get("number"):
+                if not self._retry(functools.partial(self._erase, event)):
+                    return
             if event is not None:
                 self.progress.consumed({event.type: 1})
             self._offsets.mark(msg)
@@ -134,22 +141,27 @@ class ClientsListener:
     def _write(self, event: Event) -> bool:
         """Save the event's client, retrying while the database is down; False if stopped."""
         client = report_client(event)
-        while not self._stopping.is_set():
-            try:
-                self.store.save_client(client)
-                self._backoff.succeeded()
-                break
-            except Exception as err:  # the database is down: the same event again, later
-                delay = self._backoff.failed()
-                log.warning(
-                    "report clients: saving %s failed (%s), retry in %.1f s",
-                    client.client_id,
-                    err,
-                    delay,
-                )
-                self._stopping.wait(delay)
-        else:
+        if not self._retry(lambda: self.store.save_client(client)):
             return False
         if self.on_change is not None:
             self.on_change(client)
         return True
+
+    def _erase(self, event: Event) -> None:
+        if self.on_erased is not None:
+            self.on_erased(event.data["number"], event.data["token"])
+
+    def _retry(self, work: Callable[[], None]) -> bool:
+        """Run `work` until it succeeds (the database or storage may be down); False if stopped."""
+        while not self._stopping.is_set():
+            try:
+                work()
+                self._backoff.succeeded()
+                return True
+            except Exception as err:  # down for now: the same event again, later
+                delay = self._backoff.failed()
+                log.warning(
+                    "report clients: handling an event failed (%s), retry in %.1f s", err, delay
+                )
+                self._stopping.wait(delay)
+        return False

@@ -20,6 +20,7 @@ from services.reporting.reports.api import reports_api
 from services.reporting.reports.builder import FigureSource, ReportBuilder
 from services.reporting.reports.clients import ClientsListener
 from services.reporting.reports.config import ReportsConfig
+from services.reporting.reports.erasure import erase_caller
 from services.reporting.reports.figures import AnalyticsFigures
 from services.reporting.reports.files import DocumentStore, open_documents
 from services.reporting.reports.periods import Period
@@ -87,6 +88,7 @@ class ReportService:
                 self.config.group_id,
                 self.store,
                 on_change=self.scheduler.client_due,
+                on_erased=self.erase_caller,
             )
             self.listener.start()
         self.scheduler.start()
@@ -99,6 +101,9 @@ class ReportService:
     def close(self) -> None:
         self.stop()
         self.store.close()
+
+    def erase_caller(self, number: str, token: str) -> None:
+        erase_caller(self.store, self.files, number, token)
 
     def build_now(self, client_id: str, period: Period) -> tuple[Report, int]:
         """The report of this client and period, built now unless it exists (200 then, else 201)."""

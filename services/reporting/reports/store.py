@@ -337,6 +337,27 @@ class ReportStore:
             )
         return [Report.from_row(row) for row in rows]
 
+    def naming(self, number: str) -> list[tuple[str, dict[str, Any]]]:
+        """(id, figures) of every report whose figures name `number`.
+
+        A number appears in the figures only as a whole JSON string (a
+        caller's E.164), so the quoted string finds exactly those.
+        """
+        with self.pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT id, figures FROM reporting.reports"
+                " WHERE figures IS NOT NULL AND strpos(figures::text, %s) > 0",
+                (f'"{number}"',),
+            ).fetchall()
+        return [(str(report_id), figures) for report_id, figures in rows]
+
+    def set_figures(self, report_id: str, figures: dict[str, Any]) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(
+                "UPDATE reporting.reports SET figures = %s WHERE id = %s",
+                (Jsonb(figures), report_id),
+            )
+
     def count_by_status(self) -> dict[str, int]:
         with self.pool.connection() as conn:
             rows = conn.execute(
