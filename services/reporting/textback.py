@@ -35,6 +35,7 @@ from services.reporting.textback_config import TextBackConfig
 from services.reporting.textback_rules import Send, TextBackSetting
 from services.reporting.textback_store import CallRecord, TextBackStore
 from switchboard.events import Event, InvalidEvent, decode, validate
+from switchboard.metrics import counter
 from switchboard.privacy import caller_token
 
 log = logging.getLogger(__name__)
@@ -173,11 +174,19 @@ def publisher(loop: asyncio.AbstractEventLoop) -> Callable[[Event], None]:
 
     def publish(event: Event) -> None:
         asyncio.run_coroutine_threadsafe(send(event), loop).result(PUBLISH_TIMEOUT_SECONDS)
+        metrics = reporting.runtime().metrics
+        if metrics is not None:
+            metrics.produced(event.type)
 
     return publish
 
 
 _text_backs: TextBacks | None = None
+
+
+def outcomes() -> Any:
+    """textbacks_total{outcome}: what became of each missed call's text-back (sent, cooldown...)."""
+    return counter("textbacks_total", "Missed calls weighed for a text-back", ("outcome",))
 
 
 def text_backs() -> TextBacks | None:
@@ -228,6 +237,7 @@ async def text_back(stream: Any) -> None:
             continue
         outcome = await asyncio.to_thread(service.handle, call)
         log.info("text-back of call %s: %s", call.call_sid, outcome)
+        outcomes().labels(outcome).inc()
 
 
 @reporting.app.agent(reporting.number_events, name="textback-numbers")

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
+import requests
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
@@ -586,3 +587,6 @@ def test_the_service_keeps_the_cooldown_and_never_texts_after_stop(
         ("refused", "21610"),
         ("skipped", "opted-out"),
     ]
+    exposed = requests.get(f"{service.process.url}/metrics", timeout=10).text
+    for outcome in ("sent", "cooldown", "opted-out"):
+        assert f'textbacks_total{{outcome="{outcome}"}}' in exposed
