@@ -4,9 +4,11 @@ Sets up a few clients, each with a tracking number from router's pool (which
 buys one from the Twilio simulator only when the pool has none), plays N
 calls with a realistic mix of outcomes from a pool of callers (some call more
 than once), waits until analytics has counted every call, and prints each
-client's summary, then has reporting build the first client's report of this
-week and says where its PDF and HTML are. It speaks HTTP to the public edge and to the simulator's
-control endpoint, like a user would.
+client's summary, shows a missed-call alert to the first client as the local
+mail catcher kept it (`.run/mail/`), then has reporting build the first
+client's report of this week and says where its PDF and HTML are. It speaks
+HTTP to the public edge and to the simulator's control endpoint, like a user
+would.
 
 Running it again reuses the clients (found by name) and their numbers. The
 simulator keeps its account in memory, so after `make run` restarted it no
@@ -18,16 +20,22 @@ router configures it at Twilio again.
 from __future__ import annotations
 
 import argparse
+import email
 import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import requests
+
+from devstack import REPO_ROOT
 
 CLIENTS = (
     ("Smile Dental", "+14155559001", "415", "google-ads"),
@@ -35,6 +43,7 @@ CLIENTS = (
     ("Baker & Lee Law", "+13125559003", "312", "billboard"),
 )
 ANALYTICS_WAIT_SECONDS = 60
+ALERT_WAIT_SECONDS = 30
 OUTCOMES = (("completed", 70), ("no-answer", 15), ("busy", 10), ("failed", 5))
 CALLERS = (
     ("+12125550147", "NY"),
@@ -166,6 +175,22 @@ class Demo:
                 raise DemoError(f"POST /api/reports: {reply.status_code} {reply.text[:300]}")
             time.sleep(0.5)
 
+    def email_missed_calls(self, client: DemoClient, address: str) -> None:
+        """Add `address` to the client's missed-call alert emails (the rest kept as set)."""
+        path = f"/api/clients/{client.id}/notifications"
+        settings = self.api("GET", path)
+        missed = settings.setdefault("missedCall", {})
+        if address not in missed.get("email", []):
+            missed["email"] = [*missed.get("email", []), address]
+            self.api("PUT", path, json=settings)
+
+    def reporting_runs(self) -> bool:
+        """Whether a reporting service answers behind the edge (its admin view of deliveries)."""
+        reply = self.session.get(
+            f"{self.edge}/api/reporting/deliveries", params={"limit": 1}, timeout=15
+        )
+        return reply.status_code == 200
+
     def total_calls(self, client_id: str) -> int:
         summary = self.api("GET", "/api/analytics/summary", params={"clientId": client_id})
         return int(summary["totalCalls"])
@@ -188,6 +213,24 @@ class Demo:
         return sid
 
 
+def latest_alert(maildir: Path, address: str, wait: float) -> tuple[Path, EmailMessage] | None:
+    """The newest alert email to `address` in the mail catcher's Maildir, waiting for one."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = []
+        for path in sorted((maildir / "new").glob("*"), key=lambda p: p.stat().st_mtime):
+            with path.open("rb") as handle:
+                message = email.message_from_binary_file(handle, policy=policy.default)
+            if message["To"] == address and message["X-Switchboard-Call"]:
+                found.append((path, message))
+        if found:
+            path, message = found[-1]
+            return path, message  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
+
+
 def _progress(label: str, done: int, total: int) -> None:
     width = 30
     filled = int(width * done / max(total, 1))
@@ -207,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simulator", default="http://127.0.0.1:8090")
     parser.add_argument("--token", default="dev-admin-token", help="ADMIN_API_TOKEN")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--maildir", type=Path, default=REPO_ROOT / ".run" / "mail", help="the mail catcher's"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.calls < 1 or args.calls > 10_000:
         parser.error("--calls must be between 1 and 10000")
@@ -218,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         clients = [demo.set_up_client(*spec) for spec in CLIENTS]
         for client in clients:
             print(f"  {client.name:<18} {client.number}  (client {client.id})")
+        owner = "owner@" + clients[0].name.split()[0].lower() + ".example"
+        demo.email_missed_calls(clients[0], owner)
+        print(f"  {clients[0].name}'s missed calls are emailed to {owner}")
         # Calls of earlier runs are counted already: wait for this run's on top of them.
         before = {c.id: demo.total_calls(c.id) for c in clients}
         print(f"Playing {args.calls} simulated calls:")
@@ -268,6 +317,16 @@ def main(argv: list[str] | None = None) -> int:
         f"\nSee them: curl -H 'Authorization: Bearer {args.token}' "
         f"'{args.edge}/api/calls?clientId={clients[0].id}'"
     )
+    alert = latest_alert(args.maildir, owner, ALERT_WAIT_SECONDS) if demo.reporting_runs() else None
+    if alert is None:
+        print(f"\nNo missed-call alert to {owner} in {args.maildir} (is reporting running?)")
+    else:
+        path, message = alert
+        body = message.get_body(preferencelist=("plain",))
+        print(f"\nA missed-call alert, as the mail catcher kept it ({path}):")
+        print(f"  Subject: {message['Subject']}")
+        for line in (body.get_content() if body else "").splitlines():  # type: ignore[union-attr]
+            print(f"  {line}".rstrip())
     try:
         report = demo.build_report(clients[0])
     except DemoError as err:
