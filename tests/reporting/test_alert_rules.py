@@ -13,12 +13,15 @@ from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting import calls, messages, notifications
 from services.reporting.alerts import MissedCall, Voicemail, missed_call_alert, missed_call_of
 from services.reporting.calls import Waits, decide, fold
+from services.reporting.channels import GiveUp, Retry, WebhookPoster
 from services.reporting.notifications import ClientSettings, QuietHours, Webhook, plan
 from services.router.directory import NumberAssignment
 from services.router.routing import decide as route
 from services.router.routing import routed_event
 from switchboard import events
 from switchboard.events import Event
+from tests.reporting.hook_receiver import HookReceiver
+from tests.support import free_port
 from tests.twilio_calls import ForwardedCall
 
 NOW = datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
@@ -249,3 +252,14 @@ def test_messages_name_client_numbers_local_time_outcome_and_voicemail_link() ->
 
 def test_channels_are_known() -> None:
     assert set(notifications.CHANNELS) == {"email", "sms", "webhook"}
+
+
+def test_a_webhook_nobody_answers_is_retried_and_a_4xx_is_not() -> None:
+    poster = WebhookPoster(timeout=2.0)
+    closed = f"http://127.0.0.1:{free_port()}/hook"
+    assert isinstance(poster.send(closed, b"{}", "k", "id", NOW), Retry)
+    with HookReceiver() as hooks:
+        hooks.answer("/gone", 410)
+        hooks.answer("/busy", 429)
+        assert isinstance(poster.send(hooks.base_url + "/gone", b"{}", "k", "id", NOW), GiveUp)
+        assert isinstance(poster.send(hooks.base_url + "/busy", b"{}", "k", "id", NOW), Retry)

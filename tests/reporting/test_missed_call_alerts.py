@@ -501,3 +501,20 @@ def test_a_webhook_failing_for_a_whole_day_is_dead_lettered_after_24_hours(stack
         assert "503" in dead["lastError"]
     finally:
         stack.clock_file.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [({"status": "lost"}, "status must be one of"), ({"limit": "0"}, "limit")],
+)
+def test_a_bad_deliveries_query_is_a_400_naming_it(
+    stack: Stack, query: dict[str, str], named: str
+) -> None:
+    reply = requests.get(
+        f"{stack.process.url}/api/reporting/deliveries",
+        params=query,
+        headers={"Authorization": f"Bearer {ADMIN}"},
+        timeout=10,
+    )
+    assert reply.status_code == 400
+    assert named in reply.json()["error"]["message"]
