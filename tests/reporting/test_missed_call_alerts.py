@@ -27,6 +27,7 @@ import pytest
 import requests
 from psycopg import sql
 
+from devstack.promtool import check_metrics, ensure_promtool
 from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting import messages
 from services.reporting.alerts import alerts_topic
@@ -518,3 +519,25 @@ def test_a_bad_deliveries_query_is_a_400_naming_it(
     )
     assert reply.status_code == 400
     assert named in reply.json()["error"]["message"]
+
+
+def test_metrics_count_consumed_events_and_deliveries_and_pass_promtool(stack: Stack) -> None:
+    tenant = new_tenant(stack)
+    stack.publish(settings_changed(stack, tenant, every_channel(stack, tenant, webhook_only=True)))
+    call = play(stack, tenant, answered=False)
+    wait_until(lambda: stack.hooks.hooks(tenant.hook_path), timeout=60, message="webhook")
+
+    def scraped() -> str | None:
+        text = requests.get(f"{stack.process.url}/metrics", timeout=10).text
+        topic = stack.topics.call_events
+        wanted = f'kafka_consumer_lag{{partition="0",service="reporting",topic="{topic}"}}'
+        return text if wanted in text else None
+
+    text = wait_until(scraped, timeout=30, message="the lag of call-events")
+    assert 'events_consumed_total{service="reporting",type="call.dial-completed"}' in text
+    assert 'events_produced_total{service="reporting",type="alert.missed-call"}' in text
+    assert 'alert_deliveries_total{channel="webhook",result="delivered"}' in text
+    assert 'alert_deliveries{service="reporting",status="delivered"}' in text
+    assert call.call_sid not in text
+    checked = check_metrics(text, ensure_promtool())
+    assert checked.returncode == 0, checked.stdout + checked.stderr
