@@ -560,6 +560,11 @@ class StreamProcessor(Generic[T]):
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and self.error is None
 
+    @property
+    def paused(self) -> bool:
+        """Whether the assignment is paused: a write is retried or holds up a full batch."""
+        return self._pauser.paused
+
     def dead_letter(self, msg: Message, reason: str) -> None:
         """For a write: send a message it can never handle to the dead-letter topic."""
         self._decoder.dead_letter(msg, reason)
