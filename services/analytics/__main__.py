@@ -2,7 +2,8 @@
 
 By default one process runs the HTTP API and the consumer thread (required on
 the embedded chDB default, where one process owns the data folder). Against a
-ClickHouse server they may run apart: `--api-only` and `--consumer-only`.
+ClickHouse server they may run apart: `--api-only` (or ANALYTICS_CONSUMER=off)
+and `--consumer-only`.
 `--migrate-only` applies the schema and exits.
 """
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"analytics: configuration error: {err}", file=sys.stderr)
         return 2
 
+    if args.consumer_only and not config.run_consumer:
+        print("analytics: --consumer-only contradicts ANALYTICS_CONSUMER=off", file=sys.stderr)
+        return 2
     if not args.migrate_only:
         try:
             ensure_topics(config.kafka_bootstrap, config.topics)
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             return migrate_and_consume(config, consume=True)
 
     serve(
-        lambda: create_app(config, start_consumer=not args.api_only),
+        lambda: create_app(config, start_consumer=config.run_consumer and not args.api_only),
         bind=config.bind,
         name="analytics",
         workers=1,

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import chdb
 import orjson
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -79,6 +78,7 @@ TRANSPORT_PARAMETERS = frozenset(
 )
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 _CODE = re.compile(r"Code: (\d+)\. DB::Exception: ")
 _ERROR_NAME = re.compile(r"\(([A-Z][A-Z0-9_]+)\)\s*$")
 
@@ -264,6 +264,10 @@ class ReadOnlyEngine:
     """
 
     def __init__(self, store: Store, folder: str, limits: ClickHouseHttp) -> None:
+        # Imported here, in the process that serves: a gunicorn master that
+        # imported chDB before forking leaves the worker's engine stuck.
+        import chdb
+
         self._store = store
         self._database: str | None = None
         with store.exclusive():
@@ -309,6 +313,7 @@ class ClickHouseHttpApp:
         self._engine = engine
         self._user = limits.user
         self._password = limits.password.encode()
+        self._loopback_default = limits.loopback_default_user
         self._database = database
 
     def __call__(
@@ -364,6 +369,8 @@ class ClickHouseHttpApp:
             password = environ.get("HTTP_X_CLICKHOUSE_KEY", "")
         elif "user" in params:
             user, password = params["user"], params.get("password", "")
+        elif self._loopback_default and environ.get("REMOTE_ADDR", "") in _LOOPBACK:
+            return
         known = hmac.compare_digest(user.encode(), self._user.encode())
         if not (hmac.compare_digest(password.encode(), self._password) and known):
             raise ClickHouseError(

@@ -15,7 +15,15 @@ from services.analytics.clients import LeadThresholds
 from switchboard import privacy
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
-from switchboard.settings import ConfigError, admin_token, env_float, env_int, env_str
+from switchboard.settings import (
+    ConfigError,
+    admin_token,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+    is_production,
+)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -58,6 +66,8 @@ class ClickHouseHttp:
     """The read-only ClickHouse HTTP endpoint over the embedded chDB (analytics/clickhouse_http.py).
 
     Off unless `bind` is set; its one user may only read, within the limits.
+    In development a request from loopback without credentials reads as the
+    user `default`, as on a fresh ClickHouse server (`curl '...?query=SELECT 1'`).
     """
 
     bind: str = ""
@@ -66,6 +76,7 @@ class ClickHouseHttp:
     max_execution_time: float = 10.0
     max_result_rows: int = 1_000_000
     max_memory_usage: int = 2_000_000_000
+    loopback_default_user: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -80,6 +91,7 @@ class ClickHouseHttp:
             max_execution_time=env_float("CLICKHOUSE_HTTP_MAX_EXECUTION_TIME", 10.0),
             max_result_rows=env_int("CLICKHOUSE_HTTP_MAX_RESULT_ROWS", 1_000_000),
             max_memory_usage=env_int("CLICKHOUSE_HTTP_MAX_MEMORY_USAGE", 2_000_000_000),
+            loopback_default_user=not is_production(),
         )
 
     def check(self, embedded: bool) -> None:
@@ -136,6 +148,8 @@ class Config:
     # The secret of the tokens that stand for erased callers (switchboard.privacy).
     privacy_token_secret: str = DEV_TOKEN_SECRET
     clickhouse_http: ClickHouseHttp = field(default_factory=ClickHouseHttp)
+    # Off (ANALYTICS_CONSUMER=off, or --api-only): this process only answers reads.
+    run_consumer: bool = True
 
     def __post_init__(self) -> None:
         check_clickhouse_url(self.clickhouse_url)
@@ -207,6 +221,7 @@ class Config:
             retention_days=env_int("ANALYTICS_RETENTION_DAYS", 0),
             privacy_token_secret=privacy.token_secret(),
             clickhouse_http=ClickHouseHttp.from_env(),
+            run_consumer=env_bool("ANALYTICS_CONSUMER", True),
         )
 
 
