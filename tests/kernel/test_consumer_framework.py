@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
@@ -19,8 +18,8 @@ from switchboard.consumer import (
     TooManyInvalidMessages,
     messages,
 )
-from switchboard.events import InvalidEvent
 from tests.kafka_read import committed_offsets, partitions_of, read_topic
+from tests.kernel.json_items import decode
 
 
 def test_a_failed_write_waits_twice_as_long_each_time_up_to_the_most_then_starts_over() -> None:
@@ -49,16 +48,6 @@ def test_one_guard_counts_invalid_messages_over_a_sliding_window() -> None:
         guard.record(True)
 
 
-def _decode(raw: bytes | None) -> dict[str, object]:
-    try:
-        value = json.loads(raw or b"")
-    except ValueError as err:
-        raise InvalidEvent(f"not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise InvalidEvent("not a JSON object")
-    return value
-
-
 def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
     kafka_bootstrap: str, topics: kafka.Topics
 ) -> None:
@@ -69,7 +58,7 @@ def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
     group = f"g{uuid.uuid4().hex[:8]}"
     consumer = Consumer(kafka.consumer_config(kafka_bootstrap, group))
     consumer.subscribe([topic])
-    decoder = Decoder(_decode, lambda: producer, topics, "framework-test", InvalidRatioGuard())
+    decoder = Decoder(decode, lambda: producer, topics, "framework-test", InvalidRatioGuard())
     offsets = Offsets(every=0.0)
     decoded: list[dict[str, object]] = []
     try:

@@ -22,22 +22,14 @@ from switchboard.consumer import (
     StreamProcessor,
     TooManyInvalidMessages,
 )
-from switchboard.events import InvalidEvent
 from tests.kafka_read import committed_offsets, read_topic
+from tests.kernel.json_items import decode
 from tests.support import wait_until
 
 Item = dict[str, Any]
 Start = Callable[..., StreamProcessor[Item]]
-
-
-def decode(raw: bytes | None) -> Item:
-    try:
-        value = json.loads(raw or b"")
-    except ValueError as err:
-        raise InvalidEvent(f"not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise InvalidEvent("not a JSON object")
-    return value
+Publish = Callable[..., None]
+Committed = Callable[[], int]
 
 
 class Writes:
@@ -76,7 +68,7 @@ def producer(kafka_bootstrap: str) -> Iterator[kafka.EventProducer]:
 
 
 @pytest.fixture
-def publish(producer: kafka.EventProducer, topics: kafka.Topics) -> Callable[..., None]:
+def publish(producer: kafka.EventProducer, topics: kafka.Topics) -> Publish:
     """Publishes items {"n": ...} (or raw values) under one key, so in order on one partition."""
 
     def send(*values: int | bytes) -> None:
@@ -123,71 +115,61 @@ def start(kafka_bootstrap: str, topics: kafka.Topics, group: str) -> Iterator[St
         processor.stop(timeout=30)
 
 
-def committed(kafka_bootstrap: str, group: str, topics: kafka.Topics) -> int:
-    return sum((committed_offsets(kafka_bootstrap, group, topics.call_events) or {}).values())
+@pytest.fixture
+def committed(kafka_bootstrap: str, topics: kafka.Topics, group: str) -> Committed:
+    """How many of the topic's messages the processors' group has committed."""
+
+    def total() -> int:
+        return sum((committed_offsets(kafka_bootstrap, group, topics.call_events) or {}).values())
+
+    return total
 
 
 def test_a_batch_closes_on_size_before_its_age_and_its_offsets_are_committed_after_its_write(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes()
     publish(1, 2, 3, 4, 5)
     processor = start(writes, batch_size=2, batch_seconds=3600)
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 4)
+    wait_until(lambda: committed() == 4)
     assert writes.batches == [[1, 2], [3, 4]]  # the fifth waits for its batch's age
     processor.stop()  # draining: the open batch is written and committed
     assert writes.batches == [[1, 2], [3, 4], [5]]
-    assert committed(kafka_bootstrap, group, topics) == 5
+    assert committed() == 5
     assert (processor.stats.messages, processor.stats.batches) == (5, 3)
 
 
 def test_a_batch_closes_on_its_age_when_it_is_not_full(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes()
     publish(1, 2, 3)
     start(writes, batch_size=1000, batch_seconds=0.2)
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 3)
+    wait_until(lambda: committed() == 3)
     assert writes.written == [1, 2, 3]
 
 
 def test_nothing_is_committed_while_the_write_has_not_returned(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes()
     writes.hold.clear()
     publish(1, 2, 3)
     start(writes)
     assert writes.started.wait(30)
-    assert committed(kafka_bootstrap, group, topics) == 0  # the write is still running
+    assert committed() == 0  # the write is still running
     writes.hold.set()
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 3)
+    wait_until(lambda: committed() == 3)
     assert writes.written == [1, 2, 3]
 
 
 def test_a_failed_write_is_retried_with_the_same_batch_while_the_partitions_are_paused(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes(fail=2)
     publish(1, 2, 3)
     processor = start(writes, batch_size=3, batch_seconds=3600)
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 3)
+    wait_until(lambda: committed() == 3)
     assert writes.attempts == [([1, 2, 3], 1, False), ([1, 2, 3], 2, True), ([1, 2, 3], 3, True)]
     assert writes.batches == [[1, 2, 3]]
     assert processor.stats.write_failures == 2
@@ -195,11 +177,7 @@ def test_a_failed_write_is_retried_with_the_same_batch_while_the_partitions_are_
 
 
 def test_a_slow_write_with_the_next_batch_full_pauses_the_partitions_until_it_is_done(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes()
     writes.hold.clear()
@@ -208,17 +186,13 @@ def test_a_slow_write_with_the_next_batch_full_pauses_the_partitions_until_it_is
     wait_until(lambda: processor.paused, message="paused behind the held write")
     assert processor.alive and writes.batches == []
     writes.hold.set()
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 6)
+    wait_until(lambda: committed() == 6)
     assert writes.batches == [[1, 2], [3, 4], [5, 6]]
     wait_until(lambda: not processor.paused, message="resumed")
 
 
 def test_a_write_that_notes_its_progress_resumes_there_when_retried(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     handled: list[int] = []
 
@@ -232,21 +206,21 @@ def test_a_write_that_notes_its_progress_resumes_there_when_retried(
 
     publish(1, 2, 3)
     start(one_by_one, batch_size=3, batch_seconds=3600)
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 3)
+    wait_until(lambda: committed() == 3)
     assert handled == [1, 2, 3]
 
 
 def test_an_invalid_message_is_dead_lettered_with_the_reason_and_committed_past(
     kafka_bootstrap: str,
     topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
+    publish: Publish,
     start: Start,
+    committed: Committed,
 ) -> None:
     writes = Writes()
     publish(1, b"garbage", 2)
     processor = start(writes)
-    wait_until(lambda: committed(kafka_bootstrap, group, topics) == 3)
+    wait_until(lambda: committed() == 3)
     assert writes.written == [1, 2]
     assert processor.stats.invalid == 1 and processor.alive
     [letter] = read_topic(kafka_bootstrap, topics.dead_letters, expect=1)
@@ -256,11 +230,7 @@ def test_an_invalid_message_is_dead_lettered_with_the_reason_and_committed_past(
 
 
 def test_past_the_invalid_ratio_the_processor_stops_loudly(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     writes = Writes()
     publish(*[b"garbage"] * 6)
@@ -269,15 +239,11 @@ def test_past_the_invalid_ratio_the_processor_stops_loudly(
     assert isinstance(processor.error, TooManyInvalidMessages)
     wait_until(lambda: not processor.alive)
     assert writes.batches == []
-    assert committed(kafka_bootstrap, group, topics) == 0  # stopped, not drained into the DLQ
+    assert committed() == 0  # stopped, not drained into the DLQ
 
 
 def test_a_stop_without_drain_leaves_the_open_batch_to_be_read_again(
-    kafka_bootstrap: str,
-    topics: kafka.Topics,
-    group: str,
-    publish: Callable[..., None],
-    start: Start,
+    publish: Publish, start: Start, committed: Committed
 ) -> None:
     first_writes, second_writes = Writes(), Writes()
     publish(1, 2, 3)
@@ -285,13 +251,13 @@ def test_a_stop_without_drain_leaves_the_open_batch_to_be_read_again(
     wait_until(lambda: first.stats.messages == 3)
     first.stop(drain=False)  # as a crash would
     assert first_writes.batches == []
-    assert committed(kafka_bootstrap, group, topics) == 0
+    assert committed() == 0
 
     second = start(second_writes, batch_seconds=3600)
     wait_until(lambda: second.stats.messages == 3)
     second.stop()
     assert second_writes.batches == [[1, 2, 3]]
-    assert committed(kafka_bootstrap, group, topics) == 3
+    assert committed() == 3
 
 
 def test_housekeeping_runs_in_the_loop_and_the_assignment_is_announced(
