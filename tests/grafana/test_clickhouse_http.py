@@ -65,7 +65,7 @@ def system(
         system = System(stack.edge, stack.services, stack.topics, stack.env)
         client_id = system.new_client("+14155553333")
         tracked = number()
-        system.assign(client_id, tracked)
+        system.assign(client_id, tracked, campaign="spring-mailer")
         reply = requests.post(
             f"{system.simulator}/sim/numbers",
             json={
@@ -356,7 +356,7 @@ def api_reads(client_id: str, call_sid: str) -> list[tuple[str, dict[str, str]]]
         "missed-calls",
     ):
         reads.append((f"/api/analytics/{metric}", span))
-    for interval in ("hour", "day", "week"):
+    for interval in ("hour", "day", "month"):
         reads.append(("/api/analytics/timeseries", {**span, "interval": interval}))
     reads.append(("/api/analytics/summary", {}))
     return reads
