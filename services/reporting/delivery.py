@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import orjson
@@ -37,6 +38,7 @@ from services.reporting.app import (
     runtime,
 )
 from services.reporting.channels import Delivered, GiveUp, Result, Retry
+from services.reporting.health import until_done
 from services.reporting.missed import dead_letter, publish
 from services.reporting.notifications import ClientSettings
 from services.reporting.runtime import Runtime
@@ -106,15 +108,19 @@ async def deliver_alerts(stream: StreamT) -> None:
         if event is None:
             continue
         if event.type == ALERT_TYPE and event.clientId:
-            rt = runtime()
-            raw = clients.get(event.clientId)
-            settings = ClientSettings.from_json(raw) if raw else None
-            now = rt.clock.now()
-            planned = notifications.plan(settings, now)
-            if planned:
-                await asyncio.to_thread(rt.store.add_deliveries, event.to_dict(), planned, now)
-                wake().set()
+            await until_done("planning deliveries", partial(plan_deliveries, runtime(), event))
         _consumed(event)
+
+
+async def plan_deliveries(rt: Runtime, event: Event) -> None:
+    """Insert the alert's deliveries (once each) and wake the dispatcher."""
+    raw = clients.get(event.clientId)
+    settings = ClientSettings.from_json(raw) if raw else None
+    now = rt.clock.now()
+    planned = notifications.plan(settings, now)
+    if planned:
+        await asyncio.to_thread(rt.store.add_deliveries, event.to_dict(), planned, now)
+        wake().set()
 
 
 def _consumed(event: Event) -> None:

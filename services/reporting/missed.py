@@ -34,6 +34,7 @@ from services.reporting.app import (
 )
 from services.reporting.app import calls as call_table
 from services.reporting.calls import State, Verdict
+from services.reporting.health import until_done
 from services.reporting.runtime import Runtime
 from switchboard import events
 from switchboard.events import Event, InvalidEvent, parse_timestamp
@@ -56,7 +57,7 @@ async def on_call_event(message: EventT) -> None:
         await dead_letter(message, str(err))
         return
     if event.callSid is not None and event.type in call_rules.FOLLOWED_TYPES:
-        await follow(rt, event)
+        await until_done("following calls", lambda: follow(rt, event))
     if rt.metrics is not None:
         rt.metrics.consumed(event.type)
 

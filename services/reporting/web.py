@@ -64,6 +64,7 @@ def create_web_app(
             problems["database"] = str(err) or type(err).__name__
         if not worker.running:
             problems["worker"] = "the faust worker is not running yet"
+        problems.update(worker.problems)
         if reports is not None and "database" not in problems:
             try:
                 problems.update(reports.problems())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
@@ -14,6 +15,7 @@ from services.reporting import calls, messages, notifications
 from services.reporting.alerts import MissedCall, Voicemail, missed_call_alert, missed_call_of
 from services.reporting.calls import Waits, decide, fold
 from services.reporting.channels import GiveUp, Retry, WebhookPoster
+from services.reporting.health import WorkerState, until_done
 from services.reporting.notifications import ClientSettings, QuietHours, Webhook, plan
 from services.router.directory import NumberAssignment
 from services.router.routing import decide as route
@@ -263,3 +265,20 @@ def test_a_webhook_nobody_answers_is_retried_and_a_4xx_is_not() -> None:
         hooks.answer("/busy", 429)
         assert isinstance(poster.send(hooks.base_url + "/gone", b"{}", "k", "id", NOW), GiveUp)
         assert isinstance(poster.send(hooks.base_url + "/busy", b"{}", "k", "id", NOW), Retry)
+
+
+def test_a_failing_step_is_retried_and_named_for_readyz_until_it_works() -> None:
+    worker = WorkerState()
+    tries: list[bool] = []
+    seen: list[dict[str, str]] = []
+
+    async def step() -> None:
+        tries.append(True)
+        if len(tries) < 3:
+            raise OSError("database down")
+        seen.append(dict(worker.problems))
+
+    asyncio.run(until_done("planning deliveries", step, worker, first=0.01))
+    assert len(tries) == 3
+    assert seen == [{"planning deliveries": "OSError: database down"}]
+    assert worker.problems == {}
