@@ -79,6 +79,12 @@ ANALYTICS_CALLS ?= 10000000
 bench-analytics: $(STAMP)
 	$(VENV)/bin/python -m bench.analytics --calls $(ANALYTICS_CALLS) $(BENCH_ARGS)
 
+# Every Grafana panel query through analytics' read-only ClickHouse HTTP
+# endpoint beside the engine and the analytics API, on ANALYTICS_CALLS calls.
+.PHONY: bench-grafana
+bench-grafana: $(STAMP)
+	$(VENV)/bin/python -m bench.grafana --calls $(ANALYTICS_CALLS) $(BENCH_ARGS)
+
 # The client reports' benchmark (bench/reports.py; not part of `make test`):
 # loads REPORT_CALLS synthetic calls (10 million) as bench-analytics does, then
 # times building one client's monthly report (figures from the analytics API,
