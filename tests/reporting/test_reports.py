@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -41,13 +42,24 @@ from typing import Any
 
 import pytest
 import requests
+import schemathesis
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
 from PIL import Image
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from devstack.poppler import render_page
 from services.reporting.clock import set_file_clock
 from services.reporting.reports.builder import ReportBuilder
 from services.reporting.reports.figures import ENDPOINTS, AnalyticsFigures, Figures
+from services.reporting.reports.openapi import document as reports_document
 from services.reporting.reports.periods import Period
 from services.reporting.reports.service import ReportService, standalone_app
 from services.reporting.reports.store import Report
@@ -541,6 +553,79 @@ def test_an_unknown_client_or_report_is_a_404(idle: ReportService) -> None:
     assert http.get("/api/reports/not-a-uuid", headers=AUTH).status_code == 404
     missing = "00000000-0000-0000-0000-000000000000"
     assert http.get(f"/api/reports/{missing}.pdf", headers=AUTH).status_code == 404
+
+
+# --- the OpenAPI document is true of the app
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+def report_operations() -> list[Any]:
+    found = []
+    for result in schemathesis.openapi.from_dict(reports_document()).get_all_operations():
+        assert isinstance(result, Ok), f"the document is not valid: {result}"
+        if result.ok().path.startswith("/api/reports"):
+            found.append(result.ok())
+    return found
+
+
+def test_the_document_covers_every_reports_route(idle: ReportService) -> None:
+    served = {
+        rule.rule for rule in standalone_app(idle).url_map.iter_rules() if "/api/" in rule.rule
+    }
+    # One rule answers a report, its .pdf and its .html.
+    assert served == {"/api/reports", "/api/reports/<report_ref>"}
+    assert {op.path for op in report_operations()} == {
+        "/api/reports",
+        "/api/reports/{reportId}",
+        "/api/reports/{reportId}.pdf",
+        "/api/reports/{reportId}.html",
+    }
+
+
+@pytest.mark.parametrize(
+    ("label", "mode"),
+    [
+        pytest.param(op.label, mode, id=f"{op.label} {mode.value}")
+        for op in report_operations()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+    ],
+)
+def test_every_reports_answer_is_documented_and_none_is_a_server_error(
+    stack: Stack, label: str, mode: GenerationMode
+) -> None:
+    """schemathesis over each operation as the admin; half the ids and bodies made real."""
+    service = listening(stack)
+    app = standalone_app(service)
+    made = build(app.test_client(), "mumbai")
+    schema = schemathesis.openapi.from_dict(reports_document())
+    schema.app = app
+    [operation] = [
+        r.ok() for r in schema.get_all_operations() if isinstance(r, Ok) and r.ok().label == label
+    ]
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=12,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        derandomize=True,
+        database=None,
+    )
+    def run(case: Any) -> None:
+        if zlib.crc32(repr((case.path_parameters, case.body)).encode()) % 2 == 0:
+            if isinstance(case.path_parameters, dict) and "reportId" in case.path_parameters:
+                case.path_parameters["reportId"] = made["id"]
+            if isinstance(case.body, dict):
+                case.body.update({"clientId": "mumbai", "period": "week", "from": WEEK["from"]})
+        case.call_and_validate(headers=AUTH, checks=CHECKS)
+
+    run()
 
 
 # --- a caller's erasure (last: analytics, on the same topic, erases the caller too)

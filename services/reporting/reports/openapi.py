@@ -35,24 +35,23 @@ from switchboard.openapi import document as build_document
 TAG = "reports"
 DAY = {"type": "string", "format": "date"}
 
-REPORT: dict[str, Any] = closed(
-    {
-        "id": {"type": "string", "format": "uuid"},
-        "clientId": {"type": "string"},
-        "period": {"type": "string", "enum": list(PERIODS)},
-        "from": DAY,
-        "to": DAY,
-        "timezone": {"type": "string"},
-        "origin": {"type": "string", "enum": ["schedule", "request"]},
-        "status": {"type": "string", "enum": list(STATUSES)},
-        "attempts": COUNT,
-        "lastError": nullable({"type": "string"}),
-        "createdAt": WHEN,
-        "builtAt": nullable(WHEN),
-        "sentAt": nullable(WHEN),
-        "recipients": array({"type": "string"}),
-    }
-)
+REPORT_FIELDS: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"},
+    "clientId": {"type": "string"},
+    "period": {"type": "string", "enum": list(PERIODS)},
+    "from": DAY,
+    "to": DAY,
+    "timezone": {"type": "string"},
+    "origin": {"type": "string", "enum": ["schedule", "request"]},
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "attempts": COUNT,
+    "lastError": nullable({"type": "string"}),
+    "createdAt": WHEN,
+    "builtAt": nullable(WHEN),
+    "sentAt": nullable(WHEN),
+    "recipients": array({"type": "string"}),
+}
+REPORT = closed(REPORT_FIELDS)
 
 FIGURES: dict[str, Any] = {
     "type": "object",
@@ -83,16 +82,7 @@ FIGURES: dict[str, Any] = {
     },
 }
 
-REPORT_WITH_FIGURES: dict[str, Any] = {
-    "allOf": [
-        ref("Report"),
-        {
-            "type": "object",
-            "required": ["figures"],
-            "properties": {"figures": nullable(ref("ReportFigures"))},
-        },
-    ]
-}
+REPORT_WITH_FIGURES = closed({**REPORT_FIELDS, "figures": nullable(ref("ReportFigures"))})
 
 BUILD = strict(
     ["clientId", "period", "from"],
