@@ -13,6 +13,9 @@
    the same client and days.
 3. The API's latency for one client alone and while a dashboard's queries
    run through the endpoint without pause (the two share the engine's lock).
+4. With --ingest-events E: the consumer's ingest of E events from a real
+   Kafka broker (bench.analytics.ingest), alone and while a dashboard's
+   queries run through the endpoint without pause.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 
 import clickhouse_connect
 
-from bench.analytics import synthetic
+from bench.analytics import ingest, synthetic
 from bench.analytics.latency import percentile
 from services.analytics.app import create_app, runtime_of
 from services.analytics.clickhouse_http import ClickHouseHttpServer
@@ -114,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         "--reuse", action="store_true", help="with --folder: skip the load if loaded"
     )
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument(
+        "--ingest-events", type=int, default=0, help="also time the consumer (0: skip)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING)
 
@@ -193,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
         figures["panels"] = rows
         figures["sharing"] = api_while_dashboards_run(http, headers, client, iso, span, args.runs)
+        if args.ingest_events:
+            figures["ingest"] = ingest_while_dashboards_run(
+                store, client, span, args.ingest_events, now
+            )
     finally:
         if server is not None:
             server.close()
@@ -210,6 +220,54 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0
+
+
+class DashboardLoad:
+    """A thread refreshing the client dashboard through the endpoint without pause."""
+
+    def __init__(self, client: Any, span: TimeRange) -> None:
+        self._client = client
+        self._span = span
+        self._stop = threading.Event()
+        self.queries = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        variables, queries = panels("client")
+        rng = random.Random(13)
+        while not self._stop.is_set():
+            client_id = synthetic.client_id(rng.randrange(synthetic.CLIENTS))
+            values = variables_for(variables, self._client, client_id, self._span)
+            for _, raw in queries:
+                self._client.query(expand(raw, values, self._span))
+                self.queries += 1
+
+    def __enter__(self) -> DashboardLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def ingest_while_dashboards_run(
+    store: Store, client: Any, span: TimeRange, events: int, now: datetime
+) -> dict[str, Any]:
+    """The consumer's events per second into the store, alone and under a dashboard's load."""
+    quiet = ingest.run(store, events, Config.batch_size, now, first_call=store.count_events())
+    with DashboardLoad(client, span) as load:
+        busy = ingest.run(store, events, Config.batch_size, now, first_call=store.count_events())
+    print(
+        f"consumer ingest of {events:,} events: alone {quiet.rate:,.0f} events/s; while a "
+        f"dashboard refreshes without pause ({load.queries} panel queries) "
+        f"{busy.rate:,.0f} events/s"
+    )
+    return {
+        "alone": round(quiet.rate),
+        "under_dashboard_load": round(busy.rate),
+        "panel_queries": load.queries,
+    }
 
 
 def api_while_dashboards_run(
