@@ -52,6 +52,7 @@ def test_run_starts_everything_serves_through_the_edge_and_stops_in_order(
         "KAFKA_TOPIC_PREFIX": f"r{uuid.uuid4().hex[:10]}.",
         "DATABASE_URL": pg_url,
         **{f"{name.upper()}_BIND": bind for name, bind in binds.items()},
+        "CLICKHOUSE_HTTP_BIND": f"127.0.0.1:{free_port()}",
     }
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "ADMIN_API_TOKEN"):
         env.pop(name, None)
@@ -88,6 +89,18 @@ def test_run_starts_everything_serves_through_the_edge_and_stops_in_order(
         answer = requests.get(f"{edge}/api/clients", headers=headers, timeout=10)
         assert answer.status_code == 200, answer.text
         assert (tmp_path / "run" / "logs" / "router.log").exists()
+        # Grafana's datasource: analytics' read-only ClickHouse endpoint, as printed.
+        host, _, port = env["CLICKHOUSE_HTTP_BIND"].rpartition(":")
+        [grafana] = [line for line in lines if line.startswith("  grafana ")]
+        assert f"server {host}, port {port}, user grafana, password " in grafana, grafana
+        password = grafana.split("password ")[1].split(",")[0]
+        select = requests.get(
+            f"http://{host}:{port}/",
+            params={"query": "SELECT 1"},
+            auth=("grafana", password),
+            timeout=10,
+        )
+        assert select.text == "1\n", select.text
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(60)
