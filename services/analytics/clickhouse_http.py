@@ -388,6 +388,12 @@ class ClickHouseHttpApp:
         statement: Statement,
         headers: list[tuple[str, str]],
     ) -> Iterable[bytes]:
+        if params.get("compress") in ("1", "true"):
+            # ClickHouse's own block compression of the body; clients that ask
+            # for it would read plain bytes as LZ4 frames.
+            raise ClickHouseError(
+                48, "NOT_IMPLEMENTED", "compress=1 is not served here; use HTTP compression"
+            )
         fmt = statement.format or params.get("default_format") or "TabSeparated"
         database = params.get("database") or self._database
         if not _IDENTIFIER.match(database):

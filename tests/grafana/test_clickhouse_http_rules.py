@@ -195,6 +195,12 @@ def test_parameters_settings_and_format_reach_the_engine_apart() -> None:
         ("SELECT {n:UInt8} + 1\nSETTINGS max_threads = '1'", "JSON", {"n": "41"}, "other")
     ]
     assert headers["X-ClickHouse-Query-Id"] == "q1"
+    refused = call(
+        app,
+        "query=SELECT+1&compress=1",
+        environ={"HTTP_AUTHORIZATION": basic("grafana", "secret")},
+    )
+    assert refused[0].startswith("501") and b"compress=1" in refused[2]
     assert headers["Content-Type"].startswith("application/json")
 
 
