@@ -57,7 +57,7 @@ def test_analytics_consumer_killed_mid_batch_loses_and_doubles_nothing(
     assert not outcome.failed_checks, f"{outcome} {logs}"
 
 
-def test_router_stopped_callers_get_fallback_twiml_and_their_calls_still_count(
+def test_router_stopped_callers_are_forwarded_from_ingress_copy_and_their_calls_count(
     stack_for: StackFor,
 ) -> None:
     outcome, logs = run("router", stack_for)
