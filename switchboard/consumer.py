@@ -2,7 +2,7 @@
 
 A consumer is a short pipeline: poll -> decode -> batch -> write -> commit.
 `StreamProcessor` runs it; a service plugs in only its decode step (a
-message's value into an item, or InvalidEvent) and its write step (a closed
+message into an item, or InvalidEvent) and its write step (a closed
 batch made durable). The processor batches by size and age, runs the write
 in a writer thread while it polls the next batch, commits a batch's offsets
 only after its write, pauses the partitions instead of sleeping while the
@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from confluent_kafka import (
     OFFSET_INVALID,
@@ -106,21 +106,24 @@ def position(msg: Message) -> tuple[str, int, int]:
 
 
 class Decoder(Generic[T]):
-    """The decode step: a message's value into a T, or to the dead-letter topic with the reason.
+    """The decode step: a message into a T, or to the dead-letter topic with the reason.
 
-    `decode` raises InvalidEvent for a message that can never be handled;
-    every message counts towards the invalid-ratio guard.
+    `decode` reads the message's value (with `whole_message`, the message
+    itself) and raises InvalidEvent for a message that can never be
+    handled; every message counts towards the invalid-ratio guard.
     """
 
     def __init__(
         self,
-        decode: Callable[[bytes | None], T],
+        decode: Callable[[Any], T],
         producer: Callable[[], kafka.EventProducer | None],
         topics: Topics,
         consumer_name: str,
         guard: InvalidRatioGuard,
+        whole_message: bool = False,
     ) -> None:
         self._decode = decode
+        self._whole_message = whole_message
         self._producer = producer
         self._topics = topics
         self._name = consumer_name
@@ -128,9 +131,9 @@ class Decoder(Generic[T]):
         self.invalid = 0
 
     def __call__(self, msg: Message) -> T | None:
-        """The message's value decoded, or None after dead-lettering it."""
+        """The message decoded, or None after dead-lettering it."""
         try:
-            value = self._decode(msg.value())
+            value = self._decode(msg if self._whole_message else msg.value())
         except InvalidEvent as err:
             self.invalid += 1
             self.dead_letter(msg, str(err))
@@ -392,18 +395,19 @@ class ProcessorStats:
 class Batch(Generic[T]):
     """The decoded items of the messages read since the last batch, with the offsets they reach.
 
-    `items` and `messages` run side by side (an invalid message, already
-    dead-lettered, is in neither); `offsets` is the next offset to commit per
-    (topic, partition) and `first_offsets` where the batch began on each.
-    `attempts` counts the writes of this batch started so far; `done` is
-    free for a write that handles items one by one to note how far it got,
-    so a retry may resume there.
+    `items` and `values` (each item's message value as it arrived) run side
+    by side (an invalid message, already dead-lettered, is in neither);
+    `offsets` is the next offset to commit per (topic, partition) and
+    `first_offsets` where the batch began on each. `attempts` counts the
+    writes of this batch started so far; `done` is free for a write that
+    handles items one by one to note how far it got, so a retry may resume
+    there.
     """
 
     max_size: int
     max_age: float
     items: list[T] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     first_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     size: int = 0  # messages read, invalid ones included
@@ -416,7 +420,7 @@ class Batch(Generic[T]):
             self.opened_at = time.monotonic()
         if item is not None:
             self.items.append(item)
-            self.messages.append(msg)
+            self.values.append(msg.value())
         self.size += 1
         topic, partition, offset = position(msg)
         key = (topic, partition)
@@ -457,8 +461,8 @@ _WAIT_FOR_WRITE_SECONDS = 1.0
 class StreamProcessor(Generic[T]):
     """One Kafka consumer: poll -> decode -> batch -> write -> commit, in a thread of its own.
 
-    A service plugs in two steps. `decode` turns a message's value into an
-    item, or raises InvalidEvent: the message then goes to the dead-letter
+    A service plugs in two steps. `decode` turns a message into an item, or
+    raises InvalidEvent: the message then goes to the dead-letter
     topic with the reason, and past `max_invalid_ratio` of the last
     `invalid_window` messages the processor stops loudly
     (TooManyInvalidMessages) instead of draining a topic of garbage. `write`
@@ -490,7 +494,7 @@ class StreamProcessor(Generic[T]):
         self,
         name: str,
         settings: Settings,
-        decode: Callable[[bytes | None], T],
+        decode: Callable[[Message], T],
         write: Callable[[Batch[T]], object],
         kind: Callable[[T], str],
         *,
@@ -521,6 +525,7 @@ class StreamProcessor(Generic[T]):
             settings.topics,
             name,
             InvalidRatioGuard(settings.invalid_window, settings.max_invalid_ratio),
+            whole_message=True,
         )
         self._offsets = Offsets(settings.commit_every)
         self._pauser = Pauser()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 from services.analytics.clients import SETTINGS_TYPE
 from services.analytics.config import Config
@@ -169,9 +169,9 @@ class AnalyticsConsumer(StreamProcessor[Event]):
 
     # -- analytics' steps -------------------------------------------------------------
 
-    def decode(self, value: bytes | None) -> Event:
+    def decode(self, msg: Message) -> Event:
         """The message's event, its schema checked and its type's fields read (READ_AT_DECODE)."""
-        event = self._decoder_of_values(value)
+        event = self._decoder_of_values(msg.value())
         read = READ_AT_DECODE.get(event.type)
         if read is not None:
             read(event)
@@ -188,8 +188,8 @@ class AnalyticsConsumer(StreamProcessor[Event]):
         # The events as they arrived, stored as they are.
         payloads = {
             event.id: value
-            for event, msg in zip(events, batch.messages, strict=True)
-            if (value := msg.value()) is not None
+            for event, value in zip(events, batch.values, strict=True)
+            if value is not None
         }
         result = write(self.store, events, payloads, repair=repair, erased=self._erased)
         stats = self.stats

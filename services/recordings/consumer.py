@@ -32,7 +32,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 
 from confluent_kafka import Message
 
@@ -56,6 +55,22 @@ _RETRY_FIRST_SECONDS = 0.5
 _RETRY_MAX_SECONDS = 15.0
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A decoded event with its message, which a handler may dead-letter."""
+
+    msg: Message
+    event: Event
+
+
+def _delivery(msg: Message) -> Delivery:
+    return Delivery(msg, decode(msg.value()))
+
+
+def _kind(delivery: Delivery) -> str:
+    return delivery.event.type
+
+
 @dataclass
 class WorkerStats(ProcessorStats):
     """The processor's counts and what the worker's handlers did."""
@@ -68,7 +83,7 @@ class WorkerStats(ProcessorStats):
 Handler = Callable[["RecordingsWorker", Message, Event], None]
 
 
-class RecordingsWorker(StreamProcessor[Event]):
+class RecordingsWorker(StreamProcessor[Delivery]):
     """The stream processor with the recordings' write step; `start()` or `run()`, `stop()`."""
 
     thread_name = "recordings-worker"
@@ -103,24 +118,24 @@ class RecordingsWorker(StreamProcessor[Event]):
                 retry_first=_RETRY_FIRST_SECONDS,
                 retry_most=_RETRY_MAX_SECONDS,
             ),
-            decode=decode,
+            decode=_delivery,
             write=self.write,
-            kind=attrgetter("type"),
+            kind=_kind,
             producer=producer,
             stopping=archiver.stopping,  # a stop interrupts a download
             stats=WorkerStats(),
         )
         self.stats: WorkerStats
 
-    def write(self, batch: Batch[Event]) -> None:
+    def write(self, batch: Batch[Delivery]) -> None:
         """In the writer thread: each event handled in order; a retry resumes where one failed."""
         for index in range(batch.done, len(batch.items)):
-            event = batch.items[index]
-            handler = HANDLERS.get(event.type)
+            delivery = batch.items[index]
+            handler = HANDLERS.get(delivery.event.type)
             if handler is None:
                 self.stats.ignored += 1
             else:
-                handler(self, batch.messages[index], event)
+                handler(self, delivery.msg, delivery.event)
             batch.done = index + 1
 
     # -- the handlers, by event type ------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from confluent_kafka import Message
+
 from switchboard.events import InvalidEvent
 
 
-def decode(raw: bytes | None) -> dict[str, Any]:
+def decode_value(raw: bytes | None) -> dict[str, Any]:
     try:
         value = json.loads(raw or b"")
     except ValueError as err:
@@ -16,3 +18,8 @@ def decode(raw: bytes | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidEvent("not a JSON object")
     return value
+
+
+def decode(msg: Message) -> dict[str, Any]:
+    """The decode step as a StreamProcessor takes it: of the whole message."""
+    return decode_value(msg.value())

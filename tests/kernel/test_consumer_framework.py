@@ -19,7 +19,7 @@ from switchboard.consumer import (
     messages,
 )
 from tests.kafka_read import committed_offsets, partitions_of, read_topic
-from tests.kernel.json_items import decode
+from tests.kernel.json_items import decode_value
 
 
 def test_a_failed_write_waits_twice_as_long_each_time_up_to_the_most_then_starts_over() -> None:
@@ -58,7 +58,7 @@ def test_decode_dead_letters_with_the_reason_and_offsets_commit_after_the_work(
     group = f"g{uuid.uuid4().hex[:8]}"
     consumer = Consumer(kafka.consumer_config(kafka_bootstrap, group))
     consumer.subscribe([topic])
-    decoder = Decoder(decode, lambda: producer, topics, "framework-test", InvalidRatioGuard())
+    decoder = Decoder(decode_value, lambda: producer, topics, "framework-test", InvalidRatioGuard())
     offsets = Offsets(every=0.0)
     decoded: list[dict[str, object]] = []
     try:
