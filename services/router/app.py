@@ -25,6 +25,7 @@ from flask import Flask, Response, jsonify, request
 
 from services.router import store
 from services.router.api import management_api, public_api
+from services.router.clock import clock_of
 from services.router.config import Config
 from services.router.dialing import DialPolicy
 from services.router.flow_api import flow_api, flow_twilio_api
@@ -157,15 +158,19 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(
         notifications_api(notification_settings, runtime.management, config.admin_token)
     )
+    # Business hours are judged by this clock, on the first step and on the later ones alike.
+    clock = clock_of(config.clock_url)
     app.register_blueprint(
         flow_twilio_api(
-            runtime.table.lookup, config.public_base_url, config.dial_timeout_seconds
+            runtime.table.lookup, config.public_base_url, config.dial_timeout_seconds, clock
         )
     )
     app.register_blueprint(
         privacy_api(_privacy(runtime), runtime.management, config.admin_token)
     )
-    app.wsgi_app = RouteEndpoint(app.wsgi_app, runtime, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = RouteEndpoint(  # type: ignore[method-assign]
+        app.wsgi_app, runtime, metrics, clock
+    )
     _add_key_introspection(app, runtime)
     _add_health_routes(app, runtime)
     return app

@@ -81,6 +81,9 @@ class Config:
     # SWITCHBOARD_ENV=development: a client's alert webhook may be http and may
     # point at private addresses (local receivers in make run and the tests).
     development: bool = False
+    # Development only (ROUTER_CLOCK_URL): where business hours read the time,
+    # e.g. the Twilio simulator's GET /sim/clock; None: real time (clock.py).
+    clock_url: str | None = None
 
     @property
     def twilio_configured(self) -> bool:
@@ -132,6 +135,10 @@ class Config:
         grace = env_int("ROUTER_CLIENT_PURGE_GRACE_DAYS", DEFAULT_PURGE_GRACE_DAYS)
         if grace < 0:
             raise ConfigError(f"ROUTER_CLIENT_PURGE_GRACE_DAYS must be 0 or more, got {grace}")
+        clock_url = env_str("ROUTER_CLOCK_URL", "") or None
+        if clock_url is not None:
+            http_url("ROUTER_CLOCK_URL", clock_url)
+            settings.require_in_production(False, "ROUTER_CLOCK_URL is set")
         return cls(
             database_url=database_url,
             admin_token=admin_token,
@@ -155,6 +162,7 @@ class Config:
             recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),
             main_number=main_number,
             development=settings.environment() == settings.DEVELOPMENT,
+            clock_url=clock_url,
         )
 
 
