@@ -184,6 +184,9 @@ def panel_queries(client: Client) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+# The first build of tests/grafana/chgo (modules from the Go proxy, then compiling)
+# takes minutes on a fresh machine; later runs find it in .cache/.
+@pytest.mark.timeout(1200)
 def test_every_panel_query_answers_alike_through_clickhouse_connect_and_clickhouse_go(
     system: System, connect_client: Client, chgo: Path
 ) -> None:
