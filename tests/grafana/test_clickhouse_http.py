@@ -397,6 +397,21 @@ def test_an_api_reading_through_the_endpoint_answers_exactly_as_the_one_owning_c
                 params,
                 reader.text[:500],
             )
+        # The next page of a paged listing, by the cursor the owner gave.
+        page = requests.get(
+            first + "/api/calls",
+            params={"clientId": client_id, "limit": "2"},
+            headers=headers,
+            timeout=30,
+        ).json()
+        assert page["nextCursor"]
+        following = {"clientId": client_id, "limit": "2", "cursor": page["nextCursor"]}
+        owner = requests.get(first + "/api/calls", params=following, headers=headers, timeout=30)
+        reader = requests.get(
+            replica.url + "/api/calls", params=following, headers=headers, timeout=30
+        )
+        assert owner.status_code == 200 and owner.json()["calls"]
+        assert reader.content == owner.content
         # The audit up to now (the owner's listing writes what it buffered first).
         until = {"to": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
         owner = requests.get(
