@@ -484,9 +484,13 @@ class ClickHouseHttpServer:
         self.engine = ReadOnlyEngine(store, folder, limits)
         host, _, port = limits.bind.rpartition(":")
         app = ClickHouseHttpApp(self.engine, limits, database)
-        self._server: BaseWSGIServer = make_server(
-            host, int(port), app, threaded=True, request_handler=_QuietHandler
-        )
+        try:
+            self._server: BaseWSGIServer = make_server(
+                host, int(port), app, threaded=True, request_handler=_QuietHandler
+            )
+        except (OSError, SystemExit) as err:  # werkzeug exits when the port is taken
+            self.engine.close()
+            raise OSError(f"CLICKHOUSE_HTTP_BIND {limits.bind} cannot be bound: {err}") from err
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         self._thread = threading.Thread(
