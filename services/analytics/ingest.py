@@ -1,7 +1,9 @@
 """The analytics write step: a batch of events made durable in ClickHouse.
 
     load (stored facts, late calls, the batch's number assignments)
-    -> fold and attribute (pure: facts.py's fold, numbers.py's attribution)
+    -> fold (pure: facts.py)
+    -> attribute (pure: numbers.py; the assignments of the numbers whose
+       calls still miss a client or campaign are read first, usually none)
     -> write (number assignments, client settings, new fact versions)
 
 beside the raw events' insert, which runs on a connection of its own
@@ -110,7 +112,7 @@ def write_facts(store: Store, events: Sequence[Event]) -> int:
     """Load, fold (pure), attribute (pure, with the numbers' assignments), write what changed."""
     loaded = load(store, events)
     facts = fold_calls(loaded, events)
-    known = known_assignments(store, facts, loaded.assignments)
+    known = known_assignments(store, facts, loaded.assignments)  # only calls missing a client
     changed = changed_facts(loaded.current, attribute_all(facts, known))
     store.upsert_assignments(loaded.assignments)
     store.upsert_client_settings([s for s in map(settings_from_event, events) if s is not None])
