@@ -67,8 +67,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONSUMER_NAME = "analytics"
-_RETRY_FIRST_SECONDS = 0.5
-_RETRY_MAX_SECONDS = 10.0
 # How often a consumer with a retention set deletes expired calls from call_state.
 EXPIRE_EVERY_SECONDS = 3600.0
 
@@ -150,8 +148,6 @@ class AnalyticsConsumer(StreamProcessor[Event]):
                 batch_seconds=config.batch_seconds,
                 invalid_window=config.invalid_window,
                 max_invalid_ratio=config.max_invalid_ratio,
-                retry_first=_RETRY_FIRST_SECONDS,
-                retry_most=_RETRY_MAX_SECONDS,
             ),
             decode=self.decode,
             write=self.write,
