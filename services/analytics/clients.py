@@ -14,7 +14,9 @@ falls back to the service's configured default.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -109,6 +111,44 @@ def _money(value: Any) -> float | None:
     if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         return None
     return float(value)
+
+
+def without_secrets(
+    events: Sequence[Event], payloads: Mapping[str, bytes] | None
+) -> tuple[list[Event], Mapping[str, bytes] | None]:
+    """The events as analytics may keep them: no webhook signing secret.
+
+    client.settings-changed carries the secret of a client's alert webhook for
+    the reporting service; the raw events analytics stores are readable by
+    Grafana's user, so the secret is dropped from the event and its payload
+    (the event is then stored re-encoded).
+    """
+    kept: list[Event] = []
+    raw = dict(payloads) if payloads is not None else None
+    for event in events:
+        webhook = _webhook_of(event)
+        if webhook is None or "secret" not in webhook:
+            kept.append(event)
+            continue
+        data = dict(event.data)
+        notifications = dict(data["notifications"])
+        missed = dict(notifications["missedCall"])
+        missed["webhook"] = {k: v for k, v in webhook.items() if k != "secret"}
+        notifications["missedCall"] = missed
+        data["notifications"] = notifications
+        kept.append(dataclasses.replace(event, data=data))
+        if raw is not None:
+            raw.pop(event.id, None)
+    return kept, raw
+
+
+def _webhook_of(event: Event) -> dict[str, Any] | None:
+    if event.type != SETTINGS_TYPE:
+        return None
+    notifications = event.data.get("notifications")
+    missed = notifications.get("missedCall") if isinstance(notifications, dict) else None
+    webhook = missed.get("webhook") if isinstance(missed, dict) else None
+    return webhook if isinstance(webhook, dict) else None
 
 
 def settings_from_event(event: Event) -> ClientSettings | None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import wait
 from dataclasses import dataclass, replace
 
-from services.analytics.clients import settings_from_event
+from services.analytics.clients import settings_from_event, without_secrets
 from services.analytics.facts import CallFact, fold_all
 from services.analytics.numbers import (
     NumberAssignment,
@@ -78,6 +78,7 @@ def write(
             if event.type == ERASED_TYPE:
                 erased.apply(store, event)
         events, payloads = erased.scrub(events, payloads)
+    events, payloads = without_secrets(events, payloads)
     mended = store.repair(events) if repair else Repair((), 0)
     unique: dict[str, Event] = {}
     for event in events:

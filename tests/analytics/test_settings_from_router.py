@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from services.analytics.privacy import find_text
 from services.analytics.store import Store
 from services.router.app import create_app as create_router
 from services.router.app import runtime_of
@@ -24,6 +25,7 @@ from switchboard.events import Event
 from switchboard.kafka import Topics
 from tests.analytics import call_scripts as script
 from tests.analytics.conftest import AUTH, ConsumerFactory
+from tests.router.actions import AUTH as ROUTER_AUTH
 from tests.router.actions import assign_number, create_client, make_config
 from tests.support import wait_until
 
@@ -120,3 +122,22 @@ def test_lead_thresholds_set_in_router_classify_the_clients_calls_in_analytics(
     assert lead["thresholds"] == changed
     assert [b["calls"] for b in lead["buckets"]] == [2, 2, 0]
     assert lead["qualifiedLeads"] == 4
+
+
+def test_a_webhook_signing_secret_never_reaches_clickhouse(
+    router: FlaskClient, store: Store, start_consumer: ConsumerFactory
+) -> None:
+    # client.settings-changed carries the secret for reporting; Grafana's user reads the events.
+    client_id = create_client(router, name="Acme", forwardTo="+14155559999")["id"]
+    hook = "https://93.184.215.14/hooks/calls"
+    response = router.put(
+        f"/api/clients/{client_id}/notifications",
+        json={"missedCall": {"webhook": {"url": hook}}},
+        headers=ROUTER_AUTH,
+    )
+    assert response.status_code == 200, response.get_json()
+    secret = response.get_json()["missedCall"]["webhook"]["secret"]
+    start_consumer(store)
+
+    wait_until(lambda: find_text(store, hook).get("events", 0) > 0, message="settings stored")
+    assert sum(find_text(store, secret).values()) == 0
