@@ -428,6 +428,8 @@ class Stack:
             env["RECORDINGS_STORAGE_DIR"] = str(self.folder / "recordings")
         if "twilio_sim" in self.ports:
             env["TWILIO_API_BASE_URL"] = f"http://127.0.0.1:{self.ports['twilio_sim']}"
+            # Business hours follow the simulator's clock (POST /sim/clock; real time until set).
+            env["ROUTER_CLOCK_URL"] = f"{env['TWILIO_API_BASE_URL']}/sim/clock"
         if "reporting" in self.ports:
             env["SMTP_URL"] = f"smtp://{self.mail_bind}"
             env["REPORTING_GROUP_ID"] = f"reporting-{self.topics.prefix.rstrip('.')}"
