@@ -35,7 +35,7 @@ from devstack.processes import (
 from switchboard.settings import ConfigError, env_int, env_str
 
 TEMPLATE = REPO_ROOT / "deploy" / "nginx" / "switchboard.conf.template"
-UPSTREAMS = ("ingress", "router", "analytics", "recordings")
+UPSTREAMS = ("ingress", "router", "analytics", "recordings", "reporting")
 _RATE = re.compile(r"[1-9][0-9]*r/[sm]")
 
 
