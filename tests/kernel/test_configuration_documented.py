@@ -16,7 +16,7 @@ READ = re.compile(
 
 def variables_read() -> set[str]:
     sources = [
-        *ROOT.glob("services/*/*.py"),
+        *ROOT.glob("services/**/*.py"),
         *ROOT.glob("switchboard/*.py"),
         *ROOT.glob("devstack/*.py"),
     ]
