@@ -176,12 +176,16 @@ class Demo:
             time.sleep(0.5)
 
     def email_missed_calls(self, client: DemoClient, address: str) -> None:
-        """Add `address` to the client's missed-call alert emails (the rest kept as set)."""
+        """Add `address` to the client's missed-call alert and weekly report emails (the rest
+        kept as set)."""
         path = f"/api/clients/{client.id}/notifications"
         settings = self.api("GET", path)
         missed = settings.setdefault("missedCall", {})
-        if address not in missed.get("email", []):
-            missed["email"] = [*missed.get("email", []), address]
+        reports = settings.setdefault("reports", {})
+        if address not in missed.get("email", []) or address not in reports.get("email", []):
+            missed["email"] = [*(e for e in missed.get("email", []) if e != address), address]
+            reports["email"] = [*(e for e in reports.get("email", []) if e != address), address]
+            reports["weekly"] = True
             self.api("PUT", path, json=settings)
 
     def reporting_runs(self) -> bool:
@@ -266,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {client.name:<18} {client.number}  (client {client.id})")
         owner = "owner@" + clients[0].name.split()[0].lower() + ".example"
         demo.email_missed_calls(clients[0], owner)
-        print(f"  {clients[0].name}'s missed calls are emailed to {owner}")
+        print(f"  {clients[0].name}'s missed calls and weekly reports are emailed to {owner}")
         # Calls of earlier runs are counted already: wait for this run's on top of them.
         before = {c.id: demo.total_calls(c.id) for c in clients}
         print(f"Playing {args.calls} simulated calls:")
@@ -338,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nThis week's report of {clients[0].name} (so far), built now: "
         f"{report['figures']['summary']['totalCalls']} calls, "
-        f"{len(report['figures']['awaitingFollowUp'])} missed awaiting a follow-up.\n"
+        f"{len(report['figures']['awaitingFollowUp'])} missed awaiting a follow-up, "
+        f"emailed to {', '.join(report['recipients']) or 'nobody'}.\n"
         f"  {args.edge}/api/reports/{report['id']}.pdf and .html (with the admin token)"
     )
     return 0
