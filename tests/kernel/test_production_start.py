@@ -235,6 +235,8 @@ def test_ingress_readyz_reports_whether_signatures_are_checked(
         publish_timeout=2.0,
         spool_dir=str(tmp_path / "spool"),
         bind="127.0.0.1:0",
+        # Ready once its routing copy is built, which it waits for before serving.
+        copy_wait=15.0,
     )
     app = create_ingress(config)
     try:
