@@ -59,10 +59,13 @@ from devstack.poppler import render_page
 from services.reporting.clock import set_file_clock
 from services.reporting.reports.builder import ReportBuilder
 from services.reporting.reports.figures import ENDPOINTS, AnalyticsFigures, Figures
+from services.reporting.reports.files import DocumentMissing
 from services.reporting.reports.openapi import document as reports_document
 from services.reporting.reports.periods import Period
 from services.reporting.reports.service import ReportService, standalone_app
 from services.reporting.reports.store import Report
+from services.router import facts
+from services.router.directory import Client, ClientSettings
 from services.router.privacy import caller_erased, erased_key
 from switchboard.events import Event
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
@@ -628,7 +631,8 @@ def test_every_reports_answer_is_documented_and_none_is_a_server_error(
     run()
 
 
-# --- a caller's erasure (last: analytics, on the same topic, erases the caller too)
+# --- a caller's erasure and a client's deletion (last: analytics, on the same topics, acts on
+# them too)
 
 
 def test_an_erased_caller_is_replaced_by_the_token_in_stored_reports(stack: Stack) -> None:
@@ -654,3 +658,45 @@ def test_an_erased_caller_is_replaced_by_the_token_in_stored_reports(stack: Stac
     html = http.get(f"/api/reports/{report['id']}.html", headers=AUTH).data
     assert D.encode() not in html and token.encode() in html
     assert http.get(f"/api/reports/{report['id']}.pdf", headers=AUTH).data != before_pdf
+
+
+def test_a_deleted_clients_reports_are_purged_once_its_grace_has_passed(stack: Stack) -> None:
+    service = listening(stack)
+    http = client_of(service)
+    gone, kept = build(http, "mumbai"), build(http, "pacific")
+    pdf_key = service.store.report(gone["id"]).pdf_key  # type: ignore[union-attr]
+    assert pdf_key is not None
+    deleted_at = datetime.now(UTC)
+    settings = ClientSettings(name="Client mumbai", recording_disclaimer=None).patched(
+        {"timezone": "Asia/Kolkata"}
+    )
+    stack.publish(
+        stack.topics.client_events,
+        [
+            facts.client_settings_changed(
+                Client("mumbai", settings, utc(1, 0), deleted_at),
+                deleted=True,
+                purge_after=deleted_at + timedelta(days=30),
+            )
+        ],
+        key=lambda event: event.clientId,
+    )
+    wait_until(
+        lambda: getattr(service.store.client("mumbai"), "purge_after", None),
+        message="mumbai's deletion seen",
+    )
+    service.scheduler.clock = lambda: deleted_at + timedelta(days=29)
+    assert service.scheduler.purge() == 0
+    assert http.get(f"/api/reports/{gone['id']}.pdf", headers=AUTH).status_code == 200
+    service.scheduler.clock = lambda: deleted_at + timedelta(days=30, seconds=1)
+    assert service.scheduler.purge() == 1
+    assert http.get(f"/api/reports/{gone['id']}", headers=AUTH).status_code == 404
+    with pytest.raises(DocumentMissing):
+        service.files.get(pdf_key)
+    assert [r["id"] for r in http.get("/api/reports", headers=AUTH).get_json()["reports"]] == [
+        kept["id"]
+    ]
+    unknown = http.post(
+        "/api/reports", json={"clientId": "mumbai", "period": "week", **WEEK}, headers=AUTH
+    )
+    assert unknown.status_code == 404

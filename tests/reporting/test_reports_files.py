@@ -61,3 +61,13 @@ def test_the_folder_leaves_no_part_behind_and_refuses_keys_outside_it(tmp_path: 
     assert [p.name for p in (tmp_path / "reports").rglob("*") if p.is_file()] == [Path(KEY).name]
     with pytest.raises(ValueError, match="outside"):
         folder.put("../escape.pdf", b"x", "application/pdf")
+
+
+def test_a_deleted_document_is_missing_and_deleting_it_again_is_harmless(
+    documents: DocumentStore,
+) -> None:
+    documents.put(KEY, b"%PDF", "application/pdf")
+    documents.delete(KEY)
+    documents.delete(KEY)
+    with pytest.raises(DocumentMissing):
+        documents.get(KEY)

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer
 from services.reporting.reports.store import ReportClient, ReportStore
 from switchboard import consumer as pipeline
 from switchboard import kafka
-from switchboard.events import Event, decode
+from switchboard.events import Event, decode, parse_timestamp
 from switchboard.kafka import EventProducer, Topics
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ def report_client(event: Event) -> ReportClient:
         reports_since=event.occurred_at if weekly or monthly else None,
         deleted=bool(data.get("deleted")),
         occurred_at=event.occurred_at,
+        purge_after=parse_timestamp(data["purgeAfter"]) if data.get("purgeAfter") else None,
     )
 
 

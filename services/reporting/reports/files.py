@@ -27,6 +27,8 @@ class DocumentStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def delete(self, key: str) -> None: ...
+
     def describe(self) -> str: ...
 
 
@@ -67,6 +69,9 @@ class FolderDocuments:
         except FileNotFoundError:
             raise DocumentMissing(key) from None
 
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
 
 class S3Documents:
     def __init__(self, config: ReportsConfig, client: Any | None = None) -> None:
@@ -98,6 +103,9 @@ class S3Documents:
             raise DocumentMissing(key) from None
         body: bytes = reply["Body"].read()
         return body
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
 
 
 def open_documents(config: ReportsConfig) -> DocumentStore:

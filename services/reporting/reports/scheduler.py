@@ -10,7 +10,8 @@ scheduler that dies mid-build loses it when it expires, and the next look,
 by this process after a restart or by another, takes the report over. So a
 restart neither skips a report (the due period is still found) nor doubles
 one (the row exists). A failed build is kept with its reason and retried
-with a doubling delay; failing reports show in /readyz and in metrics.
+with a doubling delay; failing reports show in /readyz and in metrics. The
+reports of a deleted client go once router's `purgeAfter` has passed.
 """
 
 from __future__ import annotations
@@ -126,7 +127,20 @@ class Scheduler:
         first, most = self.config.retry_first_seconds, self.config.retry_most_seconds
         return float(min(first * 2 ** max(attempts - 1, 0), most))
 
+    def purge(self) -> int:
+        """Delete the reports (documents, then rows) of deleted clients past their purge time."""
+        purged = self.store.purge_due(self.clock())
+        for report in purged:
+            for key in (report.pdf_key, report.html_key):
+                if key is not None:
+                    self.builder.files.delete(key)
+            self.store.delete_report(report.id)
+        if purged:
+            log.info("purged %d report(s) of deleted clients", len(purged))
+        return len(purged)
+
     def run_once(self) -> None:
+        self.purge()
         self.claim_due()
         self.build_claimed()
 

@@ -53,6 +53,8 @@ class ReportClient:
     reports_since: datetime | None
     deleted: bool
     occurred_at: datetime
+    # Set on a deleted client: from then on its reports are purged.
+    purge_after: datetime | None = None
 
     def wants(self, kind: str) -> bool:
         return not self.deleted and (self.weekly if kind == "week" else self.monthly)
@@ -145,15 +147,16 @@ class ReportStore:
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO reporting.report_clients (client_id, name, timezone, weekly, monthly,"
-                " emails, reports_since, deleted, occurred_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " emails, reports_since, deleted, occurred_at, purge_after)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name,"
                 " timezone = EXCLUDED.timezone, weekly = EXCLUDED.weekly,"
                 " monthly = EXCLUDED.monthly, emails = EXCLUDED.emails,"
                 " reports_since = CASE WHEN report_clients.reports_since IS NOT NULL"
                 "   AND EXCLUDED.reports_since IS NOT NULL THEN report_clients.reports_since"
                 "   ELSE EXCLUDED.reports_since END,"
-                " deleted = EXCLUDED.deleted, occurred_at = EXCLUDED.occurred_at"
+                " deleted = EXCLUDED.deleted, occurred_at = EXCLUDED.occurred_at,"
+                " purge_after = EXCLUDED.purge_after"
                 " WHERE EXCLUDED.occurred_at >= report_clients.occurred_at",
                 (
                     client.client_id,
@@ -165,6 +168,7 @@ class ReportStore:
                     client.reports_since,
                     client.deleted,
                     client.occurred_at,
+                    client.purge_after,
                 ),
             )
 
@@ -357,6 +361,25 @@ class ReportStore:
                 "UPDATE reporting.reports SET figures = %s WHERE id = %s",
                 (Jsonb(figures), report_id),
             )
+
+    def purge_due(self, now: datetime) -> list[Report]:
+        """The reports of deleted clients whose purge time has come."""
+        with self.pool.connection() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    f"SELECT {_REPORT_COLUMNS} FROM reporting.reports WHERE client_id IN"
+                    " (SELECT client_id FROM reporting.report_clients"
+                    "  WHERE deleted AND purge_after IS NOT NULL AND purge_after <= %s)",
+                    (now,),
+                )
+                .fetchall()
+            )
+        return [Report.from_row(row) for row in rows]
+
+    def delete_report(self, report_id: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM reporting.reports WHERE id = %s", (report_id,))
 
     def count_by_status(self) -> dict[str, int]:
         with self.pool.connection() as conn:
