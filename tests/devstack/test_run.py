@@ -38,6 +38,7 @@ def test_service_env_fills_defaults_and_keeps_what_is_set(
         "router": "127.0.0.1:9999",
         "ingress": "127.0.0.1:8081",
         "edge": "127.0.0.1:8080",
+        "mail": "127.0.0.1:1025",
     }
 
 
