@@ -86,6 +86,19 @@ class System:
         )
         assert reply.status_code == 201, reply.text
 
+    def own_at_simulator(self, phone: str) -> None:
+        """The account owns `phone` at the simulator, its calls sent to this system's edge."""
+        owned = requests.post(
+            f"{self.simulator}/sim/numbers",
+            json={
+                "phoneNumber": phone,
+                "voiceUrl": f"{self.url}/api/twilio/webhook",
+                "statusCallback": f"{self.url}/api/twilio/status",
+            },
+            timeout=10,
+        )
+        assert owned.status_code in (200, 201), owned.text
+
     def call(self, call_sid: str, timeout: float = 5.0) -> dict[str, Any]:
         def fetch() -> dict[str, Any] | None:
             reply = self.admin("GET", f"/api/calls/{call_sid}")

@@ -37,19 +37,6 @@ SEQUENTIAL = {
 }
 
 
-def own_at_the_simulator(system: System, phone: str) -> None:
-    owned = requests.post(
-        f"{system.simulator}/sim/numbers",
-        json={
-            "phoneNumber": phone,
-            "voiceUrl": f"{system.url}/api/twilio/webhook",
-            "statusCallback": f"{system.url}/api/twilio/status",
-        },
-        timeout=10,
-    )
-    assert owned.status_code in (200, 201), owned.text
-
-
 class Outage:
     """The numbers set up before router stopped."""
 
@@ -66,7 +53,7 @@ class Outage:
         reply = system.admin("DELETE", f"/api/clients/{self.client_id}/numbers/{self.released}")
         assert reply.status_code == 204, reply.text
         for phone in (self.ring_all, self.sequential, self.released, self.never_seen):
-            own_at_the_simulator(system, phone)
+            system.own_at_simulator(phone)
 
     def published(self) -> bool:
         """Whether router's number events for every number are on Kafka."""
