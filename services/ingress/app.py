@@ -183,6 +183,9 @@ def health_api(runtime: IngressRuntime) -> Blueprint:
             problems.append(f"kafka: {err}")
         if not copy.caught_up:
             problems.append("routing copy: still reading the number events")
+        elif runtime.follower is not None and not runtime.follower.is_alive():
+            # A copy nobody follows any more goes stale in silence.
+            problems.append("routing copy: no longer following the number events")
         status = 200 if not problems else 503
         body = {
             "ready": not problems,

@@ -254,6 +254,9 @@ def test_a_restarted_ingress_rebuilds_its_copy_before_it_is_ready(
     first = ingress_alone({"ring": {"targets": TARGETS}})
     assert first.get("/readyz").status_code == 200
     runtime_of(first.application).close()
+    stopped = first.get("/readyz")
+    assert stopped.status_code == 503
+    assert any("no longer following" in p for p in stopped.get_json()["problems"])
 
     # Not waiting at start: not ready until the copy is built, then answering from it.
     again = make_client(replace(router_down, copy_wait=0.0))
