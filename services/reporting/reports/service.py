@@ -96,7 +96,7 @@ class ReportService:
     def stop(self, timeout: float = 30.0) -> None:
         self.scheduler.stop(timeout)
         if self.listener is not None:
-            self.listener.stop(timeout)
+            self.listener.stop(timeout=timeout)
 
     def close(self) -> None:
         self.stop()
