@@ -34,6 +34,7 @@ from services.ingress.routing_copy import RoutingCopy
 from services.ingress.signatures import SignatureChecker
 from services.ingress.sink import EventSink
 from switchboard.auth import authenticate
+from switchboard.clock import clock_of
 from switchboard.http import ApiError, install_error_handlers, json_object
 from switchboard.metrics import Metrics, counter, install_metrics
 from switchboard.openapi import openapi_blueprint
@@ -120,8 +121,7 @@ def create_app(config: Config | None = None, clock: Callable[[], datetime] | Non
         follower=follower,
         copy_answers=metrics_counter_copy_answers(),
     )
-    if clock is not None:
-        runtime.clock = clock
+    runtime.clock = clock or clock_of(config.clock_url)
     atexit.register(runtime.close)
     if config.copy_wait > 0 and not copy.wait_caught_up(config.copy_wait):
         log.warning(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from switchboard.clock import clock_url_from_env
 from switchboard.kafka import Topics
 from switchboard.settings import (
     ConfigError,
@@ -42,6 +43,8 @@ class Config:
     # How long a starting worker waits for its routing copy before it serves anyway
     # (under gunicorn's worker timeout); 0 serves at once, /readyz says when it is built.
     copy_wait: float = 0.0
+    # Development only: where call flows' "now" is read (switchboard/clock.py); None: real time.
+    clock_url: str | None = None
 
     @classmethod
     def from_env(cls) -> Config:
@@ -68,7 +71,9 @@ class Config:
                 f"INGRESS_ROUTING_COPY_WAIT_SECONDS must be 0..{MAX_COPY_WAIT:.0f}"
                 f" (a worker that takes longer to start is restarted), got {copy_wait}"
             )
+        clock_url = clock_url_from_env()
         return cls(
+            clock_url=clock_url,
             kafka_bootstrap=env_str("KAFKA_BOOTSTRAP_SERVERS"),
             topics=Topics.from_env(),
             auth_token=token,

@@ -25,7 +25,6 @@ from flask import Flask, Response, jsonify, request
 
 from services.router import store
 from services.router.api import management_api, public_api
-from services.router.clock import clock_of
 from services.router.config import Config
 from services.router.dialing import DialPolicy
 from services.router.flow_api import flow_api, flow_twilio_api
@@ -40,6 +39,7 @@ from services.router.routing_table import RoutingTable, TableRefresher
 from services.router.twilio_api import TwilioGateway
 from services.router.twilio_sync import TwilioSync
 from services.router.webhooks import Deployment
+from switchboard.clock import clock_of
 from switchboard.http import ApiError, error_response, install_error_handlers, json_object
 from switchboard.kafka import EventProducer
 from switchboard.metrics import install_metrics

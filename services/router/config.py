@@ -21,6 +21,7 @@ from services.router.management import DEFAULT_PURGE_GRACE_DAYS
 from services.router.twiml import NOT_IN_SERVICE
 from services.router.webhooks import message_twimlet
 from switchboard import privacy, settings
+from switchboard.clock import clock_url_from_env
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
 from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
@@ -135,10 +136,7 @@ class Config:
         grace = env_int("ROUTER_CLIENT_PURGE_GRACE_DAYS", DEFAULT_PURGE_GRACE_DAYS)
         if grace < 0:
             raise ConfigError(f"ROUTER_CLIENT_PURGE_GRACE_DAYS must be 0 or more, got {grace}")
-        clock_url = env_str("ROUTER_CLOCK_URL", "") or None
-        if clock_url is not None:
-            http_url("ROUTER_CLOCK_URL", clock_url)
-            settings.require_in_production(False, "ROUTER_CLOCK_URL is set")
+        clock_url = clock_url_from_env()
         return cls(
             database_url=database_url,
             admin_token=admin_token,

@@ -9,10 +9,13 @@ apology. A flow's later steps and its legs' TwiML are answered here too.
 
 from __future__ import annotations
 
+import json
+import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -281,3 +284,47 @@ def test_signed_with_the_edge_url_the_leg_twiml_needs_no_router(
     reply = client.get(path, headers={"X-Twilio-Signature": sign(TOKEN, BASE + path, {})})
     assert reply.status_code == 200
     assert xml(reply.data).findtext("Say") == "Hithere"
+
+
+@pytest.mark.parametrize(
+    ("now", "rings"), [("2026-12-07T15:00:00Z", True), ("2026-12-07T03:00:00Z", False)]
+)
+def test_business_hours_from_the_copy_follow_the_development_clock(
+    kafka_bootstrap: str,
+    topics: Topics,
+    router_down: Config,
+    make_client: Callable[[Config], FlaskClient],
+    now: str,
+    rings: bool,
+) -> None:
+    # ROUTER_CLOCK_URL: ingress deciding in router's stead reads the same clock router would.
+    class Clock(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps({"now": now}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Clock)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # Monday 09:00-17:00 in New York: 15:00Z is 10:00 there, 03:00Z is Sunday night.
+        flow = {
+            "businessHours": {"weekly": {"mon": [["09:00", "17:00"]]}},
+            "ring": {"strategy": "simultaneous", "targets": TARGETS},
+            "afterHours": "voicemail",
+        }
+        publish_numbers(kafka_bootstrap, topics, flow)
+        clock_url = f"http://127.0.0.1:{server.server_port}/sim/clock"
+        client = make_client(replace(router_down, clock_url=clock_url))
+        reply = post(client, ForwardedCall(to=KNOWN, forward_to="+14155550101").incoming())
+        assert reply.status_code == 200
+        root = xml(reply.data)
+        assert (root.find("Dial") is not None) is rings
+        assert (root.find("Record") is not None) is not rings
+    finally:
+        server.shutdown()

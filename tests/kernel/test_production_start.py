@@ -101,6 +101,7 @@ CASES = [
     Case("recordings", "RECORDINGS_LINK_SECRET", DEV_LINK_SECRET),
     *(Case(name, "KAFKA_REPLICATION_FACTOR", "1") for name in SERVICES),
     Case("ingress", "KAFKA_REPLICATION_FACTOR", "2", environment=None),
+    *(Case(name, "ROUTER_CLOCK_URL", "http://127.0.0.1:1/") for name in ("ingress", "router")),
     *(Case(name, "KAFKA_MIN_INSYNC_REPLICAS", "1") for name in SERVICES),
     *(Case(name, "PRIVACY_TOKEN_SECRET", None) for name in ("router", "analytics", "recordings")),
     Case("analytics", "PRIVACY_TOKEN_SECRET", DEV_TOKEN_SECRET, environment=None),

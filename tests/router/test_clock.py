@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from services.router.clock import ClockUrl
 from services.router.config import Config
+from switchboard.clock import ClockUrl
 from switchboard.settings import ConfigError
 from tests.router.actions import AUTH, AppFactory, assign_number, create_client, route
 from tests.support import free_port

@@ -1,13 +1,14 @@
-"""The clock router judges business hours by: real time, or a simulated one in development.
+"""The clock call flows judge business hours by: real time, or a simulated one in development.
 
 Call flows open and close by the client's wall clock, so an end-to-end test
 of "after hours" needs a clock it can move. With ROUTER_CLOCK_URL (refused
-outside development: config.py) router asks that URL for the time on every
-routing decision; it answers like the Twilio simulator's `GET /sim/clock`,
-`{"now": "<ISO-8601 time>"}`, so a test moves router's clock and the
+outside development) router, and ingress when it answers from its copy of
+the routing in router's stead, ask that URL for the time on every routing
+decision; it answers like the Twilio simulator's `GET /sim/clock`,
+`{"now": "<ISO-8601 time>"}`, so a test moves their clocks and the
 simulator's together with one `POST /sim/clock`. When the URL does not
-answer in time, router goes on with real time and logs it: a test clock
-must never cost a caller the call.
+answer in time, the service goes on with real time and logs it: a test
+clock must never cost a caller the call.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import requests
+
+from switchboard import settings
+from switchboard.settings import ConfigError, env_str
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +57,15 @@ class ClockUrl:
 
 def clock_of(url: str | None) -> Clock:
     return real_now if url is None else ClockUrl(url)
+
+
+def clock_url_from_env() -> str | None:
+    """ROUTER_CLOCK_URL, checked and refused in production; None: real time."""
+    url = env_str("ROUTER_CLOCK_URL", "") or None
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"ROUTER_CLOCK_URL must be an http(s) URL, got {url!r}")
+    settings.require_in_production(False, "ROUTER_CLOCK_URL is set")
+    return url
