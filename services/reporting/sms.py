@@ -19,11 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from switchboard.events import Event, delivery_id
-from switchboard.twilio_http import RedirectingHttpClient
+from switchboard.twilio_http import twilio_client
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +61,7 @@ class SmsSender:
         api_base_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        http_client = (
-            RedirectingHttpClient(api_base_url, timeout=timeout)
-            if api_base_url
-            else TwilioHttpClient(timeout=timeout)
-        )
-        self._client = Client(account_sid, auth_token, http_client=http_client)
-        # twilio-python logs each request with its headers at INFO: noise in a service log.
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        self._client = twilio_client(account_sid, auth_token, api_base_url, timeout)
 
     def send(self, to: str, from_: str, body: str) -> Sent | Refused:
         try:

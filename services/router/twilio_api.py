@@ -5,8 +5,8 @@ Twilio: list available numbers, buy one (pointing its webhooks at this
 deployment), find a number the account holds and change where its calls go,
 and place an outbound call. `TWILIO_API_BASE_URL` points the
 library somewhere else than api.twilio.com (the project's simulator) through
-`RedirectingHttpClient`, a `TwilioHttpClient` that rewrites scheme and host
-and keeps Twilio's paths: the documented way to change where the library
+`switchboard.twilio_http` (a `TwilioHttpClient` that rewrites scheme and host
+and keeps Twilio's paths): the documented way to change where the library
 sends its requests. Twilio's failures become `ApiError`s whose status says
 whose fault it was (409 nothing to buy, 400 a number Twilio refuses to call,
 502 Twilio said no or could not be reached).
@@ -22,11 +22,9 @@ from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
-from twilio.rest import Client
 
 from switchboard.http import ApiError
-from switchboard.twilio_http import RedirectingHttpClient
+from switchboard.twilio_http import twilio_client
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +92,7 @@ class TwilioGateway:
         api_base_url: str | None = None,
         timeout: float = 10.0,
     ) -> None:
-        http_client = (
-            RedirectingHttpClient(api_base_url, timeout=timeout)
-            if api_base_url
-            else TwilioHttpClient(timeout=timeout)
-        )
-        self._client = Client(account_sid, auth_token, http_client=http_client)
-        # twilio-python logs each request with its headers at INFO: noise in a service log.
-        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
+        self._client = twilio_client(account_sid, auth_token, api_base_url, timeout)
 
     def available_numbers(self, area_code: str | None, limit: int) -> list[AvailableNumber]:
         with twilio_errors("list available numbers"):
