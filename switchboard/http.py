@@ -5,6 +5,7 @@ status. Routes raise `ApiError`; werkzeug's own HTTP errors (404, 405, 413,
 malformed bodies) get the same shape, and nothing unexpected leaks as HTML.
 Every JSON body is read by `json_object`, through `parse_json`, which refuses
 nesting deeper than `MAX_JSON_DEPTH` before the recursive decoder sees it.
+`health_routes` gives a service /healthz and a /readyz that names its problems.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -66,6 +67,36 @@ def install_error_handlers(app: Flask) -> None:
     def _unexpected(err: Exception) -> tuple[Response, int]:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error")
+
+
+def health_routes(
+    app: Flask,
+    problems: Callable[[], dict[str, str]],
+    details: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """/healthz (the process answers) and /readyz: 200, or 503 naming each problem.
+
+    `problems` checks what the service needs to work (its database, its
+    consumer) and names each that fails; `details` adds what /readyz shows
+    besides.
+    """
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        found = problems()
+        body: dict[str, Any] = {"ready": not found, "problems": found}
+        if details is not None:
+            body.update(details())
+        return jsonify(body), 503 if found else 200
+
+
+def failure(err: BaseException) -> str:
+    """An exception as a readiness problem: its message, or its type when it has none."""
+    return str(err) or type(err).__name__
 
 
 class InvalidJson(ValueError):

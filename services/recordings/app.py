@@ -45,7 +45,14 @@ from services.recordings.storage import (
 )
 from services.recordings.twilio_rest import TwilioRecordings
 from switchboard.auth import KeyResolver, Principal, authenticate
-from switchboard.http import ApiError, error_response, install_error_handlers, json_object
+from switchboard.http import (
+    ApiError,
+    error_response,
+    failure,
+    health_routes,
+    install_error_handlers,
+    json_object,
+)
 from switchboard.kafka import EventProducer
 from switchboard.metrics import install_metrics
 from switchboard.openapi import openapi_blueprint
@@ -445,23 +452,19 @@ def _add_media_routes(app: Flask, runtime: Runtime) -> None:
 
 
 def _add_health_routes(app: Flask, runtime: Runtime) -> None:
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
-    @app.get("/readyz")
-    def readyz() -> tuple[Response, int]:
-        problems: dict[str, str] = {}
+    def problems() -> dict[str, str]:
+        found: dict[str, str] = {}
         try:
             runtime.store.ping(_READY_TIMEOUT)
         except Exception as err:  # any failure means: not ready
-            problems["database"] = str(err) or type(err).__name__
+            found["database"] = failure(err)
         try:
             runtime.storage.check()
         except StorageError as err:
-            problems["storage"] = str(err)
+            found["storage"] = str(err)
         worker = runtime.worker
         if worker is not None and not worker.alive:
-            problems["worker"] = f"stopped: {worker.error}" if worker.error else "not running"
-        body = {"ready": not problems, "problems": problems, "storage": runtime.storage.describe()}
-        return jsonify(body), 200 if not problems else 503
+            found["worker"] = f"stopped: {worker.error}" if worker.error else "not running"
+        return found
+
+    health_routes(app, problems, lambda: {"storage": runtime.storage.describe()})

@@ -21,7 +21,14 @@ from services.reporting.health import WORKER, WorkerState
 from services.reporting.openapi import document
 from services.reporting.runtime import Runtime
 from switchboard.auth import authenticate
-from switchboard.http import ApiError, install_error_handlers, query_number, query_text
+from switchboard.http import (
+    ApiError,
+    failure,
+    health_routes,
+    install_error_handlers,
+    query_number,
+    query_text,
+)
 from switchboard.metrics import install_metrics
 from switchboard.openapi import openapi_blueprint
 
@@ -51,26 +58,23 @@ def create_web_app(
         lambda: {(status,): float(n) for status, n in runtime.store.counts().items()},
     )
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
-    @app.get("/readyz")
-    def readyz() -> tuple[Response, int]:
-        problems: dict[str, str] = {}
+    def problems() -> dict[str, str]:
+        found: dict[str, str] = {}
         try:
             runtime.store.ping(_READY_TIMEOUT)
         except Exception as err:  # any failure means: not ready
-            problems["database"] = str(err) or type(err).__name__
+            found["database"] = failure(err)
         if not worker.running:
-            problems["worker"] = "the faust worker is not running yet"
-        problems.update(worker.problems)
-        if reports is not None and "database" not in problems:
+            found["worker"] = "the faust worker is not running yet"
+        found.update(worker.problems)
+        if reports is not None and "database" not in found:
             try:
-                problems.update(reports.problems())
+                found.update(reports.problems())
             except Exception as err:  # the reports' tables do not answer: not ready
-                problems["reports"] = str(err) or type(err).__name__
-        return jsonify({"ready": not problems, "problems": problems}), 200 if not problems else 503
+                found["reports"] = failure(err)
+        return found
+
+    health_routes(app, problems)
 
     @app.get("/api/reporting/deliveries")
     def deliveries() -> Response:

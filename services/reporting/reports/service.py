@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from email.message import EmailMessage
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask
 
 from services.reporting.reports import mail
 from services.reporting.reports.api import reports_api
@@ -27,7 +27,7 @@ from services.reporting.reports.periods import Period
 from services.reporting.reports.scheduler import Clock, Scheduler, utc_now
 from services.reporting.reports.store import Report, ReportStore, apply_migrations
 from switchboard.auth import KeyResolver
-from switchboard.http import ApiError, install_error_handlers
+from switchboard.http import ApiError, failure, health_routes, install_error_handlers
 from switchboard.metrics import Metrics, install_metrics
 
 log = logging.getLogger(__name__)
@@ -169,17 +169,12 @@ def standalone_app(service: ReportService) -> Flask:
     install_error_handlers(app)
     mount(app, service, install_metrics(app, "reporting"))
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        return jsonify({"status": "ok"})
-
-    @app.get("/readyz")
-    def readyz() -> tuple[Response, int]:
+    def problems() -> dict[str, str]:
         try:
             service.store.ping()
-            problems = service.problems()
+            return service.problems()
         except Exception as err:  # the database does not answer: not ready
-            problems = {"database": str(err) or type(err).__name__}
-        return jsonify({"ready": not problems, "problems": problems}), 503 if problems else 200
+            return {"database": failure(err)}
 
+    health_routes(app, problems)
     return app
