@@ -2,7 +2,8 @@
 
 Only used when a binary is missing: `make run` and the tests must work on a
 fresh Debian machine where the session runs as root and nothing but Python,
-Java and Maven is there yet.
+Java and Maven is there yet. `ensure_binary` finds a tool, installing its
+package first when it is missing; `apt_install` installs a package.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import subprocess
 import sys
 
 _updated = False
+# Where the binaries of Debian's packages land, whatever PATH says.
+SYSTEM_PATH = "/usr/bin:/usr/sbin:/usr/local/bin:/usr/local/sbin"
 
 
 class InstallError(RuntimeError):
@@ -45,3 +48,14 @@ def apt_install(*alternatives: str) -> str:
             return package
         errors.append(f"{package}: {result.stderr.strip()[-500:]}")
     raise InstallError("apt-get install failed:\n" + "\n".join(errors))
+
+
+def ensure_binary(binary: str, *packages: str) -> str:
+    """`binary`'s path, installed first from the first of `packages` apt-get can install."""
+    found = shutil.which(binary) or shutil.which(binary, path=SYSTEM_PATH)
+    if found is None:
+        installed = apt_install(*packages)
+        found = shutil.which(binary, path=SYSTEM_PATH)
+        if found is None:
+            raise InstallError(f"{binary}: apt-get installed {installed} but there is no {binary}")
+    return found

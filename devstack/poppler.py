@@ -7,22 +7,15 @@ PDF shows must find the real renderer on a fresh machine.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-from devstack.packages import InstallError, apt_install
+from devstack.packages import ensure_binary
 
 
 def ensure_pdftoppm() -> str:
     """The pdftoppm binary, installed with apt-get (package poppler-utils) when missing."""
-    found = shutil.which("pdftoppm")
-    if found is None:
-        apt_install("poppler-utils")
-        found = shutil.which("pdftoppm", path="/usr/bin:/usr/local/bin")
-    if found is None:
-        raise InstallError("pdftoppm: not installed and apt-get could not install it")
-    return found
+    return ensure_binary("pdftoppm", "poppler-utils")
 
 
 def render_page(pdf: Path, page: int, out_prefix: Path, dpi: int = 50) -> Path:

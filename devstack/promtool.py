@@ -7,21 +7,14 @@ exposition format must find the real checker on a fresh machine.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
-from devstack.packages import InstallError, apt_install
+from devstack.packages import ensure_binary
 
 
 def ensure_promtool() -> str:
     """The promtool binary, installed with apt-get (package prometheus) when missing."""
-    found = shutil.which("promtool")
-    if found is None:
-        apt_install("prometheus")
-        found = shutil.which("promtool", path="/usr/bin:/usr/local/bin")
-    if found is None:
-        raise InstallError("promtool: not installed and apt-get could not install it")
-    return found
+    return ensure_binary("promtool", "prometheus")
 
 
 def check_metrics(exposition: str, promtool: str | None = None) -> subprocess.CompletedProcess[str]:
