@@ -5,12 +5,15 @@ own and calls `apply_migrations` at start-up. Each file runs in its own
 transaction together with its row in the service's `schema_migrations`
 table; an advisory lock (one key per service) makes concurrent start-ups wait
 for each other instead of racing, so running it twice, or at once, is safe.
+`migrate_at_start` is that start-up step: the database must answer first.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,23 @@ def check_reachable(dsn: str) -> None:
     """Raise psycopg.OperationalError unless PostgreSQL answers a query."""
     with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT_SECONDS) as conn:
         conn.execute("SELECT 1")
+
+
+def migrate_at_start(service: str, dsn: str, apply: Callable[[str], Sequence[str]]) -> bool:
+    """A service's start-up step: PostgreSQL answers, then `apply` brings its tables up to date.
+
+    False, once stderr says which database did not answer: the service then
+    exits with 1, the exit code of an unreachable dependency.
+    """
+    where = describe_dsn(dsn)
+    try:
+        check_reachable(dsn)
+    except psycopg.OperationalError as err:
+        print(f"{service}: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
+        return False
+    applied = apply(dsn)
+    log.info("%s: migrations up to date (%d applied now) on %s", service, len(applied), where)
+    return True
 
 
 def load_migrations(folder: Path) -> list[Migration]:

@@ -16,7 +16,6 @@ import signal
 import sys
 from types import FrameType
 
-import psycopg
 from confluent_kafka import KafkaException
 
 from services.recordings import store
@@ -25,9 +24,9 @@ from services.recordings.config import Config
 from services.recordings.consumer import RecordingsWorker
 from services.recordings.deletion import HousekeepingJob
 from services.recordings.storage import StorageError, open_storage
-from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
+from switchboard.pg_migrations import migrate_at_start
 from switchboard.serve import serve
 from switchboard.settings import ConfigError
 
@@ -55,14 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recordings: configuration error: {err}", file=sys.stderr)
         return 2
 
-    where = pg_migrations.describe_dsn(config.database_url)
-    try:
-        pg_migrations.check_reachable(config.database_url)
-    except psycopg.OperationalError as err:
-        print(f"recordings: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
+    if not migrate_at_start("recordings", config.database_url, store.apply_migrations):
         return 1
-    applied = store.apply_migrations(config.database_url)
-    log.info("migrations up to date (%d applied now) on %s", len(applied), where)
     if args.migrate_only:
         return 0
 

@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 
-import psycopg
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -23,9 +22,9 @@ from services.reporting.alerts import alerts_topic
 from services.reporting.config import Config, KafkaSettings
 from services.reporting.reports.config import ReportsConfig
 from services.reporting.textback_config import TextBackConfig
-from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
+from switchboard.pg_migrations import migrate_at_start
 from switchboard.settings import ConfigError
 
 log = logging.getLogger("services.reporting")
@@ -50,14 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reporting: configuration error: {err}", file=sys.stderr)
         return 2
 
-    where = pg_migrations.describe_dsn(config.database_url)
-    try:
-        pg_migrations.check_reachable(config.database_url)
-    except psycopg.OperationalError as err:
-        print(f"reporting: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
+    if not migrate_at_start("reporting", config.database_url, store.apply_migrations):
         return 1
-    applied = store.apply_migrations(config.database_url)
-    log.info("migrations up to date (%d applied now) on %s", len(applied), where)
     if args.migrate_only:
         return 0
     try:

@@ -12,15 +12,14 @@ import argparse
 import logging
 import sys
 
-import psycopg
 from confluent_kafka import KafkaException
 
 from services.router import store
 from services.router.app import create_app
 from services.router.config import Config
-from switchboard import pg_migrations
 from switchboard.kafka import ensure_topics
 from switchboard.logs import configure_logging
+from switchboard.pg_migrations import migrate_at_start
 from switchboard.serve import serve
 from switchboard.settings import ConfigError
 
@@ -38,14 +37,8 @@ def main(argv: list[str]) -> int:
     except ConfigError as err:
         print(f"router: configuration error: {err}", file=sys.stderr)
         return 2
-    where = pg_migrations.describe_dsn(config.database_url)
-    try:
-        pg_migrations.check_reachable(config.database_url)
-    except psycopg.OperationalError as err:
-        print(f"router: PostgreSQL at {where} is not reachable: {err}", file=sys.stderr)
+    if not migrate_at_start("router", config.database_url, store.apply_migrations):
         return 1
-    applied = store.apply_migrations(config.database_url)
-    log.info("migrations up to date (%d applied now) on %s", len(applied), where)
     try:
         ensure_topics(config.kafka_bootstrap, config.topics)
     except KafkaException as err:
