@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
-from types import TracebackType
 
 from flask import Flask, Response, request
-from werkzeug.serving import make_server
+
+from tests.local_server import LocalServer
 
 
 @dataclass(frozen=True)
@@ -19,18 +19,15 @@ class Hook:
     status: int
 
 
-class HookReceiver:
+class HookReceiver(LocalServer):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._hooks: list[Hook] = []
         self._script: dict[str, deque[int]] = {}
         app = Flask(__name__, static_folder=None)
         app.add_url_rule("/<path:path>", "any", self._handle, methods=["POST"])
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        super().__init__(app, "hook-receiver")
+        self.base_url = self.url
 
     def answer(self, path: str, *statuses: int) -> None:
         """Answer the next POSTs to `path` with these statuses, then 200."""
@@ -47,15 +44,3 @@ class HookReceiver:
             status = script.popleft() if script else 200
             self._hooks.append(Hook("/" + path, request.get_data(), dict(request.headers), status))
         return Response("ok" if status < 300 else "not now", status=status)
-
-    def __enter__(self) -> HookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()

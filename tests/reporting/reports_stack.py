@@ -26,7 +26,6 @@ import psycopg
 import requests
 from aiosmtpd.controller import Controller
 from psycopg import sql
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from services.analytics.app import create_app as analytics_app
@@ -47,6 +46,7 @@ from switchboard.http import install_error_handlers
 from switchboard.kafka import EventProducer, Topics, ensure_topics
 from tests.analytics import call_scripts as script
 from tests.analytics.key_service import KeyService
+from tests.local_server import LocalServer
 from tests.support import free_port, wait_until
 
 ADMIN_TOKEN = "test-admin-token"
@@ -72,21 +72,6 @@ class Inbox:
             return [msg for rcpt, msg in self.messages if address in rcpt]
 
 
-class ThreadedServer:
-    """A WSGI app served over HTTP from a thread of this process."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: BaseWSGIServer = make_server("127.0.0.1", self.port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(5)
-
-
 class Gate:
     """A proxy in front of analytics that holds every request while closed.
 
@@ -98,7 +83,7 @@ class Gate:
         self.target = target
         self.asked = threading.Event()
         self.open = threading.Event()
-        self._server = ThreadedServer(self._wsgi)
+        self._server = LocalServer(self._wsgi, "analytics-gate").start()
         self.url = self._server.url
 
     def _wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -279,7 +264,7 @@ def open_stack(
         start_consumer=True,
     )
     install_error_handlers(app)
-    server = ThreadedServer(app)
+    server = LocalServer(app, "analytics").start()
     producer = EventProducer(kafka_bootstrap)
     stack = Stack(
         kafka_bootstrap,

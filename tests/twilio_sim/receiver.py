@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 
 from flask import Flask, Response, request
 from twilio.request_validator import RequestValidator
-from werkzeug.serving import make_server
+
+from tests.local_server import LocalServer
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -28,7 +28,7 @@ class Received:
     signature_valid: bool
 
 
-class WebhookReceiver:
+class WebhookReceiver(LocalServer):
     def __init__(self, auth_token: str) -> None:
         self._validator = RequestValidator(auth_token)
         self._lock = threading.Lock()
@@ -36,11 +36,8 @@ class WebhookReceiver:
         self._replies: dict[str, tuple[int, str]] = {}
         app = Flask(__name__, static_folder=None)
         app.add_url_rule("/<path:path>", "any", self._handle, methods=["GET", "POST"])
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.base_url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
+        super().__init__(app, "webhook-receiver")
+        self.base_url = self.url
 
     def reply(self, path: str, body: str, status: int = 200) -> None:
         """Answer requests to `path` with `body` (TwiML) and `status` from now on."""
@@ -68,17 +65,3 @@ class WebhookReceiver:
         if not valid:
             return Response("bad signature", status=403)
         return Response(body, status=status, mimetype="text/xml")
-
-    def __enter__(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
