@@ -82,16 +82,7 @@ def test_a_simulated_call_nobody_answers_leaves_a_voicemail_counted_stored_and_p
         "voicemail": {"greeting": "Please leave a message", "maxLengthSec": 60},
     }
     assert system.admin("PUT", f"/api/numbers/{tracked}/flow", json=flow).status_code == 200
-    owned = requests.post(
-        f"{system.simulator}/sim/numbers",
-        json={
-            "phoneNumber": tracked,
-            "voiceUrl": f"{system.url}/api/twilio/webhook",
-            "statusCallback": f"{system.url}/api/twilio/status",
-        },
-        timeout=10,
-    )
-    assert owned.status_code in (200, 201), owned.text
+    system.own_at_simulator(tracked)
     log = system.play(
         **{
             "from": "+12125550188",

@@ -46,16 +46,7 @@ def tracked_number(system: System, flow: dict[str, Any]) -> tuple[str, str]:
     system.assign(client_id, tracked)
     reply = system.admin("PUT", f"/api/numbers/{tracked}/flow", json=flow)
     assert reply.status_code == 200, reply.text
-    owned = requests.post(
-        f"{system.simulator}/sim/numbers",
-        json={
-            "phoneNumber": tracked,
-            "voiceUrl": f"{system.url}/api/twilio/webhook",
-            "statusCallback": f"{system.url}/api/twilio/status",
-        },
-        timeout=10,
-    )
-    assert owned.status_code in (200, 201), owned.text
+    system.own_at_simulator(tracked)
     return client_id, tracked
 
 
