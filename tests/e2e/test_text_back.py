@@ -24,7 +24,7 @@ import requests
 from devstack.stack import Stack
 from services.reporting.alerts import alerts_topic
 from services.reporting.clock import set_file_clock
-from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, number
+from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, System, number
 from tests.kafka_read import read_topic, wait_committed_past
 from tests.support import wait_until
 
@@ -38,12 +38,12 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stack(
+def system(
     kafka_bootstrap: str,
     postgres_url: str,
     tmp_path_factory: pytest.TempPathFactory,
     clock_file: Path,
-) -> Iterator[Stack]:
+) -> Iterator[System]:
     with Stack(
         tmp_path_factory.mktemp("textback"),
         kafka_bootstrap=kafka_bootstrap,
@@ -60,22 +60,17 @@ def stack(
             "REPORTING_VOICEMAIL_WAIT_SECONDS": "1",
         },
     ) as made:
-        yield made
+        assert made.edge is not None
+        yield System(made.edge, made.services, made.topics, made.env)
 
 
-def admin(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {ADMIN}"}
-    return requests.request(method, stack.url + path, headers=headers, timeout=10, **kwargs)
-
-
-def tracked_number_with_text_back(stack: Stack) -> str:
-    created = admin(
-        stack, "POST", "/api/clients", json={"name": "Smile Dental", "forwardTo": TARGET}
+def tracked_number_with_text_back(system: System) -> str:
+    created = system.admin(
+        "POST", "/api/clients", json={"name": "Smile Dental", "forwardTo": TARGET}
     )
     assert created.status_code == 201, created.text
     tracked = number()
-    assigned = admin(
-        stack,
+    assigned = system.admin(
         "POST",
         f"/api/clients/{created.json()['id']}/numbers",
         json={"phoneNumber": tracked, "record": False},
@@ -85,28 +80,15 @@ def tracked_number_with_text_back(stack: Stack) -> str:
         "ring": {"strategy": "simultaneous", "targets": [{"number": TARGET, "timeoutSec": 10}]},
         "textBack": {"message": MESSAGE, "cooldownHours": 24},
     }
-    put = admin(stack, "PUT", f"/api/numbers/{tracked}/flow", json=flow)
+    put = system.admin("PUT", f"/api/numbers/{tracked}/flow", json=flow)
     assert put.status_code == 200, put.text
-    owned = requests.post(
-        f"{simulator(stack)}/sim/numbers",
-        json={
-            "phoneNumber": tracked,
-            "voiceUrl": f"{stack.url}/api/twilio/webhook",
-            "statusCallback": f"{stack.url}/api/twilio/status",
-        },
-        timeout=10,
-    )
-    assert owned.status_code in (200, 201), owned.text
+    system.own_at_simulator(tracked)
     return tracked
 
 
-def simulator(stack: Stack) -> str:
-    return stack.services["twilio_sim"].url
-
-
-def missed_call(stack: Stack, caller: str, tracked: str) -> str:
+def missed_call(system: System, caller: str, tracked: str) -> str:
     """A call nobody answers, played to its end and followed by reporting; its CallSid."""
-    sim = simulator(stack)
+    sim = system.simulator
     played = requests.post(
         f"{sim}/sim/calls",
         json={"from": caller, "to": tracked, "answerers": {TARGET: "no-answer"}},
@@ -123,40 +105,40 @@ def missed_call(stack: Stack, caller: str, tracked: str) -> str:
     return call_sid
 
 
-def followed(stack: Stack, call_sid: str) -> None:
+def followed(system: System, call_sid: str) -> None:
     """Wait until reporting has alerted on the call and weighed its text-back."""
-    group = stack.services["reporting"].env["REPORTING_GROUP_ID"]
-    alerts = alerts_topic(stack.topics.prefix)
-    wait_committed_past(stack.bootstrap, group, stack.topics.call_events, timeout=60)
+    group = system.services["reporting"].env["REPORTING_GROUP_ID"]
+    alerts = alerts_topic(system.topics.prefix)
+    wait_committed_past(system.bootstrap, group, system.topics.call_events, timeout=60)
     wait_until(
-        lambda: any(m["key"] == call_sid for m in read_topic(stack.bootstrap, alerts, settle=0.2)),
+        lambda: any(m["key"] == call_sid for m in read_topic(system.bootstrap, alerts, settle=0.2)),
         timeout=60,
         message=f"the alert of {call_sid}",
     )
-    wait_committed_past(stack.bootstrap, group, alerts, timeout=60)
+    wait_committed_past(system.bootstrap, group, alerts, timeout=60)
 
 
-def texts_to(stack: Stack, caller: str) -> list[dict[str, Any]]:
-    reply = requests.get(f"{simulator(stack)}/sim/messages", params={"to": caller}, timeout=10)
+def texts_to(system: System, caller: str) -> list[dict[str, Any]]:
+    reply = requests.get(f"{system.simulator}/sim/messages", params={"to": caller}, timeout=10)
     found: list[dict[str, Any]] = reply.json()["messages"]
     return found
 
 
 def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_stop(
-    stack: Stack, clock_file: Path
+    system: System, clock_file: Path
 ) -> None:
-    tracked = tracked_number_with_text_back(stack)
+    tracked = tracked_number_with_text_back(system)
     caller = "+1415" + str(uuid.uuid4().int)[:7]
     start = datetime.now(UTC)
     set_file_clock(clock_file, start)
 
-    first = missed_call(stack, caller, tracked)
-    [text] = wait_until(lambda: texts_to(stack, caller), timeout=60, message="the text-back")
+    first = missed_call(system, caller, tracked)
+    [text] = wait_until(lambda: texts_to(system, caller), timeout=60, message="the text-back")
     assert (text["from"], text["body"]) == (tracked, MESSAGE)
     [sent] = wait_until(
         lambda: [
             m["value"]
-            for m in read_topic(stack.bootstrap, stack.topics.call_events, settle=0.2)
+            for m in read_topic(system.bootstrap, system.topics.call_events, settle=0.2)
             if m["key"] == first and m["value"]["type"] == "sms.sent"
         ],
         timeout=30,
@@ -166,28 +148,28 @@ def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_st
 
     # Within the cooldown: no second text.
     set_file_clock(clock_file, start + timedelta(hours=23))
-    followed(stack, missed_call(stack, caller, tracked))
-    assert len(texts_to(stack, caller)) == 1
+    followed(system, missed_call(system, caller, tracked))
+    assert len(texts_to(system, caller)) == 1
 
     # After it: texted again.
     set_file_clock(clock_file, start + timedelta(hours=25))
-    missed_call(stack, caller, tracked)
-    wait_until(lambda: len(texts_to(stack, caller)) == 2, timeout=60, message="a second text")
+    missed_call(system, caller, tracked)
+    wait_until(lambda: len(texts_to(system, caller)) == 2, timeout=60, message="a second text")
 
     # The caller replies STOP: never texted again, even once they opt back in at Twilio.
     stop = requests.post(
-        f"{simulator(stack)}/sim/messages/inbound",
+        f"{system.simulator}/sim/messages/inbound",
         json={"from": caller, "to": tracked, "body": "STOP"},
         timeout=10,
     )
     assert stop.status_code == 201, stop.text
     set_file_clock(clock_file, start + timedelta(hours=50))
-    followed(stack, missed_call(stack, caller, tracked))
+    followed(system, missed_call(system, caller, tracked))
     requests.post(
-        f"{simulator(stack)}/sim/messages/inbound",
+        f"{system.simulator}/sim/messages/inbound",
         json={"from": caller, "to": tracked, "body": "START"},
         timeout=10,
     ).raise_for_status()
     set_file_clock(clock_file, start + timedelta(hours=75))
-    followed(stack, missed_call(stack, caller, tracked))
-    assert len(texts_to(stack, caller)) == 2
+    followed(system, missed_call(system, caller, tracked))
+    assert len(texts_to(system, caller)) == 2
