@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from devstack.stack import Stack
-from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, number
+from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, System, number
 from tests.support import wait_until
 
 TARGET = "+14155550101"
@@ -42,9 +42,10 @@ def stack(
         yield made
 
 
-def admin(stack: Stack, method: str, path: str, **kwargs: Any) -> requests.Response:
-    headers = {"Authorization": f"Bearer {ADMIN}"}
-    return requests.request(method, stack.url + path, headers=headers, timeout=10, **kwargs)
+@pytest.fixture(scope="module")
+def system(stack: Stack) -> System:
+    assert stack.edge is not None
+    return System(stack.edge, stack.services, stack.topics, stack.env)
 
 
 def mail_to(stack: Stack, address: str) -> list[EmailMessage]:
@@ -57,17 +58,18 @@ def mail_to(stack: Stack, address: str) -> list[EmailMessage]:
     return found  # type: ignore[return-value]
 
 
-def test_a_voicemail_alert_arrives_by_email_and_sms_with_a_link_that_plays(stack: Stack) -> None:
-    created = admin(
-        stack, "POST", "/api/clients", json={"name": "Smile Dental", "forwardTo": TARGET}
+def test_a_voicemail_alert_arrives_by_email_and_sms_with_a_link_that_plays(
+    stack: Stack, system: System
+) -> None:
+    created = system.admin(
+        "POST", "/api/clients", json={"name": "Smile Dental", "forwardTo": TARGET}
     )
     assert created.status_code == 201, created.text
     client_id = created.json()["id"]
     tracked = number()
     owner = f"owner-{uuid.uuid4().hex[:8]}@smile.example"
     texted = f"+1415555{uuid.uuid4().int % 10000:04d}"  # a number SMS may go to
-    assigned = admin(
-        stack,
+    assigned = system.admin(
         "POST",
         f"/api/clients/{client_id}/numbers",
         json={"phoneNumber": tracked, "record": False},
@@ -77,21 +79,12 @@ def test_a_voicemail_alert_arrives_by_email_and_sms_with_a_link_that_plays(stack
         "ring": {"strategy": "simultaneous", "targets": [{"number": TARGET}]},
         "voicemail": {"greeting": "Please leave a message", "maxLengthSec": 60},
     }
-    assert admin(stack, "PUT", f"/api/numbers/{tracked}/flow", json=flow).status_code == 200
+    assert system.admin("PUT", f"/api/numbers/{tracked}/flow", json=flow).status_code == 200
     settings = {"missedCall": {"email": [owner], "sms": [texted]}}
-    put = admin(stack, "PUT", f"/api/clients/{client_id}/notifications", json=settings)
+    put = system.admin("PUT", f"/api/clients/{client_id}/notifications", json=settings)
     assert put.status_code == 200, put.text
-    sim = stack.services["twilio_sim"].url
-    owned = requests.post(
-        f"{sim}/sim/numbers",
-        json={
-            "phoneNumber": tracked,
-            "voiceUrl": f"{stack.url}/api/twilio/webhook",
-            "statusCallback": f"{stack.url}/api/twilio/status",
-        },
-        timeout=10,
-    )
-    assert owned.status_code in (200, 201), owned.text
+    system.own_at_simulator(tracked)
+    sim = system.simulator
 
     played = requests.post(
         f"{sim}/sim/calls",
@@ -114,7 +107,7 @@ def test_a_voicemail_alert_arrives_by_email_and_sms_with_a_link_that_plays(stack
     link = next(
         line.removeprefix("Listen: ") for line in body.splitlines() if line.startswith("Listen: ")
     )
-    assert link.startswith(stack.url + "/api/recordings/media/")
+    assert link.startswith(system.url + "/api/recordings/media/")
     media = requests.get(link, timeout=10)
     assert media.status_code == 200 and len(media.content) > 0
 
