@@ -15,13 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack import nginx
 from services.analytics.openapi import analytics_paths
 from services.ingress.openapi import ingress_paths
 from services.recordings.openapi import recordings_paths
 from services.router.openapi import router_paths
-from tests.devstack.test_edge import _upstream
-from tests.support import free_port
+from tests.devstack.test_edge import echo_edge
 
 LOCAL_ASSET = re.compile(r"""(?:src|href)="([^"]*)\"""")
 CONTENT_TYPES = {
@@ -33,17 +31,8 @@ CONTENT_TYPES = {
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    servers = {name: _upstream(name) for name in nginx.UPSTREAMS}
-    upstreams = {name: f"127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
-    prefix: Path = tmp_path_factory.mktemp("edge")
-    running = nginx.start_nginx(prefix, f"127.0.0.1:{free_port()}", upstreams)
-    try:
-        yield running.url
-    finally:
-        running.stop()
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+    with echo_edge(tmp_path_factory.mktemp("edge")) as url:
+        yield url
 
 
 def test_the_edge_serves_every_services_paths_in_one_document(edge: str) -> None:

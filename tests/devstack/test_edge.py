@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -52,11 +53,11 @@ def _upstream(name: str) -> ThreadingHTTPServer:
     return server
 
 
-@pytest.fixture(scope="module")
-def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def echo_edge(prefix: Path) -> Iterator[str]:
+    """The edge (its URL) in front of one echoing server per upstream, all stopped after."""
     servers = {name: _upstream(name) for name in nginx.UPSTREAMS}
     upstreams = {name: f"127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
-    prefix: Path = tmp_path_factory.mktemp("edge")
     running = nginx.start_nginx(prefix, f"127.0.0.1:{free_port()}", upstreams)
     try:
         yield running.url
@@ -65,6 +66,12 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         for server in servers.values():
             server.shutdown()
             server.server_close()
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with echo_edge(tmp_path_factory.mktemp("edge")) as url:
+        yield url
 
 
 ROUTES = [
@@ -230,8 +237,7 @@ def test_api_requests_over_the_limit_get_a_json_429_while_webhooks_pass_under_th
 
     # ... until they, too, pass theirs (21 in all: the rate's one and a burst of 20).
     more = [
-        requests.post(limited_edge + "/api/twilio/status", timeout=5).status_code
-        for _ in range(8)
+        requests.post(limited_edge + "/api/twilio/status", timeout=5).status_code for _ in range(8)
     ]
     assert more == [200] * 6 + [429] * 2
     webhook_limited = requests.post(limited_edge + "/api/twilio/webhook", timeout=5)

@@ -13,27 +13,15 @@ import requests
 import schemathesis
 from schemathesis.core.result import Ok
 
-from devstack import nginx
 from devstack.apidocs import combined_document
 from services.reporting.openapi import document
-from tests.devstack.test_edge import _upstream
-from tests.support import free_port
+from tests.devstack.test_edge import echo_edge
 
 
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    servers = {name: _upstream(name) for name in nginx.UPSTREAMS}
-    upstreams = {name: f"127.0.0.1:{s.server_address[1]}" for name, s in servers.items()}
-    running = nginx.start_nginx(
-        tmp_path_factory.mktemp("edge"), f"127.0.0.1:{free_port()}", upstreams
-    )
-    try:
-        yield running.url
-    finally:
-        running.stop()
-        for server in servers.values():
-            server.shutdown()
-            server.server_close()
+    with echo_edge(tmp_path_factory.mktemp("edge")) as url:
+        yield url
 
 
 @pytest.mark.parametrize(
