@@ -206,19 +206,23 @@ def test_the_webhook_signature_verifies_only_for_its_body_secret_and_time() -> N
     assert not messages.verify("k", body, header, NOW + timedelta(minutes=10))
 
 
+# A missed call that left a voicemail, as the alert builder and the messages take it.
+VOICEMAIL_CALL = MissedCall(
+    "CA1",
+    "c1",
+    NUMBER,
+    "+12125550199",
+    "voicemail",
+    NOW,
+    "Smile",
+    LA,
+    "spring",
+    Voicemail("RE1", 12, "https://edge/x", "2026-12-04T20:15:00Z"),
+)
+
+
 def test_the_alert_builder_validates_and_reads_back() -> None:
-    call = MissedCall(
-        "CA1",
-        "c1",
-        NUMBER,
-        "+12125550199",
-        "voicemail",
-        NOW,
-        "Smile",
-        LA,
-        "spring",
-        Voicemail("RE1", 12, "https://edge/x", "2026-12-04T20:15:00Z"),
-    )
+    call = VOICEMAIL_CALL
     alert = missed_call_alert(call, NOW)
     events.validate(alert.to_dict())
     assert alert.id == missed_call_alert(replace(call, outcome="voicemail"), NOW + timedelta(1)).id
@@ -229,17 +233,8 @@ def test_the_alert_builder_validates_and_reads_back() -> None:
 
 
 def test_messages_name_client_numbers_local_time_outcome_and_voicemail_link() -> None:
-    call = MissedCall(
-        "CA1",
-        "c1",
-        NUMBER,
-        "+12125550199",
-        "voicemail",
-        NOW,
-        "Smile",
-        LA,
-        None,
-        Voicemail("RE1", 12, "https://edge/x", None),
+    call = replace(
+        VOICEMAIL_CALL, campaign=None, voicemail=Voicemail("RE1", 12, "https://edge/x", None)
     )
     for text in (messages.text(call), messages.sms(call)):
         assert "Smile" in text and NUMBER in text and "+12125550199" in text
