@@ -70,6 +70,7 @@ from services.router.privacy import caller_erased, erased_key
 from switchboard.events import Event
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from tests.analytics import call_scripts as script
+from tests.kafka_read import read_topic
 from tests.reporting.reports_stack import (
     ADMIN_TOKEN,
     AUTH,
@@ -629,6 +630,38 @@ def test_every_reports_answer_is_documented_and_none_is_a_server_error(
         case.call_and_validate(headers=AUTH, checks=CHECKS)
 
     run()
+
+
+# --- the consumer of client settings
+
+
+def test_a_client_event_that_is_not_an_event_is_dead_lettered_and_the_next_one_is_saved(
+    stack: Stack,
+) -> None:
+    key = f"bad-{uuid.uuid4().hex[:8]}"
+    client_id = f"after-{key}"
+    stack.producer.publish_raw(stack.topics.client_events, b"not an event", key, timeout=10)
+    # Reports off: the other tests' scheduled runs have nothing to build for it.
+    later = settings_changed(client_id, "UTC", utc(2, 16), weekly=False)
+    stack.publish(stack.topics.client_events, [later], key=lambda event: event.clientId)
+    service = listening(stack)
+    wait_for_clients(service, client_id)
+
+    def dead() -> list[dict[str, Any]]:
+        found = read_topic(stack.kafka_bootstrap, stack.topics.dead_letters, settle=0.5)
+        return [
+            m["value"]
+            for m in found
+            if m["key"] == key and m["value"]["consumer"] == "reporting-reports"
+        ]
+
+    # One per report service listening in this module (each its own group).
+    letters = wait_until(dead, timeout=60, message="the dead letter")
+    for letter in letters:
+        assert letter["value"] == "not an event" and "not JSON" in letter["reason"]
+        assert letter["topic"] == stack.topics.client_events
+    assert service.listener is not None and service.listener.alive
+    assert service.problems() == {}
 
 
 # --- a caller's erasure and a client's deletion (last: analytics, on the same topics, acts on
