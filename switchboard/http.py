@@ -99,6 +99,15 @@ def failure(err: BaseException) -> str:
     return str(err) or type(err).__name__
 
 
+def probe(name: str, check: Callable[[], object]) -> dict[str, str]:
+    """A readiness check: nothing when `check` returns, else {name: why it failed}."""
+    try:
+        check()
+    except Exception as err:  # any failure means: not ready
+        return {name: failure(err)}
+    return {}
+
+
 class InvalidJson(ValueError):
     """A body or token that is not JSON this service will read; the message says why."""
 

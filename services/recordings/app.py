@@ -48,10 +48,10 @@ from switchboard.auth import KeyResolver, Principal, authenticate
 from switchboard.http import (
     ApiError,
     error_response,
-    failure,
     health_routes,
     install_error_handlers,
     json_object,
+    probe,
 )
 from switchboard.kafka import EventProducer
 from switchboard.metrics import install_metrics
@@ -453,11 +453,7 @@ def _add_media_routes(app: Flask, runtime: Runtime) -> None:
 
 def _add_health_routes(app: Flask, runtime: Runtime) -> None:
     def problems() -> dict[str, str]:
-        found: dict[str, str] = {}
-        try:
-            runtime.store.ping(_READY_TIMEOUT)
-        except Exception as err:  # any failure means: not ready
-            found["database"] = failure(err)
+        found = probe("database", lambda: runtime.store.ping(_READY_TIMEOUT))
         try:
             runtime.storage.check()
         except StorageError as err:

@@ -26,6 +26,7 @@ from switchboard.http import (
     failure,
     health_routes,
     install_error_handlers,
+    probe,
     query_number,
     query_text,
 )
@@ -59,11 +60,7 @@ def create_web_app(
     )
 
     def problems() -> dict[str, str]:
-        found: dict[str, str] = {}
-        try:
-            runtime.store.ping(_READY_TIMEOUT)
-        except Exception as err:  # any failure means: not ready
-            found["database"] = failure(err)
+        found = probe("database", lambda: runtime.store.ping(_READY_TIMEOUT))
         if not worker.running:
             found["worker"] = "the faust worker is not running yet"
         found.update(worker.problems)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from switchboard.http import failure, health_routes
+from switchboard.http import failure, health_routes, probe
 
 
 def app_with(problems: dict[str, str], details: dict[str, object] | None = None) -> Flask:
@@ -35,3 +35,11 @@ def test_readyz_is_503_naming_each_problem_while_healthz_stays_ok() -> None:
 def test_a_failure_without_a_message_is_named_by_its_type() -> None:
     assert failure(TimeoutError()) == "TimeoutError"
     assert failure(OSError("refused")) == "refused"
+
+
+def test_a_probe_names_its_check_only_when_it_fails() -> None:
+    def refused() -> None:
+        raise ConnectionRefusedError("refused")
+
+    assert probe("database", lambda: None) == {}
+    assert probe("database", refused) == {"database": "refused"}
