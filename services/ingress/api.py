@@ -25,7 +25,6 @@ from flask import Blueprint, Response, g, request
 from services.ingress import twiml
 from services.ingress.router_client import RouterUnavailable
 from services.ingress.routing_copy import CallContext, answer_after_dial, answer_call
-from services.ingress.signatures import base_url, public_url
 from services.ingress.sink import PendingEvent
 from services.ingress.spool import SpoolError
 from services.ingress.webhooks import WEBHOOKS, MalformedWebhook, fallback_event, to_event
@@ -43,6 +42,7 @@ from switchboard.callflow_twiml import (
     voicemail_done_twiml,
 )
 from switchboard.http import ApiError
+from switchboard.twilio_signatures import base_url, public_url
 
 if TYPE_CHECKING:
     from services.ingress.app import IngressRuntime

@@ -31,7 +31,6 @@ from services.ingress.consumer import NumberEventsFollower
 from services.ingress.openapi import document
 from services.ingress.router_client import RouterClient
 from services.ingress.routing_copy import RoutingCopy
-from services.ingress.signatures import SignatureChecker
 from services.ingress.sink import EventSink
 from switchboard.auth import authenticate
 from switchboard.clock import clock_of
@@ -39,6 +38,7 @@ from switchboard.http import ApiError, install_error_handlers, json_object
 from switchboard.metrics import Metrics, counter, install_metrics
 from switchboard.openapi import openapi_blueprint
 from switchboard.privacy import E164, TOKEN_PREFIX
+from switchboard.twilio_signatures import SignatureChecker
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ from services.router.directory import iso_utc, optional_area_code, parse_e164, r
 from services.router.management import Management, number_not_found
 from switchboard.auth import Principal, authenticate
 from switchboard.http import ApiError, json_object
+from switchboard.twilio_signatures import SignatureChecker, public_url
 
 MAX_REQUEST_ID = 200
 DEFAULT_OFFERS = 10
@@ -160,11 +161,28 @@ def management_api(management: Management, admin_token: str) -> Blueprint:
     return api
 
 
-def public_api(management: Management) -> Blueprint:
+def public_api(
+    management: Management, auth_token: str | None, public_base: str, validate: bool = True
+) -> Blueprint:
+    """The TwiML Twilio fetches for an outbound call, signed by Twilio with `auth_token`.
+
+    With `validate` off (development only) unsigned requests are served too;
+    with it on and no auth token nothing can be checked, so nothing is served.
+    """
     public = Blueprint("router_public", __name__, url_prefix="/api")
+    checker = SignatureChecker(auth_token) if auth_token else None
 
     @public.route("/twilio/twiml", methods=["GET", "POST"])
     def twiml() -> Response:
+        if validate and (
+            checker is None
+            or not checker.is_valid(
+                public_url(request, public_base),
+                request.form,
+                request.headers.get("X-Twilio-Signature"),
+            )
+        ):
+            raise ApiError(403, "invalid_signature", "X-Twilio-Signature does not match")
         # Twilio adds its call parameters to a POST body; ours are in the query string.
         return Response(management.twiml(request.args), mimetype="text/xml")
 

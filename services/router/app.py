@@ -144,7 +144,14 @@ def create_app(config: Config | None = None) -> Flask:
         log.error("database unavailable on %s %s: %s", request.method, request.path, err)
         return error_response(503, "database_unavailable", "the database is not reachable")
 
-    app.register_blueprint(public_api(runtime.management))
+    app.register_blueprint(
+        public_api(
+            runtime.management,
+            config.twilio_auth_token,
+            config.public_base_url,
+            config.validate_signatures,
+        )
+    )
     app.register_blueprint(openapi_blueprint(document))
     app.register_blueprint(management_api(runtime.management, config.admin_token))
     app.register_blueprint(flow_api(runtime.management, config.admin_token))

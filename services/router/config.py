@@ -24,7 +24,14 @@ from switchboard import privacy, settings
 from switchboard.clock import clock_url_from_env
 from switchboard.kafka import Topics
 from switchboard.privacy import DEV_TOKEN_SECRET
-from switchboard.settings import ConfigError, env_float, env_int, env_str, public_base_url
+from switchboard.settings import (
+    ConfigError,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+    public_base_url,
+)
 
 DEFAULT_BIND = "127.0.0.1:8082"
 DEFAULT_KAFKA = "127.0.0.1:9092"
@@ -51,6 +58,9 @@ class Config:
     # Without credentials the Twilio endpoints answer 503 twilio_not_configured.
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
+    # Twilio's fetch of an outbound call's TwiML must carry X-Twilio-Signature
+    # (TWILIO_VALIDATE_SIGNATURES, as ingress; development may turn it off).
+    validate_signatures: bool = True
     # Where the twilio library sends its requests instead of api.twilio.com.
     twilio_api_base_url: str | None = None
     twilio_timeout_seconds: float = 10.0
@@ -115,6 +125,10 @@ class Config:
         auth_token = env_str("TWILIO_AUTH_TOKEN", "") or None
         if bool(account_sid) != bool(auth_token):
             raise ConfigError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN must be set together")
+        validate = env_bool("TWILIO_VALIDATE_SIGNATURES", True)
+        settings.require_in_production(
+            validate, "TWILIO_VALIDATE_SIGNATURES=false turns off X-Twilio-Signature checks"
+        )
         api_base = env_str("TWILIO_API_BASE_URL", "") or None
         if api_base is not None:
             http_url("TWILIO_API_BASE_URL", api_base)
@@ -149,6 +163,7 @@ class Config:
             refresh_interval_seconds=refresh_interval,
             twilio_account_sid=account_sid,
             twilio_auth_token=auth_token,
+            validate_signatures=validate,
             twilio_api_base_url=api_base.rstrip("/") if api_base else None,
             voice_fallback_url=fallback,
             allowed_countries=allowed_countries,

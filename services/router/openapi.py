@@ -905,7 +905,7 @@ def router_paths() -> dict[str, Any]:
         },
         "/api/twilio/twiml": {
             "get": operation(
-                "TwiML of a make-call call (fetched by Twilio; no auth)",
+                "TwiML of a make-call call (fetched by Twilio, signed with X-Twilio-Signature)",
                 {
                     "200": {
                         "description": "TwiML",
@@ -924,7 +924,7 @@ def router_paths() -> dict[str, Any]:
                     },
                 ],
                 tag=twilio,
-                error_statuses=(400, 404, 503),
+                error_statuses=(400, 403, 404, 503),
             ),
         },
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, request
 from twilio.request_validator import RequestValidator
 
-from services.ingress.signatures import SignatureChecker, public_url
+from switchboard.twilio_signatures import SignatureChecker, public_url
 
 DOC_PARAMS = {
     "CallSid": "CA1234567890ABCDE",

@@ -92,6 +92,7 @@ class Case:
 CASES = [
     Case("ingress", "TWILIO_VALIDATE_SIGNATURES", "false"),
     Case("ingress", "TWILIO_VALIDATE_SIGNATURES", "false", environment=None),
+    Case("router", "TWILIO_VALIDATE_SIGNATURES", "false"),
     *(Case(name, "ADMIN_API_TOKEN", DEV_ADMIN_TOKEN) for name in ("router", "analytics")),
     Case("recordings", "ADMIN_API_TOKEN", DEV_ADMIN_TOKEN, environment=None),
     *(Case(name, "ADMIN_API_TOKEN", "x" * 31) for name in ("router", "analytics", "recordings")),

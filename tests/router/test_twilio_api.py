@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -23,6 +24,7 @@ from tests.kafka_read import read_topic
 from tests.router.actions import (
     ADMIN_TOKEN,
     AUTH,
+    BASE,
     AppFactory,
     LiveRouter,
     assign_number,
@@ -34,11 +36,13 @@ from tests.router.actions import (
 )
 from tests.router.conftest import twilio_settings
 from tests.support import free_port
-from tests.twilio_calls import new_call_sid
+from tests.twilio_calls import new_call_sid, sign
 from tests.twilio_sim.simulator import Simulator
 
 PHONE = "+14155559999"
 CALLEE = "+13125550123"
+# The auth token Twilio signs the TwiML fetch with (the apps made by these tests).
+TWIML_TOKEN = "twiml-test-auth-token"
 
 
 def test_available_numbers_are_listed_in_the_guides_shape(twilio_http: FlaskClient) -> None:
@@ -283,11 +287,22 @@ def test_bad_make_call_is_refused_before_twilio_is_asked(
     assert audit_entries(http, action="call.placed") == []
 
 
-def test_twiml_endpoint_validates_its_parameters(http: FlaskClient) -> None:
+def twiml_get(http: FlaskClient, query: dict[str, str], token: str = TWIML_TOKEN) -> Any:
+    """GET /api/twilio/twiml as Twilio fetches it: signed over the public URL."""
+    url = f"{BASE}/api/twilio/twiml" + (f"?{urlencode(query)}" if query else "")
+    return http.get(url, headers={"X-Twilio-Signature": sign(token, url, {})})
+
+
+def test_twiml_endpoint_validates_its_parameters(make_app: AppFactory) -> None:
+    http = make_app(twilio_account_sid="AC" + "0" * 32, twilio_auth_token=TWIML_TOKEN).test_client()
     client = create_client(http, recordingDisclaimer="Recorded.")
     good = {"clientId": client["id"], "message": "Hi & bye"}
-    for method in ("GET", "POST"):
-        response = http.open("/api/twilio/twiml", method=method, query_string=good)
+    url = f"{BASE}/api/twilio/twiml?{urlencode(good)}"
+    posted = {"CallSid": new_call_sid(), "CallStatus": "in-progress"}
+    for response in (
+        twiml_get(http, good),
+        http.post(url, data=posted, headers={"X-Twilio-Signature": sign(TWIML_TOKEN, url, posted)}),
+    ):
         assert response.status_code == 200 and response.mimetype == "text/xml"
         assert [e.text for e in ET.fromstring(response.data)] == ["Recorded.", "Hi & bye"]
     for query, status in (
@@ -296,6 +311,24 @@ def test_twiml_endpoint_validates_its_parameters(http: FlaskClient) -> None:
         ({**good, "message": "x" * 1001}, 400),
         ({**good, "clientId": "00000000-0000-0000-0000-000000000000"}, 404),
     ):
-        response = http.get("/api/twilio/twiml", query_string=query)
+        response = twiml_get(http, query)
         assert response.status_code == status
         assert response.get_json()["error"]["message"]
+
+
+def test_twiml_endpoint_serves_only_what_twilio_signed(
+    make_app: AppFactory, http: FlaskClient
+) -> None:
+    signed = make_app(twilio_account_sid="AC" + "0" * 32, twilio_auth_token=TWIML_TOKEN)
+    client = create_client(signed.test_client(), recordingDisclaimer="Recorded.")
+    good = {"clientId": client["id"], "message": "Wire $500 to ..."}
+    unsigned = signed.test_client().get("/api/twilio/twiml", query_string=good)
+    forged = twiml_get(signed.test_client(), good, token="not-the-auth-token")
+    # Without an auth token router cannot check a signature, so it serves nothing.
+    untokened = twiml_get(http, good)
+    for response in (unsigned, forged, untokened):
+        assert response.status_code == 403
+        assert response.get_json()["error"]["code"] == "invalid_signature"
+    # Development may turn the check off, as for ingress.
+    open_app = make_app(validate_signatures=False).test_client()
+    assert open_app.get("/api/twilio/twiml", query_string=good).status_code == 200
