@@ -14,6 +14,7 @@ the dead-letter topic with the reason.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from services.reporting.app import (
     alert_events,
     app,
     call_events,
+    client_events,
     clients,
     dead_letters,
     numbers,
@@ -40,7 +42,27 @@ from switchboard import events
 from switchboard.events import Event, InvalidEvent, parse_timestamp
 
 log = logging.getLogger(__name__)
+ERASED_TYPE = "caller.erased"
 CONSUMER = "reporting"
+
+
+@app.agent(client_events, name="alerts-erasures")
+async def erase_callers(stream: StreamT) -> None:
+    """caller.erased: the kept alerts name the caller by their token from then on."""
+    async for message in stream.events():
+        try:
+            event = events.decode(message.value)
+        except InvalidEvent:
+            continue  # dead-lettered by the agents that keep client settings
+        number = event.data.get("number") if event.type == ERASED_TYPE else None
+        if number:
+            await until_done(
+                "erasing callers", functools.partial(erase, str(number), str(event.data["token"]))
+            )
+
+
+async def erase(number: str, token: str) -> None:
+    await asyncio.to_thread(runtime().store.erase_caller, number, token)
 
 
 @app.agent(call_events)

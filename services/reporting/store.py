@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -117,6 +118,27 @@ class Store:
             conn.execute("SELECT 1")
 
     # alerts
+
+    def erase_caller(self, number: str, token: str) -> int:
+        """caller.erased: the caller's number becomes their token in every alert kept; how many.
+
+        Alerts and deliveries keep the alert event as JSON, where the number
+        stands as a whole string value; it is replaced wherever it occurs.
+        """
+        quoted = orjson.dumps(number).decode()
+        replacement = orjson.dumps(token).decode()
+        with self.pool.connection() as conn, conn.transaction():
+            alerts = conn.execute(
+                "UPDATE reporting.alerts SET event = replace(event::text, %s, %s)::jsonb"
+                " WHERE strpos(event::text, %s) > 0",
+                (quoted, replacement, quoted),
+            ).rowcount
+            deliveries = conn.execute(
+                "UPDATE reporting.deliveries SET alert = replace(alert::text, %s, %s)::jsonb"
+                " WHERE strpos(alert::text, %s) > 0",
+                (quoted, replacement, quoted),
+            ).rowcount
+        return alerts + deliveries
 
     def hold_alert(
         self, call_sid: str, client_id: str, event: dict[str, Any], due: datetime

@@ -35,6 +35,7 @@ from services.reporting.clock import set_file_clock
 from services.router import facts
 from services.router.directory import Client, ClientSettings, NumberAssignment
 from services.router.notifications import MissedCallAlerts, Notifications, QuietHours, Webhook
+from services.router.privacy import caller_erased, erased_key
 from services.router.routing import decide, routed_event
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
@@ -541,3 +542,27 @@ def test_metrics_count_consumed_events_and_deliveries_and_pass_promtool(stack: S
     assert call.call_sid not in text
     checked = check_metrics(text, ensure_promtool())
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_erased_caller_is_named_by_their_token_in_the_alerts_kept(stack: Stack) -> None:
+    tenant = new_tenant(stack)
+    stack.publish(settings_changed(stack, tenant, every_channel(stack, tenant)))
+    caller = "+1212555" + str(uuid.uuid4().int)[:4]
+    call = play(stack, tenant, answered=False, caller=caller)
+    wait_until(lambda: stack.deliveries(call.call_sid), timeout=60, message="deliveries kept")
+
+    token = "erased:" + uuid.uuid4().hex
+    erasure = caller_erased(caller, token, "admin")
+    stack.producer.publish(stack.topics.client_events, erasure, erased_key(token), timeout=10)
+
+    def kept_texts() -> str:
+        with psycopg.connect(stack.db) as conn:
+            rows = conn.execute(
+                "SELECT a.event::text, d.alert::text FROM reporting.alerts a"
+                " JOIN reporting.deliveries d USING (call_sid) WHERE call_sid = %s",
+                (call.call_sid,),
+            ).fetchall()
+        return " ".join(text for row in rows for text in row)
+
+    wait_until(lambda: token in kept_texts(), timeout=60, message="the token in the alerts")
+    assert caller not in kept_texts()
