@@ -244,7 +244,7 @@ class Stack:
         parts: list[tuple[str, Child | None]] = [
             ("kafka", self.kafka.child if self.kafka else None),
             ("postgres", self.postgres.child if self.postgres else None),
-            *((name, service._child) for name, service in self.services.items()),
+            *((name, service.child) for name, service in self.services.items()),
             ("edge", self.edge.child if self.edge else None),
         ]
         for name, child in parts:
