@@ -264,6 +264,10 @@ class RoutingDecision:
             "forwardTo": self.forward_to,
             "recording": self.record,
             "campaign": self.campaign,
+            # The flow the call was routed with, so consumers judge the call by it
+            # rather than by whatever the number's latest event says when they get there.
+            "flow": self.flow.to_json() if self.flow else None,
+            "inHours": self.in_hours,
         }
 
 

@@ -48,6 +48,33 @@ class Voicemail:
 
 
 @dataclass(frozen=True)
+class TextBackSetting:
+    """A number's `textBack` flow part: the text and how long before a caller gets another."""
+
+    message: str
+    cooldown_hours: int
+
+    @classmethod
+    def from_flow(cls, flow: object) -> TextBackSetting | None:
+        """The setting in a flow's JSON (call.routed, number.assigned), None when it has none."""
+        if not isinstance(flow, dict):
+            return None
+        part: Any = flow.get("textBack")
+        if not isinstance(part, dict):
+            return None
+        message = part.get("message")
+        hours = part.get("cooldownHours", 24)
+        if not isinstance(message, str) or not message.strip():
+            return None
+        if not isinstance(hours, int) or isinstance(hours, bool) or hours < 0:
+            return None
+        return cls(message, hours)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "cooldownHours": self.cooldown_hours}
+
+
+@dataclass(frozen=True)
 class MissedCall:
     call_sid: str
     client_id: str
@@ -59,6 +86,10 @@ class MissedCall:
     timezone: str = DEFAULT_TIMEZONE
     campaign: str | None = None
     voicemail: Voicemail | None = None
+    # The text-back of the flow the call was routed with. `carries_text_back` is
+    # False for an alert from before alerts carried it: the ledger's setting counts.
+    text_back: TextBackSetting | None = None
+    carries_text_back: bool = True
 
 
 def alert_id(call_sid: str) -> str:
@@ -96,6 +127,7 @@ def missed_call_alert(call: MissedCall, occurred_at: datetime | None = None) -> 
         "timezone": tz.key,
         "campaign": call.campaign,
         "voicemail": call.voicemail.to_json(call.call_sid) if call.voicemail else None,
+        "textBack": call.text_back.to_json() if call.text_back else None,
     }
     return Event(
         type=ALERT_TYPE,
@@ -132,4 +164,6 @@ def missed_call_of(event: Event) -> MissedCall:
             if voicemail
             else None
         ),
+        text_back=TextBackSetting.from_flow(data),
+        carries_text_back="textBack" in data,
     )

@@ -110,6 +110,8 @@ def _routed(state: State, data: dict[str, Any]) -> None:
     state["disposition"] = disposition
     state["clientId"] = data.get("clientId") or state.get("clientId")
     state["campaign"] = data.get("campaign")
+    if "flow" in data:  # the flow the call was routed with (absent in older events)
+        state["flow"] = data["flow"]
     _fill(state, {"called": str(data.get("phoneNumber") or "")})
 
 
@@ -201,9 +203,14 @@ def decide(state: State, now: datetime, waits: Waits, voicemail_possible: bool) 
     return Verdict("alert", result, now)
 
 
-def voicemail_possible(number: dict[str, Any] | None) -> bool:
-    """Whether a number's flow (from number.assigned) sends an unanswered caller to voicemail."""
-    flow = (number or {}).get("flow")
-    if not isinstance(flow, dict):
+def flow_of(state: State, number: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The call's flow: the one it was routed with, else its number's latest (number.assigned)."""
+    flow = state["flow"] if "flow" in state else (number or {}).get("flow")
+    return flow if isinstance(flow, dict) else None
+
+
+def voicemail_possible(flow: dict[str, Any] | None) -> bool:
+    """Whether a call routed with `flow` sends an unanswered caller to voicemail."""
+    if flow is None:
         return False
     return not (flow.get("afterHours") == "forward" and flow.get("afterHoursNumber"))

@@ -23,7 +23,7 @@ import orjson
 from faust.types import EventT, StreamT
 
 from services.reporting import calls as call_rules
-from services.reporting.alerts import MissedCall, Voicemail, missed_call_alert
+from services.reporting.alerts import MissedCall, TextBackSetting, Voicemail, missed_call_alert
 from services.reporting.app import (
     alert_events,
     app,
@@ -94,7 +94,8 @@ async def follow(rt: Runtime, event: Event) -> None:
     if not state.get("clientId") and number:
         state["clientId"] = number.get("clientId")
     now = rt.clock.now()
-    verdict = call_rules.decide(state, now, rt.waits, call_rules.voicemail_possible(number))
+    flow = call_rules.flow_of(state, number)
+    verdict = call_rules.decide(state, now, rt.waits, call_rules.voicemail_possible(flow))
     if verdict.action == "alert":
         await hold_and_publish(rt, state, verdict, now)
     waiting = verdict.action == "alert" and verdict.due is not None and verdict.due > now
@@ -148,6 +149,9 @@ def build_alert(rt: Runtime, state: State, verdict: Verdict, now: datetime) -> E
         timezone=str(settings.get("timezone") or "UTC"),
         campaign=state.get("campaign"),
         voicemail=voicemail,
+        text_back=TextBackSetting.from_flow(
+            call_rules.flow_of(state, numbers.get(str(state.get("called", ""))))
+        ),
     )
     return missed_call_alert(call, now)
 

@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.reporting import app as reporting
-from services.reporting.alerts import ALERT_TYPE, MissedCall, missed_call_of
+from services.reporting.alerts import ALERT_TYPE, MissedCall, TextBackSetting, missed_call_of
 from services.reporting.missed import dead_letter
 from services.reporting.sms import Refused, SendFailed, Sent, SmsSender, sms_sent
 from services.reporting.textback_config import TextBackConfig
-from services.reporting.textback_rules import Send, TextBackSetting
+from services.reporting.textback_rules import Send
 from services.reporting.textback_store import CallRecord, TextBackStore
 from switchboard.events import Event, InvalidEvent, decode, validate
 from switchboard.metrics import counter

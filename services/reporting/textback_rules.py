@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from services.reporting.alerts import MISSED_OUTCOMES, MissedCall
+from services.reporting.alerts import MISSED_OUTCOMES, MissedCall, TextBackSetting
 
 # How Twilio presents a withheld caller: the word itself, and the keypad forms of
 # ANONYMOUS, RESTRICTED, BLOCKED, UNKNOWN and UNAVAILABLE it puts in `From`.
@@ -52,30 +52,6 @@ SkipReason = Literal[
     "opted-out",
     "cooldown",
 ]
-
-
-@dataclass(frozen=True)
-class TextBackSetting:
-    """A number's `textBack` flow part: the text and how long before a caller gets another."""
-
-    message: str
-    cooldown_hours: int
-
-    @classmethod
-    def from_flow(cls, flow: object) -> TextBackSetting | None:
-        """The setting in a number.assigned event's `flow`, None when it has none."""
-        if not isinstance(flow, dict):
-            return None
-        part: Any = flow.get("textBack")
-        if not isinstance(part, dict):
-            return None
-        message = part.get("message")
-        hours = part.get("cooldownHours", 24)
-        if not isinstance(message, str) or not message.strip():
-            return None
-        if not isinstance(hours, int) or isinstance(hours, bool) or hours < 0:
-            return None
-        return cls(message, hours)
 
 
 @dataclass(frozen=True)

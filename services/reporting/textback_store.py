@@ -21,9 +21,9 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from services.reporting.alerts import MissedCall
+from services.reporting.alerts import MissedCall, TextBackSetting
 from services.reporting.sms import Refused, Sent
-from services.reporting.textback_rules import Decision, History, Send, TextBackSetting, decide
+from services.reporting.textback_rules import Decision, History, Send, decide
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,10 @@ class TextBackStore:
     def claim(self, call: MissedCall, now: datetime, max_age: timedelta, token: str) -> Claim:
         """Weigh `call` and write the decision, unless the call was weighed before.
 
+        The text-back is the one the call was routed with, as its alert carries
+        it, so a number's change applies from the next call on however far
+        behind the number events are.
+
         `token` is the caller's privacy token: after an erasure the caller's
         opt-out and last text are held under it, and still count.
         """
@@ -108,11 +112,7 @@ class TextBackStore:
             earlier = self._call(conn, call.call_sid)
             if earlier is not None:
                 return Claim(None, earlier)
-            row = conn.execute(
-                SETTING,
-                (call.called_number,),
-            ).fetchone()
-            setting = TextBackSetting(row[0], row[1]) if row and row[0] is not None else None
+            setting = call.text_back if call.carries_text_back else self._setting(conn, call)
             opt_out = conn.execute(OPTED_OUT, (call.called_number, callers)).fetchone()
             last = conn.execute(
                 """
@@ -142,6 +142,11 @@ class TextBackStore:
                 ),
             )
         return Claim(decision)
+
+    def _setting(self, conn: Any, call: MissedCall) -> TextBackSetting | None:
+        """The number's text-back as its latest event set it (for alerts that carry none)."""
+        row = conn.execute(SETTING, (call.called_number,)).fetchone()
+        return TextBackSetting(row[0], row[1]) if row and row[0] is not None else None
 
     def record_sent(self, call_sid: str, sent: Sent, sent_at: datetime) -> CallRecord:
         with self._pool.connection() as conn:

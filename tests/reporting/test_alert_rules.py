@@ -18,6 +18,7 @@ from services.reporting.channels import GiveUp, Retry, WebhookPoster
 from services.reporting.health import WorkerState, until_done
 from services.reporting.notifications import ClientSettings, QuietHours, Webhook, plan
 from services.router.directory import NumberAssignment
+from services.router.flows import Flow, TextBack
 from services.router.routing import decide as route
 from services.router.routing import routed_event
 from switchboard import events
@@ -89,12 +90,26 @@ def test_a_number_that_takes_voicemail_waits_for_it_then_alerts() -> None:
         "no-answer",
         NOW + WAITS.voicemail,
     )
-    flow = {"flow": {"afterHours": "voicemail"}}
-    assert calls.voicemail_possible(flow)
-    assert not calls.voicemail_possible(
-        {"flow": {"afterHours": "forward", "afterHoursNumber": "+1"}}
-    )
-    assert not calls.voicemail_possible({"flow": None}) and not calls.voicemail_possible(None)
+    assert calls.voicemail_possible({"afterHours": "voicemail"})
+    assert not calls.voicemail_possible({"afterHours": "forward", "afterHoursNumber": "+1"})
+    assert not calls.voicemail_possible(None)
+
+
+def test_a_call_is_judged_by_the_flow_it_was_routed_with_not_its_numbers_latest() -> None:
+    call = ForwardedCall(to=NUMBER, forward_to="+14155559999")
+    flow = Flow(text_back=TextBack("Sorry!", 24))
+    owner = NumberAssignment(NUMBER, "c1", "+14155559999", False, None, None, NOW, flow=flow)
+    state = fold(None, routed_event(route(NUMBER, owner), call.call_sid, None)) or {}
+    latest = {"flow": {"afterHours": "forward", "afterHoursNumber": "+14155550000"}}
+    assert calls.flow_of(state, latest) == flow.to_json()
+    assert calls.voicemail_possible(calls.flow_of(state, latest))
+    # Routed without a flow: none, whatever the number has since.
+    plain = NumberAssignment(NUMBER, "c1", "+14155559999", False, None, None, NOW)
+    bare = fold(None, routed_event(route(NUMBER, plain), call.call_sid, None)) or {}
+    assert calls.flow_of(bare, latest) is None
+    # An event from before call.routed carried its flow: the number's latest stands in.
+    older = {key: value for key, value in state.items() if key != "flow"}
+    assert calls.flow_of(older, latest) == latest["flow"]
 
 
 def test_a_voicemail_is_alerted_once_stored_or_after_the_link_wait() -> None:

@@ -2,10 +2,11 @@
 
 Each test owns a tracking number at the simulator and gives it a flow with a
 text-back through router's own `number.assigned`. Most tests hand missed
-calls, as reporting's own `alert.missed-call` carries them, to `TextBacks`
-with an injected clock, so the cooldown is crossed without waiting; the
-last ones run the whole service (`python -m services.reporting`, one process
-for the module) on call events made by ingress's and router's builders.
+calls, as reporting's own `alert.missed-call` carries them (with the
+text-back of the flow the call was routed with), to `TextBacks` with an
+injected clock, so the cooldown is crossed without waiting; the last ones
+run the whole service (`python -m services.reporting`, one process for the
+module) on call events made by ingress's and router's builders.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from services.ingress.webhooks import WEBHOOKS, to_event
-from services.reporting.alerts import MissedCall, alerts_topic, missed_call_alert
+from services.reporting.alerts import MissedCall, TextBackSetting, alerts_topic, missed_call_alert
 from services.reporting.clock import set_file_clock
 from services.reporting.sms import SmsSender
 from services.reporting.textback import TextBacks, decode_alert
@@ -108,9 +109,14 @@ class Harness:
     simulator: Simulator
     number: str
     client_id: str
+    # The text-back calls are routed with now (the assigned flow's).
+    routed_with: TextBackSetting | None = None
 
     def assign(self, text_back: TextBack | None = DAILY) -> None:
         """Router publishes the number with a flow that has (or lacks) a text-back."""
+        self.routed_with = (
+            TextBackSetting(text_back.message, text_back.cooldown_hours) if text_back else None
+        )
         assignment = NumberAssignment(
             phone_number=self.number,
             client_id=self.client_id,
@@ -124,6 +130,7 @@ class Harness:
         self.text_backs.handle_number_event(wire(number_assigned(assignment)))
 
     def release(self) -> None:
+        self.routed_with = None
         assignment = NumberAssignment(
             self.number, self.client_id, "+14155559999", False, None, None, START
         )
@@ -131,8 +138,11 @@ class Harness:
             wire(number_released(assignment, self.clock.now - timedelta(seconds=1)))
         )
 
-    def missed(self, caller: str, outcome: str = "no-answer") -> MissedCall:
-        """A missed call from `caller` that just ended, as its alert carries it."""
+    def missed(self, caller: str, outcome: str = "no-answer", carried: bool = True) -> MissedCall:
+        """A missed call from `caller` that just ended, as its alert carries it.
+
+        `carried` False: an alert from before alerts carried the text-back.
+        """
         call = MissedCall(
             call_sid="CA" + uuid.uuid4().hex,
             client_id=self.client_id,
@@ -140,9 +150,13 @@ class Harness:
             caller_number=caller,
             outcome=outcome,
             called_at=self.clock.now - timedelta(minutes=1),
+            text_back=self.routed_with,
         )
-        alert = decode_alert(missed_call_alert(call).to_json())
-        assert alert is not None
+        event = missed_call_alert(call)
+        if not carried:
+            event.data.pop("textBack")
+        alert = decode_alert(event.to_json())
+        assert alert is not None and alert.carries_text_back == carried
         return alert
 
     def texts_to(self, caller: str) -> list[dict[str, Any]]:
@@ -299,15 +313,37 @@ def test_withheld_and_landline_callers_get_no_text(
     assert record is not None and (record.status, record.reason) == ("skipped", reason)
 
 
-def test_a_number_without_text_back_or_released_texts_nobody(harness: Harness) -> None:
+def test_the_text_back_is_the_one_the_call_was_routed_with_whatever_the_ledger_holds(
+    harness: Harness,
+) -> None:
+    # The number events are behind: the ledger has not seen the number at all.
+    harness.routed_with = TextBackSetting(MESSAGE, 24)
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller)) == "sent"
+    # The ledger has a text-back, but the call was routed with a flow without one.
+    harness.assign()
+    harness.routed_with = None
+    assert harness.text_backs.handle(harness.missed(new_caller())) == "no-text-back"
+    assert len(harness.texts_to(caller)) == 1
+
+
+def test_a_flow_without_text_back_texts_nobody(harness: Harness) -> None:
     harness.assign(None)
     caller = new_caller()
     assert harness.text_backs.handle(harness.missed(caller)) == "no-text-back"
-
-    harness.assign()
-    harness.release()
-    assert harness.text_backs.handle(harness.missed(caller)) == "no-text-back"
     assert harness.texts_to(caller) == []
+
+
+def test_an_alert_that_carries_no_text_back_is_weighed_by_the_numbers_latest_event(
+    harness: Harness,
+) -> None:
+    harness.assign()
+    caller = new_caller()
+    assert harness.text_backs.handle(harness.missed(caller, carried=False)) == "sent"
+    harness.release()
+    harness.clock.advance(days=2)
+    assert harness.text_backs.handle(harness.missed(caller, carried=False)) == "no-text-back"
+    assert len(harness.texts_to(caller)) == 1
 
 
 def test_an_older_number_event_does_not_undo_a_newer_one(harness: Harness) -> None:
@@ -318,7 +354,7 @@ def test_an_older_number_event_does_not_undo_a_newer_one(harness: Harness) -> No
     stale = replace(wire(number_released(assignment, START)), occurredAt="2020-01-01T00:00:00.000Z")
     harness.text_backs.handle_number_event(wire(stale))
     caller = new_caller()
-    assert harness.text_backs.handle(harness.missed(caller)) == "sent"
+    assert harness.text_backs.handle(harness.missed(caller, carried=False)) == "sent"
     assert [m["body"] for m in harness.texts_to(caller)] == ["newer"]
 
 
@@ -417,7 +453,10 @@ class Service:
     simulator: Simulator
     clock_file: Path
 
-    def assign(self, number: str, client_id: str, text_back: TextBack | None) -> NumberAssignment:
+    def assign(
+        self, number: str, client_id: str, text_back: TextBack | None, announce: bool = True
+    ) -> NumberAssignment:
+        """The number's assignment; `announce` False: its number.assigned is not out yet."""
         owner = NumberAssignment(
             number,
             client_id,
@@ -428,7 +467,8 @@ class Service:
             datetime.now(UTC) - timedelta(days=1),
             flow=Flow(text_back=text_back) if text_back else None,
         )
-        self.producer.publish(self.topics.number_events, number_assigned(owner), number, 10)
+        if announce:
+            self.producer.publish(self.topics.number_events, number_assigned(owner), number, 10)
         return owner
 
     def play(self, owner: NumberAssignment, caller: str, answered: bool) -> ForwardedCall:
@@ -505,10 +545,9 @@ def test_the_service_texts_a_missed_caller_once_and_an_answered_one_never(
 ) -> None:
     number = f"+1510555{next(_lines):04d}"
     service.simulator.own_number(number, "http://127.0.0.1:9/voice")
-    owner = service.assign(number, f"client-{uuid.uuid4().hex[:8]}", DAILY)
+    # The number event is not out yet: the calls' own call.routed carry the flow.
+    owner = service.assign(number, f"client-{uuid.uuid4().hex[:8]}", DAILY, announce=False)
     missed_caller, answering_caller = new_caller(), new_caller()
-
-    wait_until(lambda: knows_the_number(reporting_db, number), timeout=120, message="its text-back")
 
     answered = service.play(owner, answering_caller, answered=True)
     missed = service.play(owner, missed_caller, answered=False)

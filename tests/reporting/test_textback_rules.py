@@ -7,12 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.reporting.alerts import MissedCall
+from services.reporting.alerts import MissedCall, TextBackSetting
 from services.reporting.textback_rules import (
     History,
     Send,
     Skip,
-    TextBackSetting,
     decide,
     is_textable,
     is_withheld,

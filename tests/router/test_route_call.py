@@ -75,6 +75,8 @@ def test_assigned_number_dials_the_client_and_publishes_call_routed(
         "forwardTo": CLIENT_PHONE,
         "recording": True,
         "campaign": "spring-mailer",
+        "flow": None,
+        "inHours": True,
     }
 
 

@@ -49,6 +49,8 @@ def test_forwarded_call_event_is_valid_and_names_client_and_campaign() -> None:
         "forwardTo": "+14155559999",
         "recording": True,
         "campaign": "spring-mailer",
+        "flow": None,
+        "inHours": True,
     }
 
 
