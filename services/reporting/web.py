@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 STATUSES = ("pending", "sending", "delivered", "dead")
 _READY_TIMEOUT = 2.0
 # Modules exposing `blueprint(runtime) -> Blueprint`, mounted on the reporting app.
-BLUEPRINTS: tuple[str, ...] = ()
+BLUEPRINTS: tuple[str, ...] = ("services.reporting.privacy",)
 
 
 def create_web_app(
