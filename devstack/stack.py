@@ -421,7 +421,7 @@ class Stack:
         }
         # Where router asks for TwiML's owner, and whom it asks for a caller's
         # erasure and export (services/router/privacy.py).
-        for name in ("router", "ingress", "analytics", "recordings"):
+        for name in ("router", "ingress", "analytics", "recordings", "reporting"):
             if name in self.ports:
                 env[f"{name.upper()}_URL"] = f"http://127.0.0.1:{self.ports[name]}"
         if "recordings" in self.ports:

@@ -190,6 +190,7 @@ def _privacy(runtime: RouterRuntime) -> Privacy:
         config.ingress_url,
         config.analytics_url,
         config.recordings_url,
+        config.reporting_url,
         config.privacy_timeout_seconds,
     )
     return Privacy(

@@ -77,6 +77,7 @@ class Config:
     ingress_url: str = "http://127.0.0.1:8081"
     analytics_url: str = "http://127.0.0.1:8083"
     recordings_url: str = "http://127.0.0.1:8084"
+    reporting_url: str = "http://127.0.0.1:8085"
     privacy_timeout_seconds: float = 30.0
     # The account's main number (TWILIO_PHONE_NUMBER): any client may call from
     # it, and outbound calls without a fromNumber do.
@@ -173,6 +174,7 @@ class Config:
             ingress_url=service_url("INGRESS_URL", "http://127.0.0.1:8081"),
             analytics_url=service_url("ANALYTICS_URL", "http://127.0.0.1:8083"),
             recordings_url=service_url("RECORDINGS_URL", "http://127.0.0.1:8084"),
+            reporting_url=service_url("REPORTING_URL", "http://127.0.0.1:8085"),
             main_number=main_number,
             development=settings.environment() == settings.DEVELOPMENT,
             clock_url=clock_url,

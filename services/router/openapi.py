@@ -773,7 +773,8 @@ def router_paths() -> dict[str, Any]:
             ],
             "get": operation(
                 "Everything held about a caller (admin; GDPR article 15): calls, recordings"
-                " with fresh signed links, alerts sent to them",
+                " with fresh signed links, the missed-call alerts naming them, text-back texts"
+                " and opt-outs, reports naming them",
                 {"200": answer("What is held", {"type": "object"})},
                 tag="privacy",
                 error_statuses=(400,),

@@ -14,8 +14,9 @@ Router owns the public endpoints, `/api/privacy/callers/<number>`, admin only:
   (the request is recorded, `complete` is false; repeating the DELETE is
   harmless and finishes the job).
 - `GET` returns what is held about the caller: the calls (from analytics),
-  the recordings with fresh signed links (from recordings), and the alerts
-  sent to them (none: reporting, which would send them, does not exist yet);
+  the recordings with fresh signed links (from recordings), and from
+  reporting the missed-call alerts naming them, the text-back texts sent to
+  them, their opt-outs and the client reports whose figures name them;
   `complete` is false, and `unavailable` says why, when a service could not
   be asked.
 
@@ -68,6 +69,7 @@ class Services:
     ingress_url: str
     analytics_url: str
     recordings_url: str
+    reporting_url: str
     timeout: float
 
     def call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
@@ -144,6 +146,7 @@ class Privacy:
                 params={"token": token},
             ),
             "analytics": {"status": "pending", "via": f"{ERASED_EVENT} event"},
+            "reporting": {"status": "pending", "via": f"{ERASED_EVENT} event"},
         }
         with self._store.transaction() as tx:
             tx.execute(
@@ -163,13 +166,15 @@ class Privacy:
         services = self._services
         unavailable: dict[str, str] = {}
 
-        def held(service: str, key: str, url: str, **params: Any) -> list[Any]:
+        def asked(service: str, url: str, **params: Any) -> dict[str, Any]:
             try:
-                found = services.call("GET", url, params=params).get(key, [])
+                return services.call("GET", url, params=params)
             except ServiceFailed as err:
                 unavailable[service] = str(err)
-                return []
-            return found if isinstance(found, list) else []
+                return {}
+
+        def held(service: str, key: str, url: str, **params: Any) -> list[Any]:
+            return listed(asked(service, url, **params), key)
 
         calls = held(
             "analytics",
@@ -184,6 +189,12 @@ class Privacy:
             f"{services.recordings_url}/internal/privacy/callers/{quote(number)}",
             token=token,
         )
+        reporting = asked(
+            "reporting",
+            f"{services.reporting_url}/internal/privacy/callers/{quote(number)}",
+            token=token,
+        )
+        kept = {key: listed(reporting, key) for key in ("alerts", "texts", "optOuts", "reports")}
         with self._store.transaction() as tx:
             tx.audit(
                 who.name,
@@ -192,7 +203,12 @@ class Privacy:
                     "caller",
                     token,
                     None,
-                    {"calls": len(calls), "recordings": len(recordings), "missing": unavailable},
+                    {
+                        "calls": len(calls),
+                        "recordings": len(recordings),
+                        **{key: len(rows) for key, rows in kept.items()},
+                        "missing": unavailable,
+                    },
                 ),
             )
         return {
@@ -202,11 +218,7 @@ class Privacy:
             "unavailable": unavailable,
             "calls": calls,
             "recordings": recordings,
-            "alerts": [],
-            "notes": {
-                "alerts": "no alerts are sent to callers yet (reporting is not built), "
-                "so none are held",
-            },
+            **kept,
         }
 
     def _ask(self, method: str, url: str, summary: Any, **kwargs: Any) -> dict[str, Any]:
@@ -215,6 +227,11 @@ class Privacy:
         except ServiceFailed as err:
             return {"status": "failed", "reason": str(err)}
         return {"status": "done", **summary(body)}
+
+
+def listed(body: dict[str, Any], key: str) -> list[Any]:
+    found = body.get(key, [])
+    return found if isinstance(found, list) else []
 
 
 def checked(number: str) -> str:

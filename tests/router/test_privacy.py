@@ -63,6 +63,7 @@ def test_erasure_is_recorded_audited_and_announced_even_while_other_services_are
         "ingressSpool": "failed",
         "recordings": "failed",
         "analytics": "pending",
+        "reporting": "pending",
     }
     assert erasures(pg_url) == [(TOKEN, "admin")]
     entries = audit_entries(http, targetId=TOKEN)
@@ -82,15 +83,21 @@ def test_erasure_is_recorded_audited_and_announced_even_while_other_services_are
 def test_an_export_says_it_is_incomplete_when_a_service_cannot_be_asked(
     make_app: AppFactory,
 ) -> None:
-    http = make_app(analytics_url=unreachable(), recordings_url=unreachable()).test_client()
+    http = make_app(
+        analytics_url=unreachable(), recordings_url=unreachable(), reporting_url=unreachable()
+    ).test_client()
     reply = http.get(f"/api/privacy/callers/{CALLER}", headers=AUTH)
     assert reply.status_code == 200
     body = reply.get_json()
     assert body["complete"] is False
-    assert set(body["unavailable"]) == {"analytics", "recordings"}
-    assert (body["calls"], body["recordings"], body["alerts"]) == ([], [], [])
+    assert set(body["unavailable"]) == {"analytics", "recordings", "reporting"}
+    assert body["unavailable"]["reporting"].startswith("unreachable")
+    held = ("calls", "recordings", "alerts", "texts", "optOuts", "reports")
+    assert {key: body[key] for key in held} == dict.fromkeys(held, [])
+    assert "notes" not in body
     [entry] = audit_entries(http, action="caller.exported")
     assert entry["targetId"] == TOKEN
+    assert entry["details"]["missing"].keys() == body["unavailable"].keys()
 
 
 def test_deleting_a_client_answers_and_announces_when_its_data_is_purged(
