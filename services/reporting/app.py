@@ -17,6 +17,7 @@ worker starts; agents read it with `runtime()`.
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -33,6 +34,7 @@ AGENT_MODULES = (
     "services.reporting.delivery",
     "services.reporting.health",
     "services.reporting.textback",
+    "services.reporting.call_states",
 )
 
 kafka = KafkaSettings.from_env()
@@ -68,6 +70,17 @@ client_events = app.topic(f"{kafka.topic_prefix}client-events", key_type=bytes, 
 number_events = app.topic(f"{kafka.topic_prefix}number-events", key_type=bytes, value_type=bytes)
 alert_events = app.topic(alerts_topic(kafka.topic_prefix), key_type=bytes, value_type=bytes)
 dead_letters = app.topic(f"{kafka.topic_prefix}dead-letters", key_type=bytes, value_type=bytes)
+# Reporting's own commands for the `calls` table (services/reporting/call_states.py), one
+# per partition: as many partitions as call-events, so partition p of it is assigned
+# with partition p of call-events and of the table. They hold tokens, never numbers.
+call_commands = app.topic(
+    f"{kafka.group_id}-call-commands",
+    key_type=bytes,
+    value_type=bytes,
+    partitions=kafka.partitions,
+    internal=True,
+    retention=timedelta(days=1),
+)
 
 # Table keys are strings (CallSid, clientId, phone number) and values JSON objects.
 _JSON: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")

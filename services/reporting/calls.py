@@ -214,3 +214,18 @@ def voicemail_possible(flow: dict[str, Any] | None) -> bool:
     if flow is None:
         return False
     return not (flow.get("afterHours") == "forward" and flow.get("afterHoursNumber"))
+
+
+def stale(state: State, now: datetime, max_age: timedelta) -> bool:
+    """Whether a call's state is older than any call lasts: its end will not come any more.
+
+    A state is kept only while its call goes on (or its alert waits a little);
+    one whose final status callback was lost would keep the caller's number for
+    ever, so it is dropped once it started more than `max_age` ago.
+    """
+    return parse_timestamp(state["startedAt"]) < now - max_age
+
+
+def with_caller(state: State, caller: str) -> State:
+    """The state naming its caller as `caller` (an erased caller's token)."""
+    return {**state, "caller": caller}

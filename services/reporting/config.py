@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from switchboard import settings
 from switchboard.kafka import Topics
+from switchboard.privacy import DEV_TOKEN_SECRET, token_secret
 from switchboard.settings import (
     ConfigError,
     env_float,
@@ -31,6 +32,8 @@ DEFAULT_GROUP_ID = "reporting"
 # The partitions of call-events as `ensure_topics` creates them; faust's tables
 # must have as many partitions as the topics they are built from.
 DEFAULT_PARTITIONS = 3
+# How often the open calls' states are swept (services/reporting/call_states.py).
+DEFAULT_CALL_SWEEP_SECONDS = 600.0
 SMTP_SCHEMES = ("smtp", "smtps", "smtp+starttls")
 T = TypeVar("T")
 
@@ -61,6 +64,13 @@ class KafkaSettings:
             _or_default(env_int, "REPORTING_PARTITIONS", defaults.partitions),
             _or_default(env_int, "KAFKA_REPLICATION_FACTOR", defaults.replication_factor),
         )
+
+
+def call_sweep_seconds() -> float:
+    """REPORTING_CALL_SWEEP_SECONDS for the sweep's timer, declared at import (never raises:
+    `Config.from_env` refuses a bad value first)."""
+    seconds = _or_default(env_float, "REPORTING_CALL_SWEEP_SECONDS", DEFAULT_CALL_SWEEP_SECONDS)
+    return seconds if seconds > 0 else DEFAULT_CALL_SWEEP_SECONDS
 
 
 def _or_default(read: Callable[[str, T], T], name: str, default: T) -> T:
@@ -96,6 +106,12 @@ class Config:
     send_timeout_seconds: float = 10.0
     dispatch_interval_seconds: float = 1.0
     clock_file: Path | None = None
+    # An open call's state older than this is dropped: a Twilio call lasts 4 h by
+    # default and 24 h at the most, so its end will not come any more.
+    call_state_max_hours: float = 24.0
+    call_sweep_seconds: float = DEFAULT_CALL_SWEEP_SECONDS
+    # Turns a state's caller into the token a caller.erased event names.
+    privacy_token_secret: str = DEV_TOKEN_SECRET
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("postgresql://", "postgres://")):
@@ -112,6 +128,8 @@ class Config:
             ("REPORTING_GIVE_UP_SECONDS", self.give_up_seconds),
             ("REPORTING_SEND_TIMEOUT_SECONDS", self.send_timeout_seconds),
             ("REPORTING_DISPATCH_INTERVAL_SECONDS", self.dispatch_interval_seconds),
+            ("REPORTING_CALL_STATE_MAX_HOURS", self.call_state_max_hours),
+            ("REPORTING_CALL_SWEEP_SECONDS", self.call_sweep_seconds),
         ):
             if value <= 0:
                 raise ConfigError(f"{name} must be above 0, got {value}")
@@ -152,4 +170,9 @@ class Config:
             send_timeout_seconds=env_float("REPORTING_SEND_TIMEOUT_SECONDS", 10.0),
             dispatch_interval_seconds=env_float("REPORTING_DISPATCH_INTERVAL_SECONDS", 1.0),
             clock_file=Path(clock) if clock else None,
+            call_state_max_hours=env_float("REPORTING_CALL_STATE_MAX_HOURS", 24.0),
+            call_sweep_seconds=env_float(
+                "REPORTING_CALL_SWEEP_SECONDS", DEFAULT_CALL_SWEEP_SECONDS
+            ),
+            privacy_token_secret=token_secret(),
         )

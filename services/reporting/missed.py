@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 from faust.types import EventT, StreamT
 
+from services.reporting import call_states
 from services.reporting import calls as call_rules
 from services.reporting.alerts import MissedCall, TextBackSetting, Voicemail, missed_call_alert
 from services.reporting.app import (
@@ -48,17 +49,28 @@ CONSUMER = "reporting"
 
 @app.agent(client_events, name="alerts-erasures")
 async def erase_callers(stream: StreamT) -> None:
-    """caller.erased: the kept alerts name the caller by their token from then on."""
+    """caller.erased: the kept alerts and the open calls name the caller by their token.
+
+    The `calls` table is changed by the worker owning each state's partition, so
+    the token (never the number) goes to every partition of call-commands
+    (services/reporting/call_states.py); the number-less version of the event
+    is enough for that.
+    """
     async for message in stream.events():
         try:
             event = events.decode(message.value)
         except InvalidEvent:
             continue  # dead-lettered by the agents that keep client settings
-        number = event.data.get("number") if event.type == ERASED_TYPE else None
+        if event.type != ERASED_TYPE or not event.data.get("token"):
+            continue
+        token = str(event.data["token"])
+        number = event.data.get("number")
         if number:
-            await until_done(
-                "erasing callers", functools.partial(erase, str(number), str(event.data["token"]))
-            )
+            await until_done("erasing callers", functools.partial(erase, str(number), token))
+        command = {"command": call_states.ERASE, "token": token}
+        await until_done(
+            "erasing callers", functools.partial(call_states.send_to_every_partition, command)
+        )
 
 
 async def erase(number: str, token: str) -> None:
@@ -79,12 +91,13 @@ async def on_call_event(message: EventT) -> None:
         await dead_letter(message, str(err))
         return
     if event.callSid is not None and event.type in call_rules.FOLLOWED_TYPES:
-        await until_done("following calls", lambda: follow(rt, event))
+        partition = message.message.partition
+        await until_done("following calls", lambda: follow(rt, event, partition))
     if rt.metrics is not None:
         rt.metrics.consumed(event.type)
 
 
-async def follow(rt: Runtime, event: Event) -> None:
+async def follow(rt: Runtime, event: Event, partition: int) -> None:
     sid = str(event.callSid)
     known = call_table.get(sid)
     state = call_rules.fold(known, event)
@@ -100,6 +113,8 @@ async def follow(rt: Runtime, event: Event) -> None:
         await hold_and_publish(rt, state, verdict, now)
     waiting = verdict.action == "alert" and verdict.due is not None and verdict.due > now
     if verdict.action == "open" or waiting:
+        # The partition the state lives in, for call_states' per-partition commands.
+        state["partition"] = partition
         call_table[sid] = state
     elif known is not None:
         del call_table[sid]
