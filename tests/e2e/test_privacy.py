@@ -1,25 +1,57 @@
 """A caller's export and erasure through the edge, across every store, with calls played by
 the Twilio simulator: afterwards the number is nowhere, the client's counts are unchanged,
-and reading the call events again does not bring it back."""
+and reading the call events again does not bring it back.
+
+The module's system runs reporting too (the shared e2e system does not): the export
+lists the alerts reporting keeps, and the erasure reaches them."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import requests
 from psycopg import sql
 
+from devstack.stack import Stack
 from switchboard.events import Event
 from switchboard.kafka import EventProducer
 from tests.analytics.topic_state import committed_total, end_total
-from tests.e2e.conftest import ADMIN, System, number
+from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, System, number
 from tests.e2e.test_simulated_calls import own, play
 from tests.kafka_read import read_topic
 from tests.support import wait_until
+
+
+@pytest.fixture(scope="module")
+def system(
+    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """tests/e2e/conftest.py's system, with reporting (on the same PostgreSQL database)."""
+    stack = Stack(
+        tmp_path_factory.mktemp("e2e-privacy"),
+        kafka_bootstrap=kafka_bootstrap,
+        postgres_url=postgres_url,
+        services=("twilio_sim", "router", "analytics", "recordings", "ingress", "reporting"),
+        env={
+            "ADMIN_API_TOKEN": ADMIN,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            # A deleted client's data is purged at once.
+            "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
+            "ANALYTICS_GROUP_ID": "analytics",
+            # A missed call is alerted at once, without waiting for a voicemail.
+            "REPORTING_VOICEMAIL_WAIT_SECONDS": "0",
+        },
+    )
+    with stack:
+        assert stack.edge is not None
+        yield System(stack.edge, stack.services, stack.topics, stack.env)
 
 
 def analytics_holding(system: System, text: str) -> dict[str, int]:
@@ -35,7 +67,8 @@ def analytics_holding(system: System, text: str) -> dict[str, int]:
 
 
 def postgres_holding(system: System, text: str) -> dict[str, int]:
-    """Rows per table of router's and recordings' database (every schema) that hold `text`."""
+    """Rows per table of router's, recordings' and reporting's database (every schema) that
+    hold `text`."""
     found = {}
     with psycopg.connect(system.env["DATABASE_URL"], autocommit=True) as conn:
         columns = conn.execute(
@@ -113,13 +146,18 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
         assert reply.status_code == 200, reply.text
         held: dict[str, Any] = reply.json()
         stored = [r for r in held["recordings"] if r["status"] == "stored"]
-        return held if stored and len(held["calls"]) == 2 else None
+        alerted = held["alerts"] and held["texts"]
+        return held if stored and alerted and len(held["calls"]) == 2 else None
 
-    # Export (article 15): the calls, the recordings with links that work, the alerts.
-    exported = wait_until(recorded, timeout=20.0, message="the caller's recording stored")
-    assert exported["complete"] is True
+    # Export (article 15): the calls, the recordings with links that work, the missed
+    # call's alert and the text-back ledger's row (no text-back: skipped) from reporting.
+    exported = wait_until(recorded, timeout=30.0, message="the caller's recording and alert kept")
+    assert exported["complete"] is True and exported["unavailable"] == {}
     assert sorted(c["callSid"] for c in exported["calls"]) == sorted(sids[:2])
-    assert exported["alerts"] == []
+    [alert] = exported["alerts"]
+    assert (alert["callSid"], alert["callerNumber"]) == (sids[1], caller)
+    assert [t["callSid"] for t in exported["texts"]] == [sids[1]]
+    assert (exported["optOuts"], exported["reports"]) == ([], [])
     [recording] = exported["recordings"]
     media = requests.get(recording["downloadUrl"], timeout=10)
     assert media.status_code == 200 and len(media.content) == recording["bytes"]
@@ -140,6 +178,7 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
         "ingressSpool": "done",
         "recordings": "done",
         "analytics": "pending",
+        "reporting": "pending",
     }
     assert stores["recordings"]["deleted"] == [recording["recordingSid"]]
     token = erased["token"]
@@ -156,6 +195,9 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
     assert system.summary(client_id) == before
     assert system.call(sids[0])["from"] == token
     assert system.call(sids[2])["from"] == other
+    # Reporting's alert names the caller by the token, and the export finds it under it.
+    [alert] = system.admin("GET", f"/api/privacy/callers/{caller}").json()["alerts"]
+    assert (alert["callSid"], alert["callerNumber"]) == (sids[1], token)
     assert requests.get(recording["downloadUrl"], timeout=10).status_code in (404, 410)
 
     # Every step audited, under the token: router's rows, recordings' part.
