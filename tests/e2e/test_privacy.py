@@ -126,7 +126,7 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
     system.assign(client_id, tracked)
     own(system, tracked)
     caller, other = number(), number()
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"from": caller, "outcome": "completed", "talkSeconds": 31},
         {"from": caller, "outcome": "no-answer"},
         {"from": other, "outcome": "completed", "talkSeconds": 12},
@@ -141,7 +141,7 @@ def test_an_erased_caller_is_found_nowhere_while_the_clients_counts_stay(system:
     before = wait_until(settled, timeout=40.0, message="the three calls counted")
     assert before["totalDurationSec"] == 43
 
-    def recorded() -> list[dict[str, Any]] | None:
+    def recorded() -> dict[str, Any] | None:
         reply = system.admin("GET", f"/api/privacy/callers/{caller}")
         assert reply.status_code == 200, reply.text
         held: dict[str, Any] = reply.json()
