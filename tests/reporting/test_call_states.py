@@ -23,11 +23,13 @@ from psycopg import sql
 from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting.calls import stale, with_caller
 from services.reporting.clock import set_file_clock
+from services.reporting.config import Config
 from services.router.directory import NumberAssignment
 from services.router.privacy import caller_erased, erased_key
 from services.router.routing import decide, routed_event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
+from switchboard.settings import ConfigError
 from tests.kafka_read import end_offsets, read_topic, wait_committed_past
 from tests.support import ServiceProcess, wait_until
 from tests.twilio_calls import ForwardedCall
@@ -50,6 +52,20 @@ def test_an_erased_callers_state_names_them_by_the_token_and_keeps_the_rest() ->
     erased = with_caller(state, "erased:" + "a" * 32)
     assert erased == {**state, "caller": "erased:" + "a" * 32}
     assert state["caller"] == "+12125550100"  # the table's value is never changed in place
+
+
+@pytest.mark.parametrize(
+    ("setting", "variable"),
+    [
+        ({"call_state_max_hours": 0.0}, "REPORTING_CALL_STATE_MAX_HOURS"),
+        ({"call_sweep_seconds": -1.0}, "REPORTING_CALL_SWEEP_SECONDS"),
+    ],
+)
+def test_a_sweep_setting_that_is_not_above_zero_is_refused_by_name(
+    setting: dict[str, Any], variable: str
+) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        Config(database_url="postgresql://db/reporting", admin_token="t", **setting)
 
 
 @dataclass
