@@ -124,6 +124,21 @@ def texts_to(system: System, caller: str) -> list[dict[str, Any]]:
     return found
 
 
+def texts_reached(system: System, caller: str, count: int) -> list[dict[str, Any]]:
+    """Wait for the caller's `count` texts; on timeout, say what reporting logged of them."""
+
+    def enough() -> list[dict[str, Any]] | None:
+        found = texts_to(system, caller)
+        return found if len(found) >= count else None
+
+    try:
+        return wait_until(enough, timeout=60, message=f"text-back number {count}")
+    except TimeoutError as err:
+        logged = system.services["reporting"].log_file.read_text(errors="replace").splitlines()
+        said = [line for line in logged if any(w in line for w in ("text-back", "alert", "ERROR"))]
+        raise AssertionError(f"{err}; reporting logged:\n" + "\n".join(said[-30:])) from None
+
+
 def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_stop(
     system: System, clock_file: Path
 ) -> None:
@@ -133,7 +148,7 @@ def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_st
     set_file_clock(clock_file, start)
 
     first = missed_call(system, caller, tracked)
-    [text] = wait_until(lambda: texts_to(system, caller), timeout=60, message="the text-back")
+    [text] = texts_reached(system, caller, 1)
     assert (text["from"], text["body"]) == (tracked, MESSAGE)
     [sent] = wait_until(
         lambda: [
@@ -154,7 +169,7 @@ def test_text_back_is_sent_once_not_again_within_the_cooldown_and_never_after_st
     # After it: texted again.
     set_file_clock(clock_file, start + timedelta(hours=25))
     missed_call(system, caller, tracked)
-    wait_until(lambda: len(texts_to(system, caller)) == 2, timeout=60, message="a second text")
+    assert len(texts_reached(system, caller, 2)) == 2
 
     # The caller replies STOP: never texted again, even once they opt back in at Twilio.
     stop = requests.post(
