@@ -2,8 +2,9 @@
 
 A small consumer of the compacted client-events topic (its own group), a
 switchboard.consumer.StreamProcessor with reporting's write step: each
-`client.settings-changed` has its time zone, name and
-`notifications.reports` ({weekly, monthly, email}) upserted, the newest
+`client.settings-changed` has its time zone, name,
+`notifications.reports` ({weekly, monthly, email}), `retentionDays` and
+`purgeAfter` (for housekeeping, services/reporting/housekeeping.py) upserted, the newest
 `occurredAt` winning; a `caller.erased` is handed to the reports' erasure
 (erasure.py). Both are idempotent, and offsets are committed only after the
 write, so at-least-once delivery and a replay change nothing. A write that
@@ -48,7 +49,15 @@ def report_client(event: Event) -> ReportClient:
         deleted=bool(data.get("deleted")),
         occurred_at=event.occurred_at,
         purge_after=parse_timestamp(data["purgeAfter"]) if data.get("purgeAfter") else None,
+        retention_days=_days(data.get("retentionDays")),
     )
+
+
+def _days(value: object) -> int | None:
+    """A positive whole number of days, or None (absent, null or not a day count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return None
+    return value
 
 
 def _event(msg: Message) -> Event:

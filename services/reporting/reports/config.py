@@ -39,6 +39,8 @@ class ReportsConfig:
     retry_first_seconds: float = 60.0
     retry_most_seconds: float = 3600.0
     analytics_timeout_seconds: float = 30.0
+    # Days alerts, deliveries and text-back calls are kept (0: only clients' retentionDays).
+    retention_days: int = 0
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("postgresql://", "postgres://")):
@@ -57,6 +59,10 @@ class ReportsConfig:
             raise ConfigError("REPORTS_INTERVAL_SECONDS and REPORTS_LEASE_SECONDS must be > 0")
         if self.catch_up_days < 1:
             raise ConfigError(f"REPORTS_CATCH_UP_DAYS must be at least 1, got {self.catch_up_days}")
+        if self.retention_days < 0:
+            raise ConfigError(
+                f"REPORTING_RETENTION_DAYS must be 0 (keep) or more, got {self.retention_days}"
+            )
 
     @classmethod
     def from_env(cls) -> ReportsConfig:
@@ -84,4 +90,5 @@ class ReportsConfig:
             lease_seconds=env_float("REPORTS_LEASE_SECONDS", 300.0),
             retry_first_seconds=env_float("REPORTS_RETRY_FIRST_SECONDS", 60.0),
             retry_most_seconds=env_float("REPORTS_RETRY_MOST_SECONDS", 3600.0),
+            retention_days=env_int("REPORTING_RETENTION_DAYS", 0),
         )

@@ -11,7 +11,9 @@ by this process after a restart or by another, takes the report over. So a
 restart neither skips a report (the due period is still found) nor doubles
 one (the row exists). A failed build is kept with its reason and retried
 with a doubling delay; failing reports show in /readyz and in metrics. The
-reports of a deleted client go once router's `purgeAfter` has passed.
+reports of a deleted client go once router's `purgeAfter` has passed, and
+the same loop runs reporting's housekeeping (services/reporting/housekeeping.py:
+the client's alerts and texts, and everyone's past their retention) once an hour.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.reporting.housekeeping import Housekeeping
 from services.reporting.reports.builder import ReportBuilder
 from services.reporting.reports.config import ReportsConfig
 from services.reporting.reports.periods import PERIODS, due_periods
@@ -63,8 +66,10 @@ class Scheduler:
         builder: ReportBuilder,
         clock: Clock = utc_now,
         service: str = "reporting",
+        housekeeping: Housekeeping | None = None,
     ) -> None:
         self.config = config
+        self.housekeeping = housekeeping
         self.store = store
         self.builder = builder
         self.clock = clock
@@ -139,8 +144,18 @@ class Scheduler:
             log.info("purged %d report(s) of deleted clients", len(purged))
         return len(purged)
 
+    def housekeep(self) -> None:
+        """Reporting's hourly purge and retention; a failure waits for the next look."""
+        if self.housekeeping is None:
+            return
+        try:
+            self.housekeeping.run_if_due(self.clock())
+        except Exception:  # the reports must not stop for it: logged, tried at the next look
+            log.exception("housekeeping failed, tried again at the next look")
+
     def run_once(self) -> None:
         self.purge()
+        self.housekeep()
         self.claim_due()
         self.build_claimed()
 

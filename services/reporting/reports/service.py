@@ -15,6 +15,7 @@ from email.message import EmailMessage
 
 from flask import Blueprint, Flask
 
+from services.reporting.housekeeping import Housekeeping
 from services.reporting.reports import mail
 from services.reporting.reports.api import reports_api
 from services.reporting.reports.builder import FigureSource, ReportBuilder
@@ -50,7 +51,8 @@ class ReportService:
         self.files = files
         self.keys = keys or KeyResolver(config.router_url)
         self.builder = ReportBuilder(store, source, files, send, sender)
-        self.scheduler = Scheduler(config, store, self.builder, clock)
+        housekeeping = Housekeeping(store.pool, config.retention_days)
+        self.scheduler = Scheduler(config, store, self.builder, clock, housekeeping=housekeeping)
         self.listener: ClientsListener | None = None
 
     @classmethod

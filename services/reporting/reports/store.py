@@ -55,6 +55,8 @@ class ReportClient:
     occurred_at: datetime
     # Set on a deleted client: from then on its reports are purged.
     purge_after: datetime | None = None
+    # Days its alerts and text-back calls are kept (None: REPORTING_RETENTION_DAYS alone).
+    retention_days: int | None = None
 
     def wants(self, kind: str) -> bool:
         return not self.deleted and (self.weekly if kind == "week" else self.monthly)
@@ -147,8 +149,8 @@ class ReportStore:
         with self.pool.connection() as conn:
             conn.execute(
                 "INSERT INTO reporting.report_clients (client_id, name, timezone, weekly, monthly,"
-                " emails, reports_since, deleted, occurred_at, purge_after)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " emails, reports_since, deleted, occurred_at, purge_after, retention_days)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (client_id) DO UPDATE SET name = EXCLUDED.name,"
                 " timezone = EXCLUDED.timezone, weekly = EXCLUDED.weekly,"
                 " monthly = EXCLUDED.monthly, emails = EXCLUDED.emails,"
@@ -156,7 +158,7 @@ class ReportStore:
                 "   AND EXCLUDED.reports_since IS NOT NULL THEN report_clients.reports_since"
                 "   ELSE EXCLUDED.reports_since END,"
                 " deleted = EXCLUDED.deleted, occurred_at = EXCLUDED.occurred_at,"
-                " purge_after = EXCLUDED.purge_after"
+                " purge_after = EXCLUDED.purge_after, retention_days = EXCLUDED.retention_days"
                 " WHERE EXCLUDED.occurred_at >= report_clients.occurred_at",
                 (
                     client.client_id,
@@ -169,6 +171,7 @@ class ReportStore:
                     client.deleted,
                     client.occurred_at,
                     client.purge_after,
+                    client.retention_days,
                 ),
             )
 
