@@ -128,42 +128,45 @@ _PURGE = {
         """,
 }
 
-# Each row's cutoff: its client's, else the default (NULL: kept). Purged clients are left
-# to their purge.
-_CUTOFF = """COALESCE(
-    (SELECT c.before FROM unnest(%(clients)s::text[], %(befores)s::timestamptz[])
-        AS c(client_id, before) WHERE c.client_id = {column}),
-    %(default)s::timestamptz)"""
-_NOT_PURGED = "({column} IS NULL OR NOT {column} = ANY(%(purged)s::text[]))"
-
-_RETENTION = {
-    "alerts": f"""
-        DELETE FROM reporting.alerts a
-        WHERE a.published_at IS NOT NULL
-          AND {_NOT_PURGED.format(column="a.client_id")}
-          AND a.created_at < {_CUTOFF.format(column="a.client_id")}
-        """,
-    "deliveries": f"""
-        DELETE FROM reporting.deliveries d
-        WHERE d.status IN ('delivered', 'dead')
-          AND {_NOT_PURGED.format(column="d.client_id")}
-          AND d.created_at < {_CUTOFF.format(column="d.client_id")}
-        """,
-    # Kept: a sent text not yet announced on Kafka, and a caller's last text from a
-    # number while the longest cooldown could still count it.
-    "textback_calls": f"""
-        DELETE FROM reporting.textback_calls t
-        WHERE {_NOT_PURGED.format(column="t.client_id")}
-          AND t.decided_at < {_CUTOFF.format(column="t.client_id")}
-          AND NOT (t.status = 'sent' AND NOT t.published)
-          AND NOT (
-            t.status IN ('sending', 'sent') AND t.decided_at >= %(cooldown)s
-            AND t.decided_at = (
-                SELECT max(l.decided_at) FROM reporting.textback_calls l
-                WHERE l.phone_number = t.phone_number AND l.caller = t.caller
-                  AND l.status IN ('sending', 'sent')))
-        """,
+# Per table: its alias, the time a row's age counts from, and what keeps a row whatever
+# its age. Kept texts: one not yet announced on Kafka, and a caller's last text from a
+# number while the longest cooldown could still count it.
+_EXPIRING = {
+    "alerts": ("a", "created_at", "a.published_at IS NULL"),
+    "deliveries": ("d", "created_at", "d.status NOT IN ('delivered', 'dead')"),
+    "textback_calls": (
+        "t",
+        "decided_at",
+        """(t.status = 'sent' AND NOT t.published)
+            OR (t.status IN ('sending', 'sent') AND t.decided_at >= %(cooldown)s
+                AND t.decided_at = (
+                    SELECT max(l.decided_at) FROM reporting.textback_calls l
+                    WHERE l.phone_number = t.phone_number AND l.caller = t.caller
+                      AND l.status IN ('sending', 'sent')))""",
+    ),
 }
+
+
+def _retention(table: str) -> tuple[str, str]:
+    """The table's two DELETEs: by each client's own cutoff, and by the default for the rest.
+
+    The rest are the clients without a setting of their own (and rows without a
+    client); purged clients are left to their purge.
+    """
+    alias, moment, keep = _EXPIRING[table]
+    own = f"""
+        DELETE FROM reporting.{table} {alias}
+        USING unnest(%(clients)s::text[], %(befores)s::timestamptz[]) AS c(client_id, before)
+        WHERE {alias}.client_id = c.client_id AND {alias}.{moment} < c.before
+          AND NOT ({keep})
+        """
+    default = f"""
+        DELETE FROM reporting.{table} {alias}
+        WHERE {alias}.{moment} < %(default)s
+          AND ({alias}.client_id IS NULL OR NOT {alias}.client_id = ANY(%(decided)s::text[]))
+          AND NOT ({keep})
+        """
+    return own, default
 
 
 class Housekeeping:
@@ -220,11 +223,14 @@ class Housekeeping:
             "clients": list(decided.per_client),
             "befores": list(decided.per_client.values()),
             "default": decided.default,
-            "purged": sorted(decided.purged),
+            "decided": sorted(decided.per_client.keys() | decided.purged),
             "cooldown": now - LONGEST_COOLDOWN,
         }
+        counts = {}
         with self.pool.connection() as conn:
-            return {
-                name: conn.execute(statement, params).rowcount
-                for name, statement in _RETENTION.items()
-            }
+            for table in _EXPIRING:
+                own, default = _retention(table)
+                counts[table] = conn.execute(own, params).rowcount if decided.per_client else 0
+                if decided.default is not None:
+                    counts[table] += conn.execute(default, params).rowcount
+        return counts
