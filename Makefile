@@ -13,8 +13,11 @@ ARGS ?=
 run: $(STAMP)
 	$(VENV)/bin/switchboard run $(ARGS)
 
+# Two test processes (pytest-xdist), each running whole modules so a module's
+# stack starts once; TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(VENV)/bin/pytest $(ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check switchboard services devstack bench tests

@@ -10,7 +10,6 @@ sees the broker. The handle's `stop()` shuts it down (SIGTERM, then SIGKILL).
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import shutil
 import signal
@@ -18,8 +17,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -28,6 +25,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from devstack import REPO_ROOT, cache_dir
+from devstack.packages import locked
 from devstack.processes import (
     Child,
     StartError,
@@ -61,17 +59,6 @@ class KafkaBroker:
         (self.data_dir / "kafka.pid").unlink(missing_ok=True)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _pom_digest() -> str:
     return hashlib.sha256(POM.read_bytes()).hexdigest()
 
@@ -83,7 +70,7 @@ def ensure_jars(jars_dir: Path | None = None) -> Path:
     stamp = target / _POM_STAMP
     if (target / _BROKER_JAR).is_file() and stamp.is_file() and stamp.read_text() == digest:
         return target
-    with _locked(target.with_name(target.name + ".lock")):
+    with locked(target.with_name(target.name + ".lock")):
         if (target / _BROKER_JAR).is_file() and stamp.is_file() and stamp.read_text() == digest:
             return target
         mvn = shutil.which("mvn")

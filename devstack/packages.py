@@ -8,10 +8,16 @@ package first when it is missing; `apt_install` installs a package.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from devstack import cache_dir
 
 _updated = False
 # Where the binaries of Debian's packages land, whatever PATH says.
@@ -22,8 +28,30 @@ class InstallError(RuntimeError):
     """A package could not be installed; the message says what to do by hand."""
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if missing): one installer at a time
+    across processes, such as the two test processes of `make test`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def apt_install(*alternatives: str) -> str:
-    """Install the first of `alternatives` that apt-get can install; return its name."""
+    """Install the first of `alternatives` that apt-get can install; return its name.
+
+    One process at a time (a lock under the cache folder): apt-get refuses to
+    run beside another, and the test processes may all miss the same package.
+    """
+    with locked(cache_dir() / "apt.lock"):
+        return _apt_install(alternatives)
+
+
+def _apt_install(alternatives: tuple[str, ...]) -> str:
     if shutil.which("apt-get") is None:
         raise InstallError(f"no apt-get here: install {alternatives[0]} yourself")
     if os.geteuid() != 0:
