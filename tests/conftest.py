@@ -19,14 +19,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from devstack import kafka, postgres
 from switchboard.kafka import Topics, ensure_topics
+from tests.databases import fresh_database
 from tests.support import free_port
 
 # A developer's .env (real Twilio credentials, say) never leaks into tests.
@@ -108,14 +106,8 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def pg_url(postgres_url: str) -> Iterator[str]:
     """DSN of a fresh, empty database for this test (dropped afterwards)."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_url) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

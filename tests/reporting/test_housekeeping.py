@@ -20,7 +20,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from services.reporting.alerts import MissedCall, TextBackSetting, missed_call_alert
 from services.reporting.housekeeping import (
@@ -40,11 +39,10 @@ from services.reporting.textback_rules import Send
 from services.reporting.textback_store import TextBackStore
 from services.router import facts
 from services.router.directory import Client, ClientSettings
-from switchboard.pg_migrations import apply_migrations
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from switchboard.settings import ConfigError
+from tests.reporting.conftest import reporting_database
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
 # Rows get their created_at from the database's clock: the passes run from there on.
 NOW = datetime.now(UTC).replace(microsecond=0)
 TEXT = TextBackSetting("Sorry we missed you.", 24)
@@ -56,16 +54,8 @@ _lines = itertools.count(6100)
 @pytest.fixture
 def reporting_db(postgres_url: str) -> Iterator[str]:
     """A fresh migrated database per test: the dispatcher's claims see every due row."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = postgres_url.rsplit("/", 1)[0] + f"/{name}"
-    apply_migrations(dsn, MIGRATIONS, lock_key=0x7E99, schema="reporting")
-    yield dsn
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with reporting_database(postgres_url) as dsn:
+        yield dsn
 
 
 @dataclass

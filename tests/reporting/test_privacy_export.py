@@ -14,14 +14,10 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
 from flask.testing import FlaskClient
-from psycopg import sql
 
 from services.reporting.alerts import MissedCall, TextBackSetting, missed_call_alert
 from services.reporting.config import Config
@@ -31,30 +27,14 @@ from services.reporting.runtime import Runtime, build_runtime
 from services.reporting.sms import Refused, Sent
 from services.reporting.textback_store import TextBackStore
 from services.reporting.web import create_web_app
-from switchboard.pg_migrations import apply_migrations
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
 ADMIN = "test-admin-token"
 CLIENT_KEY = "sbk_" + "A" * 43
 BY_ADMIN = {"Authorization": f"Bearer {ADMIN}"}
 NOW = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
 TEXT = TextBackSetting("Sorry we missed you.", 24)
 _lines = itertools.count(5100)
-
-
-@pytest.fixture(scope="module")
-def reporting_db(postgres_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    apply_migrations(dsn, MIGRATIONS, lock_key=0x7E98, schema="reporting")
-    yield dsn
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.fixture(scope="module")

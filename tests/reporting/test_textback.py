@@ -18,12 +18,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 import requests
-from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from services.ingress.webhooks import WEBHOOKS, to_event
@@ -40,14 +38,12 @@ from services.router.privacy import caller_erased
 from services.router.routing import decide, routed_event
 from switchboard.events import Event, decode
 from switchboard.kafka import EventProducer, PublishError, Topics, ensure_topics
-from switchboard.pg_migrations import apply_migrations
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from tests.kafka_read import read_topic, wait_committed_past
 from tests.support import ServiceProcess, free_port, wait_until
 from tests.twilio_calls import ForwardedCall, Webhook
 from tests.twilio_sim.simulator import Simulator, running_simulator
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "reporting" / "migrations"
 MESSAGE = "Sorry we missed your call. We will ring you back shortly."
 START = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
 DAILY = TextBack(MESSAGE, 24)
@@ -59,21 +55,6 @@ _callers = itertools.count(100)
 def simulator() -> Iterator[Simulator]:
     with running_simulator() as sim:
         yield sim
-
-
-@pytest.fixture(scope="module")
-def reporting_db(postgres_url: str) -> Iterator[str]:
-    """One migrated reporting database for the module; tests keep apart by their numbers."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    dsn = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    apply_migrations(dsn, MIGRATIONS, lock_key=0x7E97, schema="reporting")
-    yield dsn
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
 
 
 @pytest.fixture(scope="module")
