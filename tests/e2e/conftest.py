@@ -159,15 +159,23 @@ class System:
             self.edge = start_nginx(prefix, listen, upstreams)
 
 
-@pytest.fixture(scope="module")
-def system(
-    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+SERVICES = ("twilio_sim", "router", "analytics", "recordings", "ingress")
+
+
+@contextmanager
+def running_system(
+    folder: Path,
+    kafka_bootstrap: str,
+    postgres_url: str,
+    services: tuple[str, ...] = SERVICES,
+    env: dict[str, str] | None = None,
 ) -> Iterator[System]:
+    """The services behind the edge on the tests' Kafka and PostgreSQL, as a System."""
     stack = Stack(
-        tmp_path_factory.mktemp("e2e"),
+        folder,
         kafka_bootstrap=kafka_bootstrap,
         postgres_url=postgres_url,
-        services=("twilio_sim", "router", "analytics", "recordings", "ingress"),
+        services=services,
         env={
             "ADMIN_API_TOKEN": ADMIN,
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -176,6 +184,7 @@ def system(
             "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
             # The group the tests wait on to show that nothing else happened.
             "ANALYTICS_GROUP_ID": "analytics",
+            **(env or {}),
         },
     )
     with stack:
@@ -184,6 +193,14 @@ def system(
         yield system
         # A test may have stopped the edge and started another (System.edge_down).
         stack.edge = system.edge
+
+
+@pytest.fixture(scope="module")
+def system(
+    kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    with running_system(tmp_path_factory.mktemp("e2e"), kafka_bootstrap, postgres_url) as made:
+        yield made
 
 
 def number() -> str:

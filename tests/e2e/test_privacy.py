@@ -18,11 +18,10 @@ import pytest
 import requests
 from psycopg import sql
 
-from devstack.stack import Stack
 from switchboard.events import Event
 from switchboard.kafka import EventProducer
 from tests.analytics.topic_state import committed_total, end_total
-from tests.e2e.conftest import ACCOUNT_SID, ADMIN, AUTH_TOKEN, System, number
+from tests.e2e.conftest import ADMIN, SERVICES, System, number, running_system
 from tests.e2e.test_simulated_calls import own, play
 from tests.kafka_read import read_topic
 from tests.support import wait_until
@@ -33,25 +32,15 @@ def system(
     kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
     """tests/e2e/conftest.py's system, with reporting (on the same PostgreSQL database)."""
-    stack = Stack(
+    with running_system(
         tmp_path_factory.mktemp("e2e-privacy"),
-        kafka_bootstrap=kafka_bootstrap,
-        postgres_url=postgres_url,
-        services=("twilio_sim", "router", "analytics", "recordings", "ingress", "reporting"),
-        env={
-            "ADMIN_API_TOKEN": ADMIN,
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            # A deleted client's data is purged at once.
-            "ROUTER_CLIENT_PURGE_GRACE_DAYS": "0",
-            "ANALYTICS_GROUP_ID": "analytics",
-            # A missed call is alerted at once, without waiting for a voicemail.
-            "REPORTING_VOICEMAIL_WAIT_SECONDS": "0",
-        },
-    )
-    with stack:
-        assert stack.edge is not None
-        yield System(stack.edge, stack.services, stack.topics, stack.env)
+        kafka_bootstrap,
+        postgres_url,
+        (*SERVICES, "reporting"),
+        # A missed call is alerted at once, without waiting for a voicemail.
+        {"REPORTING_VOICEMAIL_WAIT_SECONDS": "0"},
+    ) as made:
+        yield made
 
 
 def analytics_holding(system: System, text: str) -> dict[str, int]:
