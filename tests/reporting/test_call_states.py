@@ -14,11 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from services.ingress.webhooks import WEBHOOKS, to_event
 from services.reporting.calls import stale, with_caller
@@ -30,6 +27,7 @@ from services.router.routing import decide, routed_event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
 from switchboard.privacy import DEV_TOKEN_SECRET, caller_token
 from switchboard.settings import ConfigError
+from tests.databases import fresh_database
 from tests.kafka_read import end_offsets, read_topic, wait_committed_past
 from tests.support import ServiceProcess, wait_until
 from tests.twilio_calls import ForwardedCall
@@ -128,38 +126,31 @@ class Service:
 def service(
     kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Service]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    db = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:12]}.")
-    ensure_topics(kafka_bootstrap, topics)
-    clock_file = tmp_path_factory.mktemp("call-states") / "clock"
-    set_file_clock(clock_file, datetime.now(UTC))
-    group = f"{topics.prefix}reporting"
-    env = {
-        "SWITCHBOARD_ENV": "development",
-        "ADMIN_API_TOKEN": "test-admin-token",
-        "DATABASE_URL": db,
-        "REPORTING_DATABASE_URL": db,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_TOPIC_PREFIX": topics.prefix,
-        "REPORTING_GROUP_ID": group,
-        "REPORTING_CLOCK_FILE": str(clock_file),
-        "REPORTING_CALL_SWEEP_SECONDS": "0.5",
-        "PRIVACY_TOKEN_SECRET": DEV_TOKEN_SECRET,
-    }
-    process = ServiceProcess("reporting", env, startup_timeout=60).start()
-    producer = EventProducer(kafka_bootstrap)
-    try:
-        yield Service(kafka_bootstrap, topics, group, clock_file, producer)
-    finally:
-        producer.close()
-        process.stop()
-        with psycopg.connect(postgres_url, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with fresh_database(postgres_url) as db:
+        topics = Topics(prefix=f"t{uuid.uuid4().hex[:12]}.")
+        ensure_topics(kafka_bootstrap, topics)
+        clock_file = tmp_path_factory.mktemp("call-states") / "clock"
+        set_file_clock(clock_file, datetime.now(UTC))
+        group = f"{topics.prefix}reporting"
+        env = {
+            "SWITCHBOARD_ENV": "development",
+            "ADMIN_API_TOKEN": "test-admin-token",
+            "DATABASE_URL": db,
+            "REPORTING_DATABASE_URL": db,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "KAFKA_TOPIC_PREFIX": topics.prefix,
+            "REPORTING_GROUP_ID": group,
+            "REPORTING_CLOCK_FILE": str(clock_file),
+            "REPORTING_CALL_SWEEP_SECONDS": "0.5",
+            "PRIVACY_TOKEN_SECRET": DEV_TOKEN_SECRET,
+        }
+        process = ServiceProcess("reporting", env, startup_timeout=60).start()
+        producer = EventProducer(kafka_bootstrap)
+        try:
+            yield Service(kafka_bootstrap, topics, group, clock_file, producer)
+        finally:
+            producer.close()
+            process.stop()
 
 
 def test_an_erased_callers_open_call_names_the_token_and_a_call_that_never_ends_is_dropped(

@@ -19,13 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 import requests
-from psycopg import sql
 
 from devstack.promtool import check_metrics, ensure_promtool
 from services.ingress.webhooks import WEBHOOKS, to_event
@@ -39,6 +37,7 @@ from services.router.privacy import caller_erased, erased_key
 from services.router.routing import decide, routed_event
 from switchboard.events import Event
 from switchboard.kafka import EventProducer, Topics, ensure_topics
+from tests.databases import fresh_database
 from tests.kafka_read import read_topic, wait_committed_past
 from tests.reporting.hook_receiver import HookReceiver
 from tests.reporting.smtp_server import SmtpServer
@@ -112,58 +111,51 @@ class Stack:
 def stack(
     kafka_bootstrap: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    db = urlsplit(postgres_url)._replace(path=f"/{name}").geturl()
-    topics = Topics(prefix=f"t{uuid.uuid4().hex[:12]}.")
-    ensure_topics(kafka_bootstrap, topics)
-    clock_file = tmp_path_factory.mktemp("reporting") / "clock"
-    group = f"{topics.prefix}reporting"
-    with running_simulator() as simulator, SmtpServer() as smtp, HookReceiver() as hooks:
-        env = {
-            "SWITCHBOARD_ENV": "development",
-            "ADMIN_API_TOKEN": ADMIN,
-            "DATABASE_URL": db,
-            "REPORTING_DATABASE_URL": db,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "KAFKA_TOPIC_PREFIX": topics.prefix,
-            "REPORTING_GROUP_ID": group,
-            "SMTP_URL": smtp.url,
-            "TWILIO_ACCOUNT_SID": simulator.account_sid,
-            "TWILIO_AUTH_TOKEN": simulator.auth_token,
-            "TWILIO_API_BASE_URL": simulator.base_url,
-            "TWILIO_PHONE_NUMBER": "",
-            "REPORTING_SMS_FROM": "",
-            "REPORTING_CLOCK_FILE": str(clock_file),
-            "REPORTING_RETRY_BASE_SECONDS": "0.2",
-            "REPORTING_RETRY_MAX_SECONDS": "1",
-            "REPORTING_DISPATCH_INTERVAL_SECONDS": "0.2",
-        }
-        process = ServiceProcess("reporting", env, startup_timeout=60).start()
-        producer = EventProducer(kafka_bootstrap)
-        made = Stack(
-            kafka_bootstrap,
-            topics,
-            group,
-            db,
-            simulator,
-            smtp,
-            hooks,
-            clock_file,
-            env,
-            process,
-            producer,
-        )
-        try:
-            yield made
-        finally:
-            producer.close()
-            made.process.stop()
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+    with fresh_database(postgres_url) as db:
+        topics = Topics(prefix=f"t{uuid.uuid4().hex[:12]}.")
+        ensure_topics(kafka_bootstrap, topics)
+        clock_file = tmp_path_factory.mktemp("reporting") / "clock"
+        group = f"{topics.prefix}reporting"
+        with running_simulator() as simulator, SmtpServer() as smtp, HookReceiver() as hooks:
+            env = {
+                "SWITCHBOARD_ENV": "development",
+                "ADMIN_API_TOKEN": ADMIN,
+                "DATABASE_URL": db,
+                "REPORTING_DATABASE_URL": db,
+                "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+                "KAFKA_TOPIC_PREFIX": topics.prefix,
+                "REPORTING_GROUP_ID": group,
+                "SMTP_URL": smtp.url,
+                "TWILIO_ACCOUNT_SID": simulator.account_sid,
+                "TWILIO_AUTH_TOKEN": simulator.auth_token,
+                "TWILIO_API_BASE_URL": simulator.base_url,
+                "TWILIO_PHONE_NUMBER": "",
+                "REPORTING_SMS_FROM": "",
+                "REPORTING_CLOCK_FILE": str(clock_file),
+                "REPORTING_RETRY_BASE_SECONDS": "0.2",
+                "REPORTING_RETRY_MAX_SECONDS": "1",
+                "REPORTING_DISPATCH_INTERVAL_SECONDS": "0.2",
+            }
+            process = ServiceProcess("reporting", env, startup_timeout=60).start()
+            producer = EventProducer(kafka_bootstrap)
+            made = Stack(
+                kafka_bootstrap,
+                topics,
+                group,
+                db,
+                simulator,
+                smtp,
+                hooks,
+                clock_file,
+                env,
+                process,
+                producer,
+            )
+            try:
+                yield made
+            finally:
+                producer.close()
+                made.process.stop()
 
 
 @dataclass(frozen=True)
