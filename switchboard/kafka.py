@@ -264,6 +264,11 @@ class EventProducer:
             return 0
         return int(self._producer.flush(timeout))
 
+    def topics(self, timeout: float) -> set[str]:
+        """The topics the broker has (KafkaException when it does not answer in time):
+        a readiness check through the producer, so no second client is left to close."""
+        return set(self._producer.list_topics(timeout=timeout).topics)
+
     def close(self, timeout: float = 5.0) -> None:
         """Flush, drop what the broker never took (its publishers were told so),
         then let librdkafka's producer go, so its threads stop and stop logging

@@ -20,7 +20,6 @@ from typing import Any
 
 import psycopg
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
 from flask import Flask, Response, jsonify, request
 
 from services.router import store
@@ -60,7 +59,6 @@ class RouterRuntime:
     table: RoutingTable
     refresher: TableRefresher
     producer: EventProducer
-    kafka_admin: AdminClient
     relay: OutboxRelay
     management: Management
     twilio_sync: TwilioSync | None = None
@@ -117,7 +115,6 @@ def create_app(config: Config | None = None) -> Flask:
         table=table,
         refresher=refresher,
         producer=producer,
-        kafka_admin=AdminClient({"bootstrap.servers": config.kafka_bootstrap}),
         relay=relay,
         management=Management(
             db,
@@ -255,8 +252,8 @@ def _readiness(runtime: RouterRuntime) -> dict[str, str]:
         checks["postgres"] = f"unreachable: {err}"
     topic = runtime.config.topics.call_events
     try:
-        metadata = runtime.kafka_admin.list_topics(timeout=READY_CHECK_TIMEOUT_SECONDS)
-        checks["kafka"] = "ok" if topic in metadata.topics else f"topic {topic} missing"
+        found = runtime.producer.topics(READY_CHECK_TIMEOUT_SECONDS)
+        checks["kafka"] = "ok" if topic in found else f"topic {topic} missing"
     except KafkaException as err:
         checks["kafka"] = f"unreachable: {err}"
     checks["routingTable"] = "ok" if runtime.table.loaded else "not loaded yet"
