@@ -108,6 +108,7 @@ def test_progress_lag_is_the_end_offset_past_the_committed_one_and_grows_while_p
         behind = progress.lag()  # read, not committed: the whole partition still to do
         assert offsets.commit(consumer)
         every = {(tp.topic, tp.partition) for tp in partitions_of(consumer, topic)}
+        progress.refresh(consumer, offsets.committed)  # the lag as the commit left it
         after = progress.lag()
         while set(after) != every and time.monotonic() < deadline:  # all fetched from once
             consumer.consume(num_messages=10, timeout=0.2)
